@@ -1,0 +1,23 @@
+"""loom: a fast runtime for Open Agent Spec."""
+
+from loom import spec
+from loom.errors import LoadError, LoomError, LoomWarning, SpecError, VersionError, VersionWarning
+from loom.serialization import dump, dumps, load, load_registry, loads, to_dict
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "LoadError",
+    "LoomError",
+    "LoomWarning",
+    "SpecError",
+    "VersionError",
+    "VersionWarning",
+    "dump",
+    "dumps",
+    "load",
+    "load_registry",
+    "loads",
+    "spec",
+    "to_dict",
+]

@@ -1,0 +1,171 @@
+"""load / loads / dump / dumps: the public face of the format."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from loom.errors import LoadError
+from loom.serialization.loader import REF, REFS, DocumentLoader
+from loom.serialization.reader import (
+    LEGACY_HINT,
+    detect_format,
+    find_legacy_marker,
+    parse_text,
+    read_file,
+)
+from loom.serialization.versions import (
+    check_version_gate,
+    declared_version,
+    reject_registry_document,
+)
+from loom.serialization.writer import DocumentWriter
+from loom.spec.component import Component
+
+Registry = Mapping[str, Any]
+
+
+def _check_document(document: Any, source: str) -> dict[str, Any]:
+    if not isinstance(document, dict):
+        raise LoadError(
+            f"{source} must hold one object (a component), not {type(document).__name__}",
+            hint="an Agent Spec document starts with component_type, or $component_ref",
+        )
+    marker = find_legacy_marker(document)
+    if marker:
+        raise LoadError(f"{source} is not loadable: {marker}", hint=LEGACY_HINT)
+    return document
+
+
+def load_document(
+    document: Any,
+    *,
+    registry: Registry | None = None,
+    strict: bool = False,
+    source: str = "<document>",
+) -> Component:
+    """Build the component a parsed document describes."""
+    data = _check_document(document, source)
+    reject_registry_document(data, source)
+    version = declared_version(data, source)
+    loader = DocumentLoader(registry, strict=strict)
+    loader.collect(data)
+    if "component_type" in data:
+        root = loader.build_component(data, "$")
+    elif REF in data:
+        root = loader.resolve(data[REF], "$")
+        if not isinstance(root, Component):
+            raise LoadError(f"{source}: the root reference '{data[REF]}' is not a component")
+    else:
+        raise LoadError(
+            f"{source} has no component_type at its top level",
+            hint="a document is a component (component_type, id, name...) or "
+            "{$component_ref, $referenced_components}",
+        )
+    check_version_gate(root, version, source, strict)
+    return root
+
+
+def loads(
+    text: str,
+    *,
+    format: str | None = None,
+    registry: Registry | None = None,
+    strict: bool = False,
+    source: str | None = None,
+) -> Component:
+    """Load a component from JSON or YAML text."""
+    fmt = format or detect_format(source, text)
+    document = parse_text(text, fmt, source)
+    return load_document(document, registry=registry, strict=strict, source=source or "<text>")
+
+
+def load(
+    path: str | Path, *, registry: Registry | None = None, strict: bool = False
+) -> Component:
+    """Load a component from a ``.json``, ``.yaml`` or ``.yml`` file."""
+    text, fmt = read_file(path)
+    return loads(text, format=fmt, registry=registry, strict=strict, source=str(path))
+
+
+def load_registry_document(
+    document: Any, *, registry: Registry | None = None, strict: bool = False,
+    source: str = "<registry>",
+) -> dict[str, Any]:
+    """Read a disaggregated document (only ``$referenced_components``) into a registry."""
+    data = _check_document(document, source)
+    if set(data) != {REFS} or not isinstance(data[REFS], dict):
+        raise LoadError(
+            f"{source} is not a disaggregated components document",
+            hint="a registry file holds a single key, $referenced_components",
+        )
+    loader = DocumentLoader(registry, strict=strict)
+    loader.collect(data)
+    result: dict[str, Any] = dict(registry or {})
+    for key, entry in data[REFS].items():
+        if isinstance(entry, dict) and "component_type" in entry:
+            version = declared_version(entry, f"{source} entry '{key}'")
+            component = loader.resolve(key, f"$registry[{key!r}]")
+            check_version_gate(component, version, f"{source} entry '{key}'", strict)
+            result[key] = component
+        else:
+            result[key] = loader.build_value(entry, f"$registry[{key!r}]", component=False)
+    return result
+
+
+def load_registry(
+    path: str | Path, *, registry: Registry | None = None, strict: bool = False
+) -> dict[str, Any]:
+    """Read a disaggregated components file into a registry for :func:`load`."""
+    text, fmt = read_file(path)
+    document = parse_text(text, fmt, str(path))
+    return load_registry_document(document, registry=registry, strict=strict, source=str(path))
+
+
+def to_dict(
+    component: Component,
+    *,
+    agentspec_version: str | None = None,
+    include_sensitive: bool = False,
+) -> dict[str, Any]:
+    """The document of ``component`` as plain data."""
+    return DocumentWriter(component, agentspec_version, include_sensitive).document()
+
+
+def dumps(
+    component: Component,
+    format: str = "json",
+    *,
+    agentspec_version: str | None = None,
+    include_sensitive: bool = False,
+    indent: int = 2,
+) -> str:
+    """Write ``component`` as JSON or YAML text, in the shape pyagentspec writes."""
+    data = to_dict(
+        component, agentspec_version=agentspec_version, include_sensitive=include_sensitive
+    )
+    if format == "json":
+        return json.dumps(data, indent=indent, ensure_ascii=False)
+    if format == "yaml":
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    raise ValueError(f"unknown format {format!r}: use 'json' or 'yaml'")
+
+
+def dump(
+    component: Component,
+    path: str | Path,
+    *,
+    format: str | None = None,
+    agentspec_version: str | None = None,
+    include_sensitive: bool = False,
+) -> None:
+    """Write ``component`` to a file; the format follows the suffix unless given."""
+    fmt = format or ("yaml" if Path(path).suffix.lower() in (".yaml", ".yml") else "json")
+    text = dumps(
+        component, fmt, agentspec_version=agentspec_version, include_sensitive=include_sensitive
+    )
+    Path(path).write_text(text, encoding="utf-8")

@@ -1,0 +1,49 @@
+"""What each field of a component class holds, read once from its annotations.
+
+The loader needs to know whether a field holds components (to resolve
+references and build them) or plain values (copied as they are).
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+import typing
+from typing import Any
+
+from loom.spec.component import Component
+
+COMPONENT = "component"
+PLAIN = "plain"
+
+
+def _mentions_component(annotation: Any) -> bool:
+    if isinstance(annotation, type):
+        return issubclass(annotation, Component)
+    origin = typing.get_origin(annotation)
+    if origin is None and not isinstance(annotation, types.UnionType):
+        return False
+    return any(_mentions_component(arg) for arg in typing.get_args(annotation))
+
+
+@functools.cache
+def field_kinds(cls: type[Component]) -> dict[str, str]:
+    """Field name -> COMPONENT or PLAIN, in declaration order."""
+    return {
+        name: COMPONENT if _mentions_component(info.annotation) else PLAIN
+        for name, info in cls.model_fields.items()
+    }
+
+
+# Keys a component object may carry that are not fields.
+STRUCTURAL_KEYS = frozenset(
+    {
+        "component_type",
+        "$referenced_components",
+        "agentspec_version",
+        "air_version",
+        "component_plugin_name",
+        "component_plugin_version",
+        "min_agentspec_version",
+    }
+)

@@ -1,0 +1,99 @@
+"""Reading text into plain data: JSON or YAML (safe loader only), with positions."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from loom.errors import LoadError
+
+LEGACY_TYPES = {
+    "LLMNode", "VLLMConfig", "APINode", "OciGenAiLLM", "ConditionalControlFlowEdge", "LLMConfig",
+}
+LEGACY_HINT = (
+    "it looks like the legacy illustrative format of the Agent Spec docs (JSON5, 'type' or "
+    "'$ref' keys, old class names), which is not Agent Spec JSON/YAML as written by current "
+    "tools; export the component again with pyagentspec or loom"
+)
+
+
+def detect_format(source: str | None, text: str) -> str:
+    """'json' or 'yaml', from the file suffix or, failing that, the first character."""
+    if source:
+        suffix = Path(source).suffix.lower()
+        if suffix in (".yaml", ".yml"):
+            return "yaml"
+        if suffix in (".json", ".json5"):
+            return "json"
+    return "json" if text.lstrip()[:1] in ("{", "[") else "yaml"
+
+
+def parse_text(text: str, fmt: str, source: str | None = None) -> Any:
+    where = source or "<text>"
+    if source and source.lower().endswith(".json5"):
+        raise LoadError(f"{where} is a JSON5 file", hint=LEGACY_HINT)
+    if fmt == "json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise LoadError(
+                f"{where} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+                hint="fix the syntax at that position",
+            ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        position = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = exc.problem or exc.context or "syntax error"
+        raise LoadError(
+            f"{where} is not valid YAML: {problem}{position}",
+            hint="fix the syntax at that position (tags and Python objects are not allowed)",
+        ) from None
+    except yaml.YAMLError as exc:
+        raise LoadError(f"{where} is not valid YAML: {exc}") from None
+
+
+def read_file(path: str | Path) -> tuple[str, str]:
+    """The text of a file and its format."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LoadError(f"file not found: {file}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LoadError(f"cannot read {file}: {exc}") from None
+    return text, detect_format(str(file), text)
+
+
+def find_legacy_marker(data: Any, path: str = "$") -> str | None:
+    """Where the document uses the legacy illustrative format, if it does."""
+    if isinstance(data, dict):
+        if "$ref" in data:
+            return f"'$ref' key at {path}"
+        kind = data.get("component_type")
+        if kind in LEGACY_TYPES:
+            return f"legacy component_type '{kind}' at {path}"
+        legacy = data.get("type")
+        if (
+            "component_type" not in data
+            and isinstance(legacy, str)
+            and legacy[:1].isupper()
+            and ("id" in data or "name" in data)
+        ):
+            return f"'type: {legacy}' instead of 'component_type' at {path}"
+        for key, value in data.items():
+            if key == "metadata":
+                continue
+            found = find_legacy_marker(value, f"{path}.{key}")
+            if found:
+                return found
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            found = find_legacy_marker(value, f"{path}[{index}]")
+            if found:
+                return found
+    return None

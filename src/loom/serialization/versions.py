@@ -1,0 +1,77 @@
+"""Which language version a document declares, and which one its features need."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from loom.errors import LoadError, VersionError, VersionWarning
+from loom.spec.component import Component
+from loom.spec.versions import (
+    CURRENT_VERSION,
+    FIRST_VERSION,
+    KNOWN_VERSIONS,
+    VERSION_ALIASES,
+    version_key,
+)
+from loom.spec.walk import walk
+
+
+def declared_version(document: dict[str, Any], source: str) -> str:
+    """The document's version, upgraded when it is an alias; unknown ones refused."""
+    raw = document.get("agentspec_version", document.get("air_version"))
+    if raw is None:
+        warnings.warn(
+            f"{source} declares no agentspec_version; reading it as {CURRENT_VERSION}",
+            VersionWarning,
+            stacklevel=4,
+        )
+        return CURRENT_VERSION
+    version = str(raw)
+    if version in VERSION_ALIASES:
+        upgraded = VERSION_ALIASES[version]
+        warnings.warn(
+            f"{source}: agentspec_version {version} is a pre-release; read as {upgraded}",
+            VersionWarning,
+            stacklevel=4,
+        )
+        return upgraded
+    if version not in KNOWN_VERSIONS:
+        raise VersionError(
+            f"{source}: unsupported agentspec_version '{version}'",
+            hint=f"loom reads versions {', '.join(KNOWN_VERSIONS)}",
+        )
+    return version
+
+
+def needed_version(root: Component) -> tuple[str, str]:
+    """The lowest version able to express ``root``, and the feature that sets it."""
+    best, feature = FIRST_VERSION, "the base language"
+    for component in walk(root):
+        for version, why in component.feature_versions():
+            if version_key(version) > version_key(best):
+                best, feature = version, why
+    return best, feature
+
+
+def check_version_gate(root: Component, declared: str, source: str, strict: bool) -> None:
+    """Warn (or, when strict, refuse) if the document's features need a newer version."""
+    needed, feature = needed_version(root)
+    if version_key(needed) <= version_key(declared):
+        return
+    message = (
+        f"{source} declares agentspec_version {declared}, but {feature} needs {needed}"
+    )
+    hint = f"set agentspec_version to {needed} or later"
+    if strict:
+        raise VersionError(message, hint=hint)
+    warnings.warn(f"{message}; loading anyway ({hint})", VersionWarning, stacklevel=4)
+
+
+def reject_registry_document(document: dict[str, Any], source: str) -> None:
+    if set(document) == {"$referenced_components"}:
+        raise LoadError(
+            f"{source} is a disaggregated components document, not a component",
+            hint="pass it as a registry: loom.load(main, registry=loom.load_registry(file)) "
+            "or `loom validate MAIN --registry FILE`",
+        )
