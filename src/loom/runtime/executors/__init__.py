@@ -1,0 +1,24 @@
+"""One executor per node family; ``FACTORIES`` maps node classes to them."""
+
+from __future__ import annotations
+
+from loom.runtime.executors.api import ApiExecutor
+from loom.runtime.executors.basic import BranchingExecutor, OutputMessageExecutor
+from loom.runtime.executors.llm import LlmExecutor
+from loom.runtime.executors.parallel import MapExecutor, ParallelFlowExecutor
+from loom.runtime.executors.subflows import CatchExceptionExecutor, FlowNodeExecutor
+from loom.runtime.executors.tool import ToolExecutor
+from loom.runtime.plan import ExecutorFactory
+from loom.spec import nodes
+
+FACTORIES: dict[type, ExecutorFactory] = {
+    nodes.ToolNode: ToolExecutor,
+    nodes.LlmNode: LlmExecutor,
+    nodes.OutputMessageNode: OutputMessageExecutor,
+    nodes.BranchingNode: BranchingExecutor,
+    nodes.FlowNode: FlowNodeExecutor,
+    nodes.CatchExceptionNode: CatchExceptionExecutor,
+    nodes.MapNode: MapExecutor,
+    nodes.ParallelFlowNode: ParallelFlowExecutor,
+    nodes.ApiNode: ApiExecutor,
+}

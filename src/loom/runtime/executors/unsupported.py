@@ -1,0 +1,18 @@
+"""Nodes this runtime cannot execute yet: they fail clearly when reached."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from loom.runtime.context import RunContext
+from loom.runtime.errors import StepError
+from loom.spec.nodes.base import Node
+
+
+class Unsupported:
+    def __init__(self, node: Node, reason: str | None = None) -> None:
+        self.node = node
+        self.reason = reason or f"{node.component_type} is not supported yet by loom's runtime"
+
+    async def run(self, ctx: RunContext, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        raise StepError(self.reason, hint="see the README's list of supported nodes")

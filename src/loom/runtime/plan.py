@@ -1,0 +1,146 @@
+"""Compiling a validated flow into a plan: compile once, run many.
+
+For each node the plan holds its executor, the slot each input reads, the
+slots each output writes, and the successor per branch. A run allocates only a
+list of slot values, so one plan serves any number of concurrent runs and the
+engine's loop does no graph look-ups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from loom.spec.flow import Flow
+from loom.spec.flow_checks import edge_branch
+from loom.spec.nodes.base import EndNode, Node, StartNode
+from loom.spec.property import EMPTY, Property
+
+if TYPE_CHECKING:
+    from loom.runtime.context import RunContext
+
+
+class Executor(Protocol):
+    """Runs one kind of node: inputs in, (outputs, branch taken) out."""
+
+    async def run(self, ctx: RunContext, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class InputSlot:
+    title: str
+    slot: int
+    schema: dict[str, Any]
+    default: Any
+
+
+@dataclass(slots=True)
+class NodePlan:
+    index: int
+    node: Node
+    name: str
+    executor: Executor | None
+    inputs: tuple[InputSlot, ...] = ()
+    pushes: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    successors: dict[str, int] = field(default_factory=dict)
+    is_end: bool = False
+
+
+@dataclass(slots=True)
+class FlowPlan:
+    flow: Flow
+    name: str
+    nodes: tuple[NodePlan, ...]
+    start: int
+    slot_count: int
+    inputs: tuple[Property, ...]
+    outputs: tuple[Property, ...]
+
+
+class ExecutorFactory(Protocol):
+    def __call__(self, node: Any, compiler: Compiler) -> Executor: ...
+
+
+class Compiler:
+    """Turns flows into plans, reusing the plan of a flow seen before."""
+
+    def __init__(self, factories: dict[type, ExecutorFactory], services: Any) -> None:
+        self.factories = factories
+        self.services = services
+        self._plans: dict[int, tuple[Flow, FlowPlan]] = {}
+
+    def plan(self, flow: Flow) -> FlowPlan:
+        cached = self._plans.get(id(flow))
+        if cached is not None and cached[0] is flow:
+            return cached[1]
+        plan = self._compile(flow)
+        self._plans[id(flow)] = (flow, plan)
+        return plan
+
+    def executor(self, node: Node) -> Executor:
+        for cls in type(node).__mro__:
+            factory = self.factories.get(cls)
+            if factory is not None:
+                return factory(node, self)
+        from loom.runtime.executors.unsupported import Unsupported
+
+        return Unsupported(node)
+
+    def _compile(self, flow: Flow) -> FlowPlan:
+        index = {node.id: i for i, node in enumerate(flow.nodes)}
+        slots: dict[Any, int] = {}
+
+        def slot(key: Any) -> int:
+            return slots.setdefault(key, len(slots))
+
+        named = flow.data_flow_connections is None
+        pushes: list[dict[str, list[int]]] = [{} for _ in flow.nodes]
+        node_inputs: list[tuple[InputSlot, ...]] = []
+        for node in flow.nodes:
+            entries = []
+            for prop in node.inputs or []:
+                key = prop.title if named else (node.id, prop.title)
+                entries.append(InputSlot(prop.title, slot(key), prop.json_schema, prop.default))
+            node_inputs.append(tuple(entries))
+        if named:
+            for i, node in enumerate(flow.nodes):
+                for prop in node.outputs or []:
+                    if prop.title in slots:
+                        pushes[i].setdefault(prop.title, []).append(slots[prop.title])
+        else:
+            for edge in flow.data_flow_connections or []:
+                target = slots[(edge.destination_node.id, edge.destination_input)]
+                outputs = pushes[index[edge.source_node.id]]
+                outputs.setdefault(edge.source_output, []).append(target)
+        successors: list[dict[str, int]] = [{} for _ in flow.nodes]
+        for edge in flow.control_flow_connections:
+            successors[index[edge.from_node.id]][edge_branch(edge)] = index[edge.to_node.id]
+        plans = []
+        for i, node in enumerate(flow.nodes):
+            special = isinstance(node, (StartNode, EndNode))
+            plans.append(
+                NodePlan(
+                    index=i,
+                    node=node,
+                    name=node.name,
+                    executor=None if special else self.executor(node),
+                    inputs=node_inputs[i],
+                    pushes=tuple((title, tuple(t)) for title, t in pushes[i].items()),
+                    successors=successors[i],
+                    is_end=isinstance(node, EndNode),
+                )
+            )
+        return FlowPlan(
+            flow=flow,
+            name=flow.name,
+            nodes=tuple(plans),
+            start=index[flow.start_node.id],
+            slot_count=len(slots),
+            inputs=tuple(flow.inputs or []),
+            outputs=tuple(flow.outputs or []),
+        )
+
+
+def has_default(prop: Property) -> bool:
+    return prop.default is not EMPTY

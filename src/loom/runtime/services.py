@@ -1,0 +1,75 @@
+"""What every run of one Runtime shares: tools, threads, LLM clients, limits."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from loom.llm import LlmClient, LlmEndpoint, LlmOverrides, RetryPolicy, apply_overrides
+from loom.runtime.tools import BoundTool
+from loom.spec.llms import LlmConfig
+
+LIMIT_KEY = "max_concurrency"
+TIMEOUT_KEY = "branch_timeout"
+
+
+def node_option(metadata: Mapping[str, Any] | None, key: str) -> Any:
+    """A loom setting on a node: ``metadata: {"loom": {"max_concurrency": 4}}``."""
+    section = (metadata or {}).get("loom")
+    return section.get(key) if isinstance(section, Mapping) else None
+
+
+class Services:
+    def __init__(
+        self,
+        tools: Mapping[str, Callable[..., Any]],
+        llm: LlmOverrides,
+        max_concurrency: int,
+        tool_threads: int,
+        branch_timeout: float | None,
+        max_steps: int,
+    ) -> None:
+        self.tools = {name: BoundTool(name, fn) for name, fn in tools.items()}
+        self.llm_overrides = llm
+        self.max_concurrency = max_concurrency
+        self.branch_timeout = branch_timeout
+        self.max_steps = max_steps
+        self.pool = ThreadPoolExecutor(max_workers=tool_threads, thread_name_prefix="loom-tool")
+        self._llm_clients: dict[str, LlmClient] = {}
+        self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+    def global_limit(self) -> asyncio.Semaphore:
+        """The runtime-wide bound on parallel branches, one per event loop."""
+        loop = asyncio.get_running_loop()
+        semaphore = self._semaphores.get(loop)
+        if semaphore is None:
+            for old in [old for old in self._semaphores if old.is_closed()]:
+                del self._semaphores[old]
+            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.max_concurrency)
+        return semaphore
+
+    def llm_client(self, config: LlmConfig) -> LlmClient:
+        client = self._llm_clients.get(config.id)
+        if client is None:
+            client = self._llm_clients[config.id] = LlmClient(self.endpoint(config))
+        return client
+
+    def endpoint(self, config: LlmConfig) -> LlmEndpoint:
+        """Where a config's requests go, after run-wide overrides."""
+        url = config.url or ("https://api.openai.com/v1" if config.component_type ==
+                             "OpenAiConfig" else "")
+        params = {k: v for k, v in (config.default_generation_parameters or {}).items()
+                  if v is not None}
+        endpoint = LlmEndpoint(
+            url=url,
+            model=config.model_id,
+            api_key=config.api_key,
+            generation_params=params,
+            retry=RetryPolicy.from_dict(config.retry_policy),
+        )
+        return apply_overrides(endpoint, **self.llm_overrides)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=False, cancel_futures=True)
