@@ -114,8 +114,10 @@ class Compiler:
                 outputs = pushes[index[edge.source_node.id]]
                 outputs.setdefault(edge.source_output, []).append(target)
         successors: list[dict[str, int]] = [{} for _ in flow.nodes]
-        for edge in flow.control_flow_connections:
-            successors[index[edge.from_node.id]][edge_branch(edge)] = index[edge.to_node.id]
+        for control in flow.control_flow_connections:
+            successors[index[control.from_node.id]][edge_branch(control)] = index[
+                control.to_node.id
+            ]
         plans = []
         for i, node in enumerate(flow.nodes):
             special = isinstance(node, (StartNode, EndNode))

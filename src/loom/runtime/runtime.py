@@ -49,8 +49,8 @@ class Runtime:
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
-        overrides: dict[str, str] = dict(overrides_from_env()) if use_env else {}
-        overrides.update({k: v for k, v in (llm or {}).items() if v})
+        overrides: dict[str, Any] = dict(overrides_from_env()) if use_env else {}
+        overrides.update({k: v for k, v in dict(llm or {}).items() if v})
         self.registry = dict(registry or {})
         self.services = Services(
             tools=dict(tools or {}),

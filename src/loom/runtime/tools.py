@@ -30,7 +30,7 @@ class BoundTool:
     def __init__(self, name: str, fn: Callable[..., Any]) -> None:
         self.name = name
         self.fn = fn
-        target = fn.__call__ if not inspect.isroutine(fn) and callable(fn) else fn
+        target: Any = fn if inspect.isroutine(fn) else getattr(fn, "__call__", fn)  # noqa: B004
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(target)
         self.is_inline = bool(getattr(fn, INLINE_ATTRIBUTE, False))
 

@@ -159,7 +159,7 @@ class DocumentLoader:
         if "agentspec_version" in data and path != "$" and not path.startswith("$registry"):
             self._misplaced_version(ref, path)
         kinds = field_kinds(cls)
-        implied = getattr(cls, "implied_fields", frozenset())
+        implied: frozenset[str] = getattr(cls, "implied_fields", frozenset())
         values: dict[str, Any] = {}
         for key, raw in data.items():
             if key in STRUCTURAL_KEYS:

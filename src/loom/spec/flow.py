@@ -8,7 +8,7 @@ from loom.errors import LoomWarning
 from loom.spec.component import AgenticComponent
 from loom.spec.edges import ControlFlowEdge, DataFlowEdge
 from loom.spec.flow_checks import check_flow
-from loom.spec.nodes.base import NEXT, EndNode, Node, StartNode
+from loom.spec.nodes.base import NEXT, EndNode, Node
 from loom.spec.property import Property, by_title
 from loom.spec.types import same_type
 

@@ -68,7 +68,7 @@ async def run_branches(
         return [task.result() for task in tasks]
 
 
-async def _cancel_all(tasks: list[asyncio.Future[Any]]) -> None:
+async def _cancel_all(tasks: Sequence[asyncio.Future[Any]]) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

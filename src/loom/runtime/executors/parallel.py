@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -48,7 +49,7 @@ async def _run_sub(plan: FlowPlan, inputs: dict[str, Any], ctx: RunContext) -> F
     return await run_flow(plan, ctx, inputs)
 
 
-REDUCERS = {
+REDUCERS: dict[str, Callable[[list[Any]], Any]] = {
     "sum": sum,
     "max": max,
     "min": min,

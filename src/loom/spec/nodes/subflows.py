@@ -75,7 +75,7 @@ class MapNode(Node):
 
     def infer_outputs(self) -> list[Property]:
         outputs = {p.title: p for p in self.subflow.outputs or []}
-        result = []
+        result: list[Property] = []
         for title, method in (self.reducers or {}).items():
             prop = outputs[title]
             if method == "append":
