@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, model_validator
 
 from loom.errors import ComponentRef, SpecError
 from loom.spec.property import Property, titles
@@ -59,10 +59,17 @@ class Component(BaseModel):
         """A SpecError about this component."""
         return SpecError(message, component=self.ref, hint=hint)
 
-    @model_validator(mode="after")
-    def _after_init(self) -> Component:
-        self._check()
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _build(cls, data: Any, handler: ModelWrapValidatorHandler[Component]) -> Component:
+        # A component that is already built was checked then: pass it through. (An
+        # "after" validator would re-run the checks every time the component is used
+        # as a field value, e.g. once per edge that names a node.)
+        if isinstance(data, cls):
+            return data
+        component = handler(data)
+        component._check()
+        return component
 
     def _check(self) -> None:
         """Validate and complete the component; subclasses extend it."""
@@ -105,10 +112,11 @@ class ComponentWithIO(Component):
         if given is None:
             return inferred
         given_titles = titles(given)
-        duplicates = sorted({t for t in given_titles if given_titles.count(t) > 1})
-        if duplicates:
+        declared = set(given_titles)
+        if len(declared) != len(given_titles):
+            duplicates = sorted({t for t in declared if given_titles.count(t) > 1})
             raise self.error(f"{kind} {duplicates} are declared more than once")
-        expected, declared = set(titles(inferred)), set(given_titles)
+        expected = set(titles(inferred))
         if expected != declared:
             missing, extra = sorted(expected - declared), sorted(declared - expected)
             detail = []

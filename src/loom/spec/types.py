@@ -54,6 +54,10 @@ def is_castable(source: dict[str, Any], dest: dict[str, Any]) -> bool:
     if _untyped(dest) or dest.get("type") == "string":
         return True
     if _is_union(source) or _is_union(dest):
+        if _untyped(source):
+            # An untyped source has no alternatives to check, so it fits any union (as
+            # in the SDK, where an ApiNode's untyped ``response`` may feed a MapNode).
+            return True
         dest_alts = _alternatives(dest)
         return all(
             any(is_castable(s, d) for d in dest_alts) for s in _alternatives(source)
