@@ -1,10 +1,20 @@
-"""Tools: functions an agent or a ToolNode can call."""
+"""Tools (functions an agent or a ToolNode can call) and toolboxes (tool sources)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
+
+from pydantic import Field
 
 from loom.spec.component import Component, ComponentWithIO
+from loom.spec.field_rules import (
+    check_disjoint_headers,
+    check_retry_policy,
+    late_field_gates,
+)
+from loom.spec.property import Property, StringProperty
+from loom.spec.templates import placeholders_in
+from loom.spec.transports import ClientTransport
 
 
 class Tool(ComponentWithIO):
@@ -16,10 +26,7 @@ class Tool(ComponentWithIO):
     requires_confirmation: bool = False
 
     def feature_versions(self) -> list[tuple[str, str]]:
-        found = super().feature_versions()
-        if self.requires_confirmation:
-            found.append(("25.4.2", f"{self.component_type}.requires_confirmation=true"))
-        return found
+        return super().feature_versions() + late_field_gates(self)
 
 
 class ServerTool(Tool):
@@ -30,7 +37,122 @@ class ClientTool(Tool):
     """Executed by the client: the run pauses until the client sends the result."""
 
 
+class RemoteTool(Tool):
+    """A templated HTTP request; the tool's arguments fill the placeholders."""
+
+    sensitive_fields: ClassVar[frozenset[str]] = frozenset({"sensitive_headers"})
+    field_versions: ClassVar[dict[str, str]] = {
+        "requires_confirmation": "25.4.2",
+        "sensitive_headers": "25.4.2",
+        "url_allow_list": "26.1.2",
+        "retry_policy": "26.1.2",
+    }
+
+    url: str
+    http_method: str
+    api_spec_uri: str | None = None
+    data: Any = Field(default_factory=dict)
+    query_params: dict[str, Any] = Field(default_factory=dict)
+    headers: dict[str, Any] = Field(default_factory=dict)
+    sensitive_headers: dict[str, Any] | None = Field(default_factory=dict)
+    url_allow_list: list[str] | None = None
+    retry_policy: dict[str, Any] | None = None
+
+    def infer_inputs(self) -> list[Property]:
+        # sensitive_headers are never templated: a secret must not depend on arguments.
+        names = placeholders_in(
+            [
+                self.url,
+                self.http_method,
+                self.api_spec_uri,
+                self.data,
+                self.query_params,
+                self.headers,
+            ]
+        )
+        return [StringProperty(title=name) for name in names]
+
+    def _check(self) -> None:
+        super()._check()
+        check_disjoint_headers(self, self.headers, self.sensitive_headers)
+        check_retry_policy(self, self.retry_policy)
+
+    def feature_versions(self) -> list[tuple[str, str]]:
+        found = super().feature_versions()
+        if not (isinstance(self.data, dict) and all(isinstance(k, str) for k in self.data)):
+            found.append(("25.4.2", "RemoteTool.data that is not a string-keyed object"))
+        return found
+
+
+class BuiltinTool(Tool):
+    """A tool implemented by the runtime itself, identified by ``tool_type``."""
+
+    min_agentspec_version: ClassVar[str] = "25.4.2"
+
+    tool_type: str
+    configuration: dict[str, Any] | None = None
+    executor_name: str | list[str] | None = None
+    tool_version: str | None = None
+
+
+class MCPTool(Tool):
+    """One tool of an MCP server; its inputs and outputs are declared by the author."""
+
+    client_transport: ClientTransport
+
+
+class MCPToolSpec(ComponentWithIO):
+    """The expected signature of one MCP tool, used in an MCPToolBox's ``tool_filter``."""
+
+    field_versions: ClassVar[dict[str, str]] = {"requires_confirmation": "25.4.2"}
+
+    requires_confirmation: bool = False
+
+    def _check(self) -> None:
+        super()._check()
+        outputs = self.outputs or []
+        if len(outputs) > 1 or (outputs and outputs[0].type != "string"):
+            raise self.error(
+                "an MCP tool returns one text result: outputs may only be one string property",
+                hint="declare at most one output, of type string (its title names the result)",
+            )
+
+    def feature_versions(self) -> list[tuple[str, str]]:
+        return super().feature_versions() + late_field_gates(self)
+
+
 class ToolBox(Component):
     """A source of tools discovered at run time (only usable by agents)."""
 
     abstract = True
+    field_versions: ClassVar[dict[str, str]] = {"requires_confirmation": "26.1.2"}
+
+    requires_confirmation: bool = False
+
+    def feature_versions(self) -> list[tuple[str, str]]:
+        return super().feature_versions() + late_field_gates(self)
+
+
+class MCPToolBox(ToolBox):
+    """The tools of an MCP server, all of them or those named in ``tool_filter``."""
+
+    client_transport: ClientTransport
+    tool_filter: list[str | MCPToolSpec] | None = None
+
+    def _check(self) -> None:
+        super()._check()
+        seen: set[str] = set()
+        for entry in self.tool_filter or []:
+            name = entry if isinstance(entry, str) else entry.name
+            if name in seen:
+                raise self.error(
+                    f"tool '{name}' is listed more than once in tool_filter",
+                    hint="name each tool of the server once",
+                )
+            seen.add(name)
+
+    def filter_names(self) -> list[str] | None:
+        """Names of the tools to expose, or ``None`` for every tool of the server."""
+        if self.tool_filter is None:
+            return None
+        return [entry if isinstance(entry, str) else entry.name for entry in self.tool_filter]
