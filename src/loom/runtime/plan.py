@@ -115,9 +115,10 @@ class Compiler:
                 outputs.setdefault(edge.source_output, []).append(target)
         successors: list[dict[str, int]] = [{} for _ in flow.nodes]
         for control in flow.control_flow_connections:
-            successors[index[control.from_node.id]][edge_branch(control)] = index[
-                control.to_node.id
-            ]
+            # The first edge of a (node, branch) wins; load warned about any other.
+            successors[index[control.from_node.id]].setdefault(
+                edge_branch(control), index[control.to_node.id]
+            )
         plans = []
         for i, node in enumerate(flow.nodes):
             special = isinstance(node, (StartNode, EndNode))

@@ -10,14 +10,8 @@ from typing import Any
 import yaml
 
 from loom.errors import LoadError
-from loom.serialization.loader import REF, REFS, DocumentLoader
-from loom.serialization.reader import (
-    LEGACY_HINT,
-    detect_format,
-    find_legacy_marker,
-    parse_text,
-    read_file,
-)
+from loom.serialization.loader import REF, REFS, REGISTRY_ROOT, DocumentLoader
+from loom.serialization.reader import detect_format, parse_text, read_file
 from loom.serialization.versions import (
     check_version_gate,
     declared_version,
@@ -25,6 +19,7 @@ from loom.serialization.versions import (
 )
 from loom.serialization.writer import DocumentWriter
 from loom.spec.component import Component
+from loom.spec.flow_checks import LENIENT_TYPES
 
 Registry = Mapping[str, Any]
 
@@ -35,9 +30,6 @@ def _check_document(document: Any, source: str) -> dict[str, Any]:
             f"{source} must hold one object (a component), not {type(document).__name__}",
             hint="an Agent Spec document starts with component_type, or $component_ref",
         )
-    marker = find_legacy_marker(document)
-    if marker:
-        raise LoadError(f"{source} is not loadable: {marker}", hint=LEGACY_HINT)
     return document
 
 
@@ -49,13 +41,27 @@ def load_document(
     source: str = "<document>",
 ) -> Component:
     """Build the component a parsed document describes."""
+    token = LENIENT_TYPES.set(not strict)
+    try:
+        return _load_document(document, registry, strict, source)
+    finally:
+        LENIENT_TYPES.reset(token)
+
+
+def _load_document(
+    document: Any, registry: Registry | None, strict: bool, source: str
+) -> Component:
     data = _check_document(document, source)
+    loader = DocumentLoader(registry, strict=strict, source=source)
+    loader.collect(data)  # format, component types and references, before anything else
     reject_registry_document(data, source)
     version = declared_version(data, source)
-    loader = DocumentLoader(registry, strict=strict)
-    loader.collect(data)
     if "component_type" in data:
-        root = loader.build_component(data, "$")
+        root_id = data.get("id")
+        if isinstance(root_id, str) and root_id in loader.definitions:
+            root = loader.resolve(root_id, "$")  # registered by collect: detects self-reference
+        else:
+            root = loader.build_component(data, "$")
     elif REF in data:
         root = loader.resolve(data[REF], "$")
         if not isinstance(root, Component):
@@ -103,17 +109,18 @@ def load_registry_document(
             f"{source} is not a disaggregated components document",
             hint="a registry file holds a single key, $referenced_components",
         )
-    loader = DocumentLoader(registry, strict=strict)
+    loader = DocumentLoader(registry, strict=strict, source=source)
     loader.collect(data)
     result: dict[str, Any] = dict(registry or {})
     for key, entry in data[REFS].items():
         if isinstance(entry, dict) and "component_type" in entry:
+            loader.top_level.add(id(entry))  # each entry is a document of its own
             version = declared_version(entry, f"{source} entry '{key}'")
-            component = loader.resolve(key, f"$registry[{key!r}]")
+            component = loader.resolve(key, (REGISTRY_ROOT, key))
             check_version_gate(component, version, f"{source} entry '{key}'", strict)
             result[key] = component
         else:
-            result[key] = loader.build_value(entry, f"$registry[{key!r}]", component=False)
+            result[key] = loader.build_value(entry, (REGISTRY_ROOT, key), component=False)
     return result
 
 

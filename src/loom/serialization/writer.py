@@ -106,7 +106,7 @@ class DocumentWriter:
             data["component_plugin_version"] = getattr(cls, "plugin_version", "0.0.0")
         target = version_key(self.version)
         for key, kind in field_kinds(cls).items():
-            if key in BASE_KEYS:
+            if key in BASE_KEYS or key in cls.implied_fields:
                 continue
             since = cls.field_versions.get(key)
             if since is not None and version_key(since) > target:

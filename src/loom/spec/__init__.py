@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from loom.spec import llms, tools
+from loom.spec import (
+    agents,
+    auth,
+    datastores,
+    llms,
+    remote_agents,
+    tools,
+    transforms,
+    transports,
+)
 from loom.spec.component import (
     COMPONENT_TYPES,
     AgenticComponent,
@@ -28,7 +37,7 @@ from loom.spec.property import (
     UnionProperty,
 )
 
-_FAMILY_MODULES = [tools, llms]
+_FAMILY_MODULES = [tools, llms, transports, agents, remote_agents, datastores, transforms, auth]
 
 
 def _public_classes() -> dict[str, type]:

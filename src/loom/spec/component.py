@@ -34,6 +34,8 @@ class Component(BaseModel):
     sensitive_fields: ClassVar[frozenset[str]] = frozenset()
     # Fields added after the type itself: left out of files of older versions.
     field_versions: ClassVar[dict[str, str]] = {}
+    # Keys the schema allows but whose value the type implies: read, never written.
+    implied_fields: ClassVar[frozenset[str]] = frozenset()
 
     id: str = Field(default_factory=_new_id)
     name: str

@@ -7,9 +7,12 @@ warnings for things that are legal but suspicious.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from loom.spec.nodes.base import NEXT, EndNode, Node, StartNode
+from loom.spec.nodes.llm import LlmNode
+from loom.spec.nodes.messages import InputMessageNode, OutputMessageNode
 from loom.spec.property import Property
 from loom.spec.types import describe_type, is_castable
 
@@ -18,6 +21,11 @@ if TYPE_CHECKING:
     from loom.spec.flow import Flow
 
 DEFAULT_BRANCH = "default"
+# Set by a non-strict load: a type mismatch on a data edge is then a warning, as
+# the SDK's loader lets such files through; Python authoring and strict loads refuse it.
+LENIENT_TYPES: ContextVar[bool] = ContextVar("LENIENT_TYPES", default=False)
+# Nodes whose inputs only fill {{placeholders}}: any value renders as text there.
+TEMPLATE_NODES = (LlmNode, OutputMessageNode, InputMessageNode)
 
 
 def edge_branch(edge: ControlFlowEdge) -> str:
@@ -48,8 +56,8 @@ def check_flow(flow: Flow) -> list[str]:
     ids = {node.id for node in flow.nodes}
     _check_start(flow, ids)
     _check_control_edges(flow, ids, notes)
-    _check_data_edges(flow, ids)
-    _check_inputs_fed(flow)
+    _check_data_edges(flow, ids, notes)
+    _check_inputs_fed(flow, notes)
     return notes
 
 
@@ -108,12 +116,13 @@ def _check_control_edges(flow: Flow, ids: set[str], notes: list[str]) -> None:
             )
         key = (edge.from_node.id, branch)
         if key in taken:
-            raise edge.error(
-                f"{_node_label(edge.from_node)} already has an edge for branch '{branch}' "
-                f"('{taken[key].name}')",
-                hint="control flow never forks through edges; use a ParallelFlowNode",
+            notes.append(
+                f"{_node_label(edge.from_node)} has two control edges for branch '{branch}' "
+                f"('{taken[key].name}' and '{edge.name}'): loom follows the first; control "
+                "flow never forks through edges (use a ParallelFlowNode)"
             )
-        taken[key] = edge
+        else:
+            taken[key] = edge
         incoming[edge.to_node.id] = incoming.get(edge.to_node.id, 0) + 1
     start = flow.start_node
     if sum(1 for (node_id, _) in taken if node_id == start.id) != 1:
@@ -135,7 +144,7 @@ def _check_control_edges(flow: Flow, ids: set[str], notes: list[str]) -> None:
                 )
 
 
-def _check_data_edges(flow: Flow, ids: set[str]) -> None:
+def _check_data_edges(flow: Flow, ids: set[str], notes: list[str]) -> None:
     for edge in flow.data_flow_connections or []:
         for role, node in (
             ("source_node", edge.source_node),
@@ -160,24 +169,43 @@ def _check_data_edges(flow: Flow, ids: set[str]) -> None:
                 hint=f"its inputs are {[p.title for p in edge.destination_node.inputs or []]}",
             )
         if not is_castable(source.json_schema, dest.json_schema):
-            raise edge.error(
+            if isinstance(edge.destination_node, TEMPLATE_NODES):
+                notes.append(
+                    f"data edge '{edge.name}': output '{source.title}' "
+                    f"({describe_type(source.json_schema)}) feeds placeholder '{dest.title}' "
+                    f"declared {describe_type(dest.json_schema)}; the value is rendered as text"
+                )
+                continue
+            mismatch = edge.error(
                 f"output '{source.title}' of {_node_label(edge.source_node)} "
                 f"({describe_type(source.json_schema)}) cannot feed input '{dest.title}' of "
                 f"{_node_label(edge.destination_node)} ({describe_type(dest.json_schema)})",
                 hint="change one of the two types, or go through a string input",
             )
+            if not LENIENT_TYPES.get():
+                raise mismatch
+            notes.append(f"{mismatch.describe()} (accepted outside strict mode)")
 
 
-def _check_inputs_fed(flow: Flow) -> None:
-    """Every node input needs a producer (edge or same-named output) or a default."""
+def _check_inputs_fed(flow: Flow, notes: list[str]) -> None:
+    """An input with no producer and no default can never get a value.
+
+    When an output of the node just before it is read by nothing and could feed
+    it, the wiring is plainly wrong (a misnamed edge): that is an error naming
+    the fix. Otherwise the SDK accepts such flows, so loom warns, and a run that
+    reaches the node fails there.
+    """
     if flow.data_flow_connections is None:
         produced = {p.title for node in flow.nodes for p in node.outputs or []}
 
         def fed(node: Node, prop: Property) -> bool:
             return prop.title in produced
 
+        consumed: set[tuple[str, str]] | None = None
     else:
-        wired = {(e.destination_node.id, e.destination_input) for e in flow.data_flow_connections}
+        edges = flow.data_flow_connections
+        wired = {(e.destination_node.id, e.destination_input) for e in edges}
+        consumed = {(e.source_node.id, e.source_output) for e in edges}
 
         def fed(node: Node, prop: Property) -> bool:
             return (node.id, prop.title) in wired
@@ -188,11 +216,30 @@ def _check_inputs_fed(flow: Flow) -> None:
         for prop in node.inputs or []:
             if prop.has_default or fed(node, prop):
                 continue
-            raise flow.error(
+            message = (
                 f"input '{prop.title}' of {_node_label(node)} is fed by no data edge "
-                "and has no default, so the node can never run",
-                hint=_feed_hint(flow, node, prop),
+                "and has no default, so the node can never run"
             )
+            unused = [] if consumed is None else _unused_outputs_before(flow, node, prop, consumed)
+            if unused:
+                raise flow.error(
+                    message,
+                    hint=f"{unused[0]} is read by nothing: connect it to '{prop.title}' with a "
+                    "DataFlowEdge, or give the input a default",
+                )
+            notes.append(f"{message} ({_feed_hint(flow, node, prop)})")
+
+
+def _unused_outputs_before(
+    flow: Flow, node: Node, prop: Property, consumed: set[tuple[str, str]]
+) -> list[str]:
+    before = [e.from_node for e in flow.control_flow_connections if e.to_node.id == node.id]
+    return [
+        f"output '{out.title}' of {_node_label(other)}"
+        for other in before
+        for out in other.outputs or []
+        if (other.id, out.title) not in consumed and is_castable(out.json_schema, prop.json_schema)
+    ]
 
 
 def _feed_hint(flow: Flow, node: Node, prop: Property) -> str:
