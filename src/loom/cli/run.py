@@ -11,6 +11,7 @@ import contextlib
 import importlib.util
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,9 @@ def run_command(args: argparse.Namespace) -> int:
                 err(yellow("no LLM configured: using loom's built-in test LLM server at "
                            f"{fake_url} (answers are canned, not real model output)"))
         try:
+            started = time.perf_counter()
             result = runtime.run(flow, inputs)
+            elapsed = time.perf_counter() - started
         except LoomError as exc:
             _fail(args, exc)
             return EXIT_USAGE
@@ -95,7 +98,7 @@ def run_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, default=str))
     else:
-        _print_result(result)
+        _print_result(result, elapsed)
     return EXIT_OK if result.status == "finished" else EXIT_FAILED
 
 
@@ -225,9 +228,9 @@ def _show_warnings(messages: list[str]) -> None:
         err(yellow("warning: "), message)
 
 
-def _print_result(result: Any) -> None:
+def _print_result(result: Any, elapsed: float) -> None:
     if result.status == "finished":
-        out(green("finished"))
+        out(green("finished"), f" in {elapsed:.2f} s")
     else:
         out(red("failed"), f" at {result.error.node}: {result.error.message}")
     for name, value in result.outputs.items():
