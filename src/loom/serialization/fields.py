@@ -35,6 +35,23 @@ def field_kinds(cls: type[Component]) -> dict[str, str]:
     }
 
 
+def _is_single_component(annotation: Any) -> bool:
+    if isinstance(annotation, type):
+        return issubclass(annotation, Component)
+    if typing.get_origin(annotation) is typing.Union or isinstance(annotation, types.UnionType):
+        args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        return bool(args) and all(_is_single_component(arg) for arg in args)
+    return False
+
+
+@functools.cache
+def single_component_fields(cls: type[Component]) -> frozenset[str]:
+    """Fields that hold exactly one component (or null), not a list or map of them."""
+    return frozenset(
+        name for name, info in cls.model_fields.items() if _is_single_component(info.annotation)
+    )
+
+
 # Keys a component object may carry that are not fields.
 STRUCTURAL_KEYS = frozenset(
     {

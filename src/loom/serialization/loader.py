@@ -1,8 +1,16 @@
 """Turning a parsed document into components.
 
-References are global to a document: every ``$referenced_components`` block is
-gathered into one table first (a key defined twice is an error), then
-components are built on demand, each reference resolving to the same object.
+References are global to a document: one walk over the raw data first gathers
+every ``$referenced_components`` block into one table (a key defined twice is
+an error), every reference used, and every ``component_type``, so that a
+document in the legacy format, with unknown component types or with dangling
+references is refused before anything is built, with all the culprits named.
+Components are then built on demand, each reference resolving to the same
+object.
+
+Locations in the document are JSON paths (``$.nodes[2].tool``). While loading
+they are kept as cheap ``(parent, key)`` chains and only turned into text for
+messages.
 """
 
 from __future__ import annotations
@@ -14,25 +22,65 @@ from typing import Any
 import pydantic
 
 from loom.errors import ComponentRef, LoadError, LoomError, LoomWarning
-from loom.serialization.fields import COMPONENT, STRUCTURAL_KEYS, field_kinds
+from loom.serialization.fields import (
+    COMPONENT,
+    STRUCTURAL_KEYS,
+    field_kinds,
+    single_component_fields,
+)
+from loom.serialization.reader import LEGACY_HINT
 from loom.spec.component import COMPONENT_TYPES, Component
 
 REF = "$component_ref"
 REFS = "$referenced_components"
+ROOT = "$"
+REGISTRY_ROOT = "$registry"
 PLUGIN_HINT = (
     "if it is a plugin component, import the Python module that defines it (a subclass of a "
     "loom component class registers its component_type) before loading"
 )
+# Class names of the illustrative pre-release format of the Agent Spec docs.
+LEGACY_TYPES = frozenset(
+    {"LLMNode", "VLLMConfig", "APINode", "OciGenAiLLM", "ConditionalControlFlowEdge", "LLMConfig"}
+)
+
+# "$" (the root), "$registry", or (parent path, key or index).
+JsonPath = str | tuple[Any, str | int]
 
 
-def _key_path(path: str, key: str) -> str:
-    return f"{path}.{key}" if key.isidentifier() else f"{path}[{key!r}]"
+def render_path(path: JsonPath) -> str:
+    """``$.nodes[2]['$referenced_components']`` from a path chain."""
+    keys: list[str | int] = []
+    while isinstance(path, tuple):
+        path, key = path
+        keys.append(key)
+    parts = [str(path)]
+    for key in reversed(keys):
+        if isinstance(key, int):
+            parts.append(f"[{key}]")
+        elif key.isidentifier():
+            parts.append(f".{key}")
+        else:
+            parts.append(f"[{key!r}]")
+    return "".join(parts)
+
+
+def describe(data: Any) -> ComponentRef | None:
+    """Type, name and id of a raw component object, for messages."""
+    if isinstance(data, dict) and "component_type" in data:
+        name, ident = data.get("name"), data.get("id")
+        return ComponentRef(
+            str(data["component_type"]),
+            name if isinstance(name, str) else None,
+            ident if isinstance(ident, str) else None,
+        )
+    return None
 
 
 class _Definition:
     __slots__ = ("value", "path")
 
-    def __init__(self, value: Any, path: str) -> None:
+    def __init__(self, value: Any, path: JsonPath) -> None:
         self.value = value
         self.path = path
 
@@ -40,158 +88,304 @@ class _Definition:
 class DocumentLoader:
     """Builds the components of one document, given an optional registry."""
 
-    def __init__(self, registry: Mapping[str, Any] | None = None, strict: bool = False) -> None:
+    def __init__(
+        self,
+        registry: Mapping[str, Any] | None = None,
+        strict: bool = False,
+        source: str = "<document>",
+    ) -> None:
         self.registry = dict(registry or {})
         self.strict = strict
+        self.source = source
         self.definitions: dict[str, _Definition] = {}
         self.built: dict[str, Any] = {}
-        self.in_progress: list[str] = []
+        # Components being built, outermost first; a reference being resolved
+        # remembers where its component sits in this stack (for cycle messages).
+        self.building: list[ComponentRef] = []
+        self.in_progress: dict[str, int] = {}
+        # Every component built, by id, and where it sits in the document.
+        self.by_id: dict[str, Component] = {}
+        self.paths: dict[str, JsonPath] = {}
+        # Raw objects that sit at the top of a document (they may carry a version).
+        self.top_level: set[int] = set()
         self.misplaced_versions: list[str] = []
+        # Filled by the pre-scan.
+        self._used: dict[str, JsonPath] = {}
+        self._unknown: dict[str, tuple[ComponentRef, JsonPath]] = {}
+        self._legacy: str | None = None
 
-    # -- pass 1: references -------------------------------------------------
+    # -- pass 1: one walk over the raw data ------------------------------------------------
 
-    def collect(self, data: Any, path: str = "$") -> None:
-        """Gather every ``$referenced_components`` entry and check references."""
-        missing: dict[str, str] = {}
-        self._collect(data, path)
-        self._find_missing(data, path, missing)
+    def collect(self, data: Any, path: JsonPath = ROOT) -> None:
+        """Gather definitions, check references, types and the format, before building."""
+        self._scan(data, path)
+        if self._legacy is not None:
+            raise LoadError(f"{self.source} is not loadable: {self._legacy}", hint=LEGACY_HINT)
+        if self._unknown:
+            (first_ref, first_path), *others = self._unknown.values()
+            also = "".join(
+                f"; also unknown: '{ref.component_type}' ({ref} at {render_path(where)})"
+                for ref, where in others
+            )
+            raise LoadError(
+                f"unknown component_type '{first_ref.component_type}'{also}",
+                component=first_ref,
+                path=render_path(first_path),
+                hint=PLUGIN_HINT,
+            )
+        if isinstance(data, dict) and path == ROOT:
+            self._register_root(data)
+        missing = {
+            key: where
+            for key, where in self._used.items()
+            if key not in self.definitions and key not in self.registry
+        }
         if missing:
-            listed = ", ".join(f"'{key}' (used at {where})" for key, where in missing.items())
+            listed = ", ".join(
+                f"'{key}' (used at {render_path(where)})" for key, where in missing.items()
+            )
             raise LoadError(
                 f"{len(missing)} reference(s) point at nothing: {listed}",
                 hint="define them in $referenced_components or supply them at load time "
                 "(loom.load(..., registry=...) or `--registry FILE`)",
             )
 
-    def _collect(self, data: Any, path: str) -> None:
+    def _register_root(self, data: dict[str, Any]) -> None:
+        # The root component answers to its id too, so that a component referring to
+        # the document's root (a flow running itself) is reported as a cycle.
+        self.top_level.add(id(data))
+        ident = data.get("id")
+        if (
+            "component_type" in data
+            and isinstance(ident, str)
+            and ident not in self.definitions
+            and ident not in self.registry
+        ):
+            self.definitions[ident] = _Definition(data, ROOT)
+
+    def _scan(self, data: Any, path: JsonPath) -> None:
         if isinstance(data, dict):
+            if REF in data:
+                key = data[REF]
+                if not isinstance(key, str):
+                    raise LoadError(
+                        f"{REF} must be a string id, not {type(key).__name__}",
+                        path=render_path(path),
+                    )
+                self._used.setdefault(key, path)
+                if len(data) == 1:
+                    return
+            kind = data.get("component_type")
+            if kind is not None:
+                if not isinstance(kind, str) or kind not in COMPONENT_TYPES:
+                    if kind in LEGACY_TYPES:
+                        self._legacy_at(f"legacy component_type '{kind}'", path)
+                    ref = describe(data)
+                    assert ref is not None
+                    self._unknown.setdefault(str(kind), (ref, path))
+            elif "$ref" in data:
+                self._legacy_at("'$ref' key", path)
+            else:
+                legacy = data.get("type")
+                if (
+                    isinstance(legacy, str)
+                    and legacy[:1].isupper()
+                    and ("id" in data or "name" in data)
+                ):
+                    self._legacy_at(f"'type: {legacy}' instead of 'component_type'", path)
             block = data.get(REFS)
             if block is not None:
-                if not isinstance(block, dict):
-                    raise LoadError(f"{REFS} must be an object mapping ids to components",
-                                    path=path)
-                for key, value in block.items():
-                    where = _key_path(_key_path(path, REFS), str(key))
-                    if key in self.definitions:
-                        raise LoadError(
-                            f"id '{key}' is defined twice in $referenced_components "
-                            f"(at {self.definitions[key].path} and at {where})",
-                            hint="keep one definition and reference it from both places",
-                        )
-                    self.definitions[key] = _Definition(value, where)
+                self._define(block, (path, REFS))
             for key, value in data.items():
-                if key != "metadata":
-                    self._collect(value, _key_path(path, key) if key != REFS else
-                                  _key_path(path, REFS))
+                if key != "metadata" and isinstance(value, (dict, list)):
+                    self._scan(value, (path, key))
         elif isinstance(data, list):
             for index, value in enumerate(data):
-                self._collect(value, f"{path}[{index}]")
+                if isinstance(value, (dict, list)):
+                    self._scan(value, (path, index))
 
-    def _find_missing(self, data: Any, path: str, missing: dict[str, str]) -> None:
-        if isinstance(data, dict):
-            if set(data) == {REF}:
-                key = data[REF]
-                if key not in self.definitions and key not in self.registry:
-                    missing.setdefault(str(key), path)
-                return
-            for key, value in data.items():
-                if key != "metadata":
-                    self._find_missing(value, _key_path(path, key), missing)
-        elif isinstance(data, list):
-            for index, value in enumerate(data):
-                self._find_missing(value, f"{path}[{index}]", missing)
+    def _define(self, block: Any, path: JsonPath) -> None:
+        if not isinstance(block, dict):
+            raise LoadError(
+                f"{REFS} must be an object mapping ids to components", path=render_path(path)
+            )
+        for key, value in block.items():
+            where = (path, key)
+            if key in self.definitions:
+                previous = self.definitions[key]
+                raise LoadError(
+                    f"id '{key}' is defined twice in $referenced_components "
+                    f"(at {render_path(previous.path)} and at {render_path(where)})",
+                    component=describe(value),
+                    path=render_path(where),
+                    hint="keep one definition and reference it from both places",
+                )
+            self.definitions[key] = _Definition(value, where)
 
-    # -- pass 2: building -----------------------------------------------------
+    def _legacy_at(self, what: str, path: JsonPath) -> None:
+        if self._legacy is None:
+            self._legacy = f"{what} at {render_path(path)}"
 
-    def resolve(self, key: str, path: str) -> Any:
+    # -- pass 2: building -----------------------------------------------------------------
+
+    def resolve(self, key: str, path: JsonPath) -> Any:
         """The object a reference names: registry first, then the document."""
         if key in self.registry:
             return self.registry[key]
         if key in self.built:
             return self.built[key]
         if key in self.in_progress:
-            cycle = " -> ".join([*self.in_progress[self.in_progress.index(key):], key])
-            raise LoadError(
-                f"circular reference: {cycle}",
-                path=path,
-                hint="a component cannot contain itself (e.g. a flow running itself "
-                "through a FlowNode)",
-            )
+            raise self._cycle(key, path)
         definition = self.definitions[key]
-        self.in_progress.append(key)
+        self.in_progress[key] = len(self.building)
         try:
             value = self.build_value(definition.value, definition.path, component=True)
         finally:
-            self.in_progress.pop()
+            del self.in_progress[key]
         self.built[key] = value
         return value
 
-    def build_value(self, data: Any, path: str, component: bool) -> Any:
+    def _cycle(self, key: str, path: JsonPath) -> LoadError:
+        start = self.in_progress[key]
+        chain = [str(ref) for ref in self.building[start:]]
+        target = describe(self.definitions[key].value)
+        if not chain:  # a plain value that refers back to itself
+            chain = [f"'{k}'" for k in self.in_progress if self.in_progress[k] >= start]
+        chain.append(str(target) if target else f"'{key}'")
+        return LoadError(
+            f"circular reference: {' contains '.join(chain)}",
+            component=target,
+            path=render_path(path),
+            hint="a component cannot contain itself (e.g. a flow running itself "
+            "through a FlowNode)",
+        )
+
+    def build_value(self, data: Any, path: JsonPath, component: bool) -> Any:
         """Build a field value: components where ``component``, plain data elsewhere."""
         if isinstance(data, dict):
-            if set(data) == {REF}:
-                return self.resolve(data[REF], path)
-            if component and ("component_type" in data or REF in data):
+            if REF in data:
+                if len(data) == 1:
+                    return self.resolve(data[REF], path)
+                if "component_type" not in data:
+                    extra = sorted(k for k in data if k != REF)
+                    raise LoadError(
+                        f"a reference object holds only {REF}, this one also has {extra}",
+                        path=render_path(path),
+                        hint="move the other keys into the referenced component",
+                    )
+            if component and "component_type" in data:
                 return self.build_component(data, path)
             if component and ("id" in data or "name" in data):
                 raise LoadError(
                     "this object has no 'component_type'",
-                    path=path,
+                    path=render_path(path),
                     hint="every component must say its component_type (and have a name)",
                 )
-            return {key: self.build_value(value, _key_path(path, str(key)), component)
-                    for key, value in data.items()}
+            return {
+                key: self.build_value(value, (path, key), component)
+                if isinstance(value, (dict, list))
+                else value
+                for key, value in data.items()
+            }
         if isinstance(data, list):
-            return [self.build_value(v, f"{path}[{i}]", component) for i, v in enumerate(data)]
+            return [
+                self.build_value(value, (path, index), component)
+                if isinstance(value, (dict, list))
+                else value
+                for index, value in enumerate(data)
+            ]
         return data
 
-    def build_component(self, data: dict[str, Any], path: str) -> Component:
+    def build_component(self, data: dict[str, Any], path: JsonPath) -> Component:
         kind = data.get("component_type")
         cls = COMPONENT_TYPES.get(kind) if isinstance(kind, str) else None
-        ref = ComponentRef(str(kind), data.get("name"), data.get("id"))
-        if cls is None:
+        ref = describe(data) or ComponentRef(str(kind))
+        if cls is None:  # only reached when the pre-scan was skipped
             raise LoadError(
                 f"unknown component_type '{kind}'",
                 component=ref,
-                path=path,
+                path=render_path(path),
                 hint=PLUGIN_HINT,
             )
-        if "agentspec_version" in data and path != "$" and not path.startswith("$registry"):
-            self._misplaced_version(ref, path)
+        if "agentspec_version" in data and id(data) not in self.top_level:
+            self._misplaced_version(ref, path, data["agentspec_version"])
         kinds = field_kinds(cls)
+        single = single_component_fields(cls)
         implied: frozenset[str] = getattr(cls, "implied_fields", frozenset())
         values: dict[str, Any] = {}
-        for key, raw in data.items():
-            if key in STRUCTURAL_KEYS:
-                continue
-            where = _key_path(path, key)
-            if key in kinds:
-                values[key] = self.build_value(raw, where, kinds[key] == COMPONENT)
-            elif key not in implied:
-                warnings.warn(f"{ref}: unknown field '{key}' ignored [at {where}]",
-                              LoomWarning, stacklevel=4)
+        self.building.append(ref)
         try:
-            return cls(**values)
+            for key, raw in data.items():
+                if key in STRUCTURAL_KEYS:
+                    continue
+                kind_of_field = kinds.get(key)
+                if kind_of_field is None:
+                    if key not in implied:
+                        warnings.warn(
+                            f"{ref}: unknown field '{key}' ignored [at {render_path((path, key))}]",
+                            LoomWarning,
+                            stacklevel=4,
+                        )
+                    continue
+                if key in single and isinstance(raw, dict) and not (
+                    REF in raw or "component_type" in raw
+                ):
+                    raise LoadError(
+                        f"field '{key}' must hold a component (an object with component_type "
+                        f"and name) or a {REF}, but it holds an object without component_type "
+                        f"(keys {sorted(raw)})",
+                        component=ref,
+                        path=render_path((path, key)),
+                        hint=f"add the component_type (and a name) of the {key} component",
+                    )
+                if isinstance(raw, (dict, list)):
+                    values[key] = self.build_value(raw, (path, key), kind_of_field == COMPONENT)
+                else:
+                    values[key] = raw
+        finally:
+            self.building.pop()
+        try:
+            component = cls(**values)
         except LoomError as exc:
             if exc.component is None:
                 exc.component = ref
-            raise exc.located(path) from None
+            # The error may be about a component built earlier (an edge of this flow):
+            # point at that component rather than at this one.
+            where = self.paths.get(exc.component.id or "") if exc.component is not ref else None
+            raise exc.located(render_path(where if where is not None else path)) from None
         except pydantic.ValidationError as exc:
             raise LoadError(
                 _describe_validation(exc),
                 component=ref,
-                path=path,
+                path=render_path(path),
                 hint="fix the field(s) named above",
             ) from None
+        self._register(component, path)
+        return component
 
-    def _misplaced_version(self, ref: ComponentRef, path: str) -> None:
+    def _register(self, component: Component, path: JsonPath) -> None:
+        other = self.by_id.get(component.id)
+        if other is not None and other is not component:
+            raise LoadError(
+                f"id '{component.id}' is used by two components: {other.ref} at "
+                f"{render_path(self.paths[component.id])} and {component.ref}",
+                component=component.ref,
+                path=render_path(path),
+                hint="ids must be unique in a document: write the component once and refer "
+                f"to it with {{\"{REF}\": \"{component.id}\"}}, or give one of them another id",
+            )
+        self.by_id[component.id] = component
+        self.paths[component.id] = path
+
+    def _misplaced_version(self, ref: ComponentRef, path: JsonPath, version: Any) -> None:
+        where = render_path(path)
         message = (
-            f"{ref}: 'agentspec_version' is only allowed at the top of a document, "
-            f"found at {path}"
+            f"{ref}: 'agentspec_version' ({version}) is only allowed at the top of a document, "
+            f"found at {where}"
         )
         if self.strict:
             raise LoadError(message, hint="remove the nested agentspec_version")
-        self.misplaced_versions.append(path)
+        self.misplaced_versions.append(where)
         warnings.warn(message + " (ignored)", LoomWarning, stacklevel=5)
 
 

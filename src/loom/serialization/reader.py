@@ -10,9 +10,6 @@ import yaml
 
 from loom.errors import LoadError
 
-LEGACY_TYPES = {
-    "LLMNode", "VLLMConfig", "APINode", "OciGenAiLLM", "ConditionalControlFlowEdge", "LLMConfig",
-}
 LEGACY_HINT = (
     "it looks like the legacy illustrative format of the Agent Spec docs (JSON5, 'type' or "
     "'$ref' keys, old class names), which is not Agent Spec JSON/YAML as written by current "
@@ -67,33 +64,3 @@ def read_file(path: str | Path) -> tuple[str, str]:
     except (OSError, UnicodeDecodeError) as exc:
         raise LoadError(f"cannot read {file}: {exc}") from None
     return text, detect_format(str(file), text)
-
-
-def find_legacy_marker(data: Any, path: str = "$") -> str | None:
-    """Where the document uses the legacy illustrative format, if it does."""
-    if isinstance(data, dict):
-        if "$ref" in data:
-            return f"'$ref' key at {path}"
-        kind = data.get("component_type")
-        if kind in LEGACY_TYPES:
-            return f"legacy component_type '{kind}' at {path}"
-        legacy = data.get("type")
-        if (
-            "component_type" not in data
-            and isinstance(legacy, str)
-            and legacy[:1].isupper()
-            and ("id" in data or "name" in data)
-        ):
-            return f"'type: {legacy}' instead of 'component_type' at {path}"
-        for key, value in data.items():
-            if key == "metadata":
-                continue
-            found = find_legacy_marker(value, f"{path}.{key}")
-            if found:
-                return found
-    elif isinstance(data, list):
-        for index, value in enumerate(data):
-            found = find_legacy_marker(value, f"{path}[{index}]")
-            if found:
-                return found
-    return None
