@@ -10,7 +10,6 @@ generic checks of its kind.
 
 from __future__ import annotations
 
-import json
 import re
 import warnings
 from pathlib import Path
@@ -23,37 +22,10 @@ from loom.errors import LoomError
 from loom.spec.component import Component
 from loom.spec.versions import KNOWN_VERSIONS, version_key
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-CONFORMANCE = SHARED / "conformance"
-EXPECTATIONS_FILE = CONFORMANCE / "expectations.json"
+from ._corpus import EXPECTATIONS, SECRET_VALUES, cases, registry_for, stem
+
 # Files of the corpus folder that are not configurations.
 NOT_CASES = {"README.md", "expectations.json"}
-
-
-def _expectations() -> dict[str, dict[str, str]]:
-    if not EXPECTATIONS_FILE.is_file():
-        return {}
-    return json.loads(EXPECTATIONS_FILE.read_text(encoding="utf-8"))
-
-
-EXPECTATIONS = _expectations()
-
-
-def _cases(kind: str) -> list[Any]:
-    found = [pytest.param(rel, id=rel) for rel, e in sorted(EXPECTATIONS.items()) if e["expect"] == kind]
-    if found:
-        return found
-    reason = (
-        f"no '{kind}' case: {EXPECTATIONS_FILE} is absent"
-        if not EXPECTATIONS
-        else f"expectations.json lists no '{kind}' case"
-    )
-    return [pytest.param(None, id="none", marks=pytest.mark.skip(reason=reason))]
-
-
-def _stem(rel: str) -> str:
-    """The case name shared by a file's .json and .yaml twins."""
-    return Path(rel).with_suffix("").as_posix()
 
 
 def _load(path: Path, **kwargs: Any) -> tuple[Component, list[warnings.WarningMessage]]:
@@ -95,6 +67,7 @@ def test_every_file_has_an_expectation(corpus: Path) -> None:
 
 
 def test_expectations_use_known_kinds(corpus: Path) -> None:
+    assert EXPECTATIONS, "expectations.json is empty"
     kinds = {"load", "load_lenient", "load_with_registry", "registry", "reject"}
     unknown = {rel: e["expect"] for rel, e in EXPECTATIONS.items() if e["expect"] not in kinds}
     assert not unknown, f"unknown expectations: {unknown}"
@@ -103,7 +76,7 @@ def test_expectations_use_known_kinds(corpus: Path) -> None:
 # -- load ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("rel", _cases("load"))
+@pytest.mark.parametrize("rel", cases("load"))
 def test_load(corpus: Path, rel: str) -> None:
     component, _ = _load(corpus / rel)
     assert isinstance(component, Component)
@@ -139,7 +112,7 @@ def _names_feature_and_version(message: str) -> bool:
     return _MISPLACED.search(message) is not None
 
 
-@pytest.mark.parametrize("rel", _cases("load_lenient"))
+@pytest.mark.parametrize("rel", cases("load_lenient"))
 def test_load_lenient(corpus: Path, rel: str) -> None:
     path = corpus / rel
     component, caught = _load(path)
@@ -149,7 +122,7 @@ def test_load_lenient(corpus: Path, rel: str) -> None:
     ]
     relevant = [m for m in messages if _names_feature_and_version(m)]
     assert relevant, f"no warning names the feature and the version it needs: {messages}"
-    for keyword in LENIENT_KEYWORDS.get(_stem(rel), ()):
+    for keyword in LENIENT_KEYWORDS.get(stem(rel), ()):
         assert any(keyword in m for m in relevant), (keyword, relevant)
     # Under the strict mode the same file is refused (for that reason, or for another
     # leniency such as a data edge of mismatched types, which strict loads refuse first).
@@ -158,12 +131,6 @@ def test_load_lenient(corpus: Path, rel: str) -> None:
 
 # -- load_with_registry ---------------------------------------------------------------------------------
 
-# Values supplied at load time for references to single fields (secrets).
-SECRET_VALUES: dict[str, str] = {
-    "oracle_tls_config_id.user": "scott",
-    "oracle_tls_config_id.password": "tiger",
-    "oracle_tls_config_id.dsn": "db.example.com:1522/service",
-}
 # What the refusal of the file alone must name.
 MISSING_KEYWORDS: dict[str, tuple[str, ...]] = {
     "docs_examples/howto_disaggregated_main_config": ("'llm_config'", "'client_weather_tool'"),
@@ -171,27 +138,14 @@ MISSING_KEYWORDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _registry_for(corpus: Path, rel: str) -> dict[str, Any]:
-    """The registry documents of the corpus in the same format, plus the secret values."""
-    registry: dict[str, Any] = {}
-    suffix = Path(rel).suffix
-    for other, expectation in sorted(EXPECTATIONS.items()):
-        if expectation["expect"] == "registry" and Path(other).suffix == suffix:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                registry = loom.load_registry(corpus / other, registry=registry)
-    registry.update(SECRET_VALUES)
-    return registry
-
-
-@pytest.mark.parametrize("rel", _cases("load_with_registry"))
+@pytest.mark.parametrize("rel", cases("load_with_registry"))
 def test_load_with_registry(corpus: Path, rel: str) -> None:
     path = corpus / rel
     alone = _refused(path)
     assert "point at nothing" in alone, alone
-    for keyword in MISSING_KEYWORDS.get(_stem(rel), ()):
+    for keyword in MISSING_KEYWORDS.get(stem(rel), ()):
         assert keyword in alone, (keyword, alone)
-    component, _ = _load(path, registry=_registry_for(corpus, rel))
+    component, _ = _load(path, registry=registry_for(rel))
     assert isinstance(component, Component)
 
 
@@ -213,7 +167,7 @@ def test_oracle_datastore_gets_the_supplied_secrets(corpus: Path) -> None:
 # -- registry --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("rel", _cases("registry"))
+@pytest.mark.parametrize("rel", cases("registry"))
 def test_registry(corpus: Path, rel: str) -> None:
     path = corpus / rel
     message = _refused(path)
@@ -251,14 +205,14 @@ REJECT_KEYWORDS: dict[str, tuple[str, ...]] = {
 
 
 def _reject_keywords(rel: str) -> tuple[str, ...]:
-    if _stem(rel) in REJECT_KEYWORDS:
-        return REJECT_KEYWORDS[_stem(rel)]
+    if stem(rel) in REJECT_KEYWORDS:
+        return REJECT_KEYWORDS[stem(rel)]
     if "legacy" in EXPECTATIONS[rel]["why"]:
         return LEGACY
     return ()
 
 
-@pytest.mark.parametrize("rel", _cases("reject"))
+@pytest.mark.parametrize("rel", cases("reject"))
 def test_reject(corpus: Path, rel: str) -> None:
     path = corpus / rel
     message = _refused(path)

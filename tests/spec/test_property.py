@@ -150,3 +150,9 @@ def test_titles_and_by_title() -> None:
     assert titles(props) == ["a", "b"]
     assert titles(None) == []
     assert by_title(props)["b"].type == "integer"
+
+
+def test_properties_are_equal_when_their_schemas_are() -> None:
+    assert StringProperty("s") == Property.model_validate({"title": "s", "type": "string"})
+    assert StringProperty("s") != StringProperty("t")
+    assert StringProperty("s") != {"title": "s", "type": "string"}

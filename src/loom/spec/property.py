@@ -82,6 +82,15 @@ class Property(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         return copy.deepcopy(self.json_schema)
 
+    def __eq__(self, other: object) -> bool:
+        # The schema is the property: a StringProperty equals the Property read from
+        # a file with the same schema.
+        if isinstance(other, Property):
+            return self.json_schema == other.json_schema
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
     def __repr__(self) -> str:
         return f"Property({self.json_schema!r})"
 
