@@ -3,30 +3,111 @@
 Many concurrent flow runs talk to the same server; sharing a client keeps
 connections alive between calls instead of paying a TCP handshake per call.
 An ``AsyncClient`` is bound to the loop it first ran on, hence one per loop.
+
+httpcore's connection pool does work quadratic in its size on every request,
+which makes a single 1,000-connection pool crawl (tens of seconds for 1,000
+concurrent calls). The shared client therefore spreads requests over several
+small pools (:class:`ShardedTransport`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import AsyncIterator
 
 import httpx
 
-POOL_LIMITS = httpx.Limits(
-    max_connections=1024,
-    max_keepalive_connections=256,
-    keepalive_expiry=30.0,
-)
-"""Sized for about a thousand concurrent runs against one server."""
+SHARDS = 128
+CONNECTIONS_PER_SHARD = 8
+"""128 x 8 = 1,024 connections: room for about a thousand concurrent runs."""
+
+KEEPALIVE_EXPIRY = 30.0
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
     weakref.WeakKeyDictionary()
 )
 
 
+class ShardedTransport(httpx.AsyncBaseTransport):
+    """Several small connection pools; each request goes to the least busy one.
+
+    Least-busy (not round-robin) keeps a sequential caller on one pool and so
+    on one kept-alive connection, while a burst spreads evenly.
+    """
+
+    def __init__(
+        self, shards: int = SHARDS, connections_per_shard: int = CONNECTIONS_PER_SHARD
+    ) -> None:
+        # Keep-alive limit = connection limit: a lower one makes httpcore close
+        # and reopen connections under load.
+        limits = httpx.Limits(
+            max_connections=connections_per_shard,
+            max_keepalive_connections=connections_per_shard,
+            keepalive_expiry=KEEPALIVE_EXPIRY,
+        )
+        tls = httpx.create_ssl_context()  # loading CA certificates is slow: do it once
+        count = max(1, shards)
+        self._pools = [httpx.AsyncHTTPTransport(limits=limits, verify=tls) for _ in range(count)]
+        self._busy = [0] * count
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        busy = self._busy
+        index = busy.index(min(busy))
+        busy[index] += 1
+        release = _Release(busy, index)
+        try:
+            response = await self._pools[index].handle_async_request(request)
+        except BaseException:
+            release()
+            raise
+        assert isinstance(response.stream, httpx.AsyncByteStream)
+        return httpx.Response(
+            status_code=response.status_code,
+            headers=response.headers,
+            stream=_ReleasingStream(response.stream, release),
+            extensions=response.extensions,
+        )
+
+    async def aclose(self) -> None:
+        for pool in self._pools:
+            await pool.aclose()
+
+
+class _Release:
+    """Decrements a shard's busy count exactly once."""
+
+    def __init__(self, busy: list[int], index: int) -> None:
+        self._busy = busy
+        self._index: int | None = index
+
+    def __call__(self) -> None:
+        if self._index is not None:
+            self._busy[self._index] -= 1
+            self._index = None
+
+
+class _ReleasingStream(httpx.AsyncByteStream):
+    """A response body that frees its shard when closed."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, release: _Release) -> None:
+        self._stream = stream
+        self._release = release
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._stream:
+            yield chunk
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            self._release()
+
+
 def new_http_client() -> httpx.AsyncClient:
-    """A client with loom's pool limits; timeouts are set per request."""
-    return httpx.AsyncClient(limits=POOL_LIMITS, timeout=None, follow_redirects=False)
+    """A client with loom's pooling; timeouts are set per request."""
+    return httpx.AsyncClient(transport=ShardedTransport(), timeout=None, follow_redirects=False)
 
 
 def shared_http_client() -> httpx.AsyncClient:

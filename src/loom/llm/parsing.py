@@ -7,7 +7,7 @@ Problems raise :class:`MalformedResponse`; the client adds URL and model.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,9 +52,7 @@ def content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(
-            str(part.get("text", "")) for part in content if isinstance(part, dict)
-        )
+        return "".join(str(part.get("text", "")) for part in content if isinstance(part, dict))
     raise MalformedResponse(f"message content has unexpected type {type(content).__name__}")
 
 
@@ -104,7 +102,7 @@ def _arguments_text(arguments: Any) -> str:
     return json.dumps(arguments)
 
 
-async def sse_data(lines: AsyncIterator[str]) -> AsyncIterator[str]:
+async def sse_data(lines: AsyncIterator[str]) -> AsyncGenerator[str, None]:
     """Yield the ``data`` payload of each server-sent event.
 
     Multi-line data is joined with newlines; comments and other fields

@@ -1,0 +1,255 @@
+"""Async client for OpenAI-compatible ``/v1/chat/completions`` servers.
+
+One :class:`LlmClient` per endpoint; all clients of an event loop share one
+pooled HTTP client unless given their own. Retries follow the endpoint's
+:class:`~loom.llm.retry.RetryPolicy`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import ssl
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import aclosing
+from typing import Any
+
+import httpx
+
+from loom.llm.endpoint import LlmEndpoint
+from loom.llm.errors import (
+    LlmConnectionError,
+    LlmError,
+    LlmHttpError,
+    LlmResponseError,
+    LlmTimeoutError,
+)
+from loom.llm.http import shared_http_client
+from loom.llm.parsing import (
+    DONE,
+    MalformedResponse,
+    StreamAssembler,
+    decode_json,
+    parse_completion,
+    sse_data,
+)
+from loom.llm.request import build_chat_body
+from loom.llm.response import LlmResponse
+
+TokenCallback = Callable[[str], Any]
+"""Called with each streamed text delta; may be sync or async."""
+
+
+class LlmClient:
+    """Sends chat requests to one endpoint and returns parsed answers."""
+
+    def __init__(self, endpoint: LlmEndpoint, http_client: httpx.AsyncClient | None = None) -> None:
+        self._endpoint = endpoint
+        self._http = http_client
+        self._url = endpoint.chat_completions_url
+        self._headers = {"Accept": "application/json"}
+        if endpoint.api_key:
+            self._headers["Authorization"] = f"Bearer {endpoint.api_key}"
+
+    def __repr__(self) -> str:
+        return f"LlmClient(url={self._url!r}, model={self._endpoint.model!r})"
+
+    @property
+    def endpoint(self) -> LlmEndpoint:
+        return self._endpoint
+
+    async def generate(
+        self,
+        messages: Sequence[Mapping[str, Any]],
+        *,
+        response_schema: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None,
+        stream: bool = False,
+        on_token: TokenCallback | None = None,
+    ) -> LlmResponse:
+        """Ask the model for the next assistant message.
+
+        A streamed call is retried only while no token has been delivered,
+        so ``on_token`` never sees a text twice.
+        """
+        body = build_chat_body(
+            self._endpoint, messages, response_schema=response_schema, tools=tools, stream=stream
+        )
+        policy = self._endpoint.retry
+        retry_index = 0
+        while True:
+            progress = _Progress()
+            try:
+                if stream:
+                    return await self._stream_once(body, on_token, progress)
+                return await self._post_once(body)
+            except LlmError as exc:
+                if (
+                    progress.emitted
+                    or retry_index >= policy.max_attempts
+                    or not self._worth_retry(exc)
+                ):
+                    exc.note_attempts(retry_index + 1)
+                    raise
+                await asyncio.sleep(self._retry_delay(exc, retry_index))
+                retry_index += 1
+
+    def _client(self) -> httpx.AsyncClient:
+        return self._http if self._http is not None else shared_http_client()
+
+    def _timeout(self) -> httpx.Timeout:
+        # The pool wait is not part of an attempt: under heavy fan-out a request
+        # may queue for a connection longer than the server takes to answer.
+        seconds = self._endpoint.attempt_timeout
+        return httpx.Timeout(seconds, pool=None)
+
+    async def _post_once(self, body: dict[str, Any]) -> LlmResponse:
+        try:
+            response = await self._client().post(
+                self._url, json=body, headers=self._headers, timeout=self._timeout()
+            )
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise self._transport_error(exc) from exc
+        if not response.is_success:
+            raise self._http_error(response)
+        try:
+            return parse_completion(decode_json(response.text, "the response body"))
+        except MalformedResponse as exc:
+            raise self._response_error(str(exc)) from None
+
+    async def _stream_once(
+        self, body: dict[str, Any], on_token: TokenCallback | None, progress: _Progress
+    ) -> LlmResponse:
+        headers = {**self._headers, "Accept": "text/event-stream"}
+        http = self._client()
+        try:
+            async with http.stream(
+                "POST", self._url, json=body, headers=headers, timeout=self._timeout()
+            ) as response:
+                if not response.is_success:
+                    await response.aread()
+                    raise self._http_error(response)
+                if "text/event-stream" not in response.headers.get("content-type", ""):
+                    # The server ignored "stream": deliver its whole answer as one token.
+                    await response.aread()
+                    result = parse_completion(decode_json(response.text, "the response body"))
+                    await progress.emit(on_token, result.text)
+                    return result
+                return await self._read_events(response, on_token, progress)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise self._transport_error(exc) from exc
+        except MalformedResponse as exc:
+            raise self._response_error(str(exc)) from None
+
+    async def _read_events(
+        self, response: httpx.Response, on_token: TokenCallback | None, progress: _Progress
+    ) -> LlmResponse:
+        assembler = StreamAssembler()
+        done = False
+        async with aclosing(sse_data(response.aiter_lines())) as events:
+            async for data in events:
+                if data.strip() == DONE:
+                    done = True
+                    break
+                text = assembler.feed(decode_json(data, "a stream chunk"))
+                await progress.emit(on_token, text)
+        if not done and assembler.finish_reason is None:
+            raise MalformedResponse("the event stream ended before 'data: [DONE]'")
+        return assembler.result()
+
+    def _worth_retry(self, exc: LlmError) -> bool:
+        if isinstance(exc, LlmHttpError):
+            return self._endpoint.retry.is_recoverable_status(exc.status, exc.body)
+        return exc.retryable
+
+    def _retry_delay(self, exc: LlmError, retry_index: int) -> float:
+        policy = self._endpoint.retry
+        status = exc.status if isinstance(exc, LlmHttpError) else None
+        delay = policy.delay(retry_index, status)
+        if isinstance(exc, LlmHttpError) and exc.retry_after is not None:
+            delay = max(delay, min(exc.retry_after, policy.max_retry_delay))
+        return delay
+
+    def _http_error(self, response: httpx.Response) -> LlmHttpError:
+        return LlmHttpError(
+            response.status_code,
+            response.text,
+            url=self._url,
+            model=self._endpoint.model,
+            retry_after=_retry_after(response),
+            secret=self._endpoint.api_key,
+        )
+
+    def _response_error(self, detail: str) -> LlmResponseError:
+        return LlmResponseError(url=self._url, model=self._endpoint.model, detail=detail)
+
+    def _transport_error(self, exc: Exception) -> LlmError:
+        url, model = self._url, self._endpoint.model
+        if isinstance(exc, httpx.TimeoutException):
+            return LlmTimeoutError(
+                url=url,
+                model=model,
+                timeout=self._endpoint.attempt_timeout,
+                detail=type(exc).__name__,
+            )
+        if isinstance(exc, httpx.DecodingError):
+            return self._response_error(f"cannot decode the body ({exc})")
+        detail = str(exc) or type(exc).__name__
+        if _is_tls_error(exc):
+            return LlmConnectionError(
+                url=url,
+                model=model,
+                detail=f"TLS failure: {detail}",
+                retryable=False,
+                hint="Check the server's certificate, or use http:// if it does not speak TLS",
+            )
+        if isinstance(exc, (httpx.UnsupportedProtocol, httpx.InvalidURL)):
+            return LlmConnectionError(
+                url=url,
+                model=model,
+                detail=detail,
+                retryable=False,
+                hint="The URL must look like http://host:port or https://host/v1; "
+                "set --llm-url or LOOM_LLM_URL",
+            )
+        retryable = isinstance(exc, (httpx.NetworkError, httpx.RemoteProtocolError))
+        return LlmConnectionError(url=url, model=model, detail=detail, retryable=retryable)
+
+
+class _Progress:
+    """Remembers whether tokens reached the caller, which forbids a retry."""
+
+    def __init__(self) -> None:
+        self.emitted = False
+
+    async def emit(self, on_token: TokenCallback | None, text: str) -> None:
+        if on_token is None or not text:
+            return
+        self.emitted = True
+        result = on_token(text)
+        if inspect.isawaitable(result):
+            await result
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None  # an HTTP date: rare for LLM servers, the backoff applies
+
+
+def _is_tls_error(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError):
+            return True
+        text = str(current)
+        if "CERTIFICATE_VERIFY_FAILED" in text or "[SSL" in text:
+            return True
+        current = current.__cause__ or current.__context__
+    return False

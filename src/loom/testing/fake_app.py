@@ -1,0 +1,156 @@
+"""The fake server's ASGI app: chat completions, models, injected failures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from loom.testing import wire
+from loom.testing.fake_state import Failure, FakeLlmState, RecordedRequest
+
+HANG_SECONDS = 3600.0
+"""How long a ``timeout`` failure holds a request: longer than any client timeout."""
+
+LATENCY_HEADER = "x-fake-latency"
+FAIL_HEADER = "x-fake-fail"
+
+
+def create_app(state: FakeLlmState) -> Starlette:
+    """Routes with and without the ``/v1`` prefix, like most compatible servers."""
+    handler = _Handler(state)
+    return Starlette(
+        routes=[
+            Route("/v1/chat/completions", handler.chat, methods=["POST"]),
+            Route("/chat/completions", handler.chat, methods=["POST"]),
+            Route("/v1/models", handler.models, methods=["GET"]),
+            Route("/models", handler.models, methods=["GET"]),
+        ]
+    )
+
+
+class _Handler:
+    def __init__(self, state: FakeLlmState) -> None:
+        self.state = state
+
+    async def models(self, request: Request) -> Response:
+        data = [{"id": m, "object": "model", "owned_by": "loom"} for m in self.state.models]
+        return JSONResponse({"object": "list", "data": data})
+
+    async def chat(self, request: Request) -> Response:
+        raw = await request.body()
+        peer = f"{request.client.host}:{request.client.port}" if request.client else None
+        record = self.state.record(request.url.path, _decode(raw), request.headers, peer)
+        try:
+            failure = _header_failure(request) or self.state.take_failure()
+            latency = _header_latency(request, self.state.latency)
+        except ValueError as exc:
+            return _finish(record, _error(400, str(exc)))
+        if failure is not None and failure.kind == "timeout":
+            return _finish(record, await self._hang(request))
+        if latency > 0:
+            await asyncio.sleep(latency)
+        if failure is not None:
+            return _finish(record, _failure_response(failure))
+        body = record.body
+        problem = _problem(body)
+        if problem:
+            return _finish(record, _error(400, problem))
+        return self._answer(body, record)
+
+    def _answer(self, body: dict[str, Any], record: RecordedRequest) -> Response:
+        answer = self.state.answer(body)
+        ident = self.state.next_id()
+        counts = wire.usage(body["messages"], answer)
+        if not body.get("stream"):
+            payload = wire.completion(answer, model=body["model"], ident=ident, counts=counts)
+            return _finish(record, JSONResponse(payload))
+        options = body.get("stream_options") or {}
+        chunks = wire.chunks(
+            answer,
+            model=body["model"],
+            ident=ident,
+            counts=counts if options.get("include_usage") else None,
+        )
+        return StreamingResponse(_events(chunks, record), media_type="text/event-stream")
+
+    async def _hang(self, request: Request) -> Response:
+        deadline = time.monotonic() + HANG_SECONDS
+        while time.monotonic() < deadline and not self.state.stopping.is_set():
+            if await request.is_disconnected():
+                break
+            await asyncio.sleep(0.05)
+        return _error(504, "injected timeout")
+
+
+async def _events(
+    chunks: Iterable[dict[str, Any]], record: RecordedRequest
+) -> AsyncIterator[bytes]:
+    try:
+        for chunk in chunks:
+            yield wire.sse_event(chunk)
+            await asyncio.sleep(0)  # let other streams interleave, as a real server would
+        yield wire.sse_event("[DONE]")
+    finally:
+        record.finish(200)
+
+
+def _finish(record: RecordedRequest, response: Response) -> Response:
+    record.finish(response.status_code)
+    return response
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode("utf-8", errors="replace")
+
+
+def _problem(body: Any) -> str | None:
+    """What a real server would reject with 400, or ``None``."""
+    if not isinstance(body, dict):
+        return "the request body must be a JSON object"
+    if not isinstance(body.get("model"), str) or not body["model"]:
+        return "'model' is required"
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        return "'messages' must be a non-empty list"
+    if not all(isinstance(m, dict) and "role" in m for m in messages):
+        return "every message needs a 'role'"
+    return None
+
+
+def _header_failure(request: Request) -> Failure | None:
+    value = request.headers.get(FAIL_HEADER)
+    return Failure.parse(value) if value else None
+
+
+def _header_latency(request: Request, default: float) -> float:
+    value = request.headers.get(LATENCY_HEADER)
+    if value is None:
+        return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        raise ValueError(f"X-Fake-Latency must be a number of seconds, got {value!r}") from None
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return JSONResponse(wire.error_body(message, kind=kind, code=status), status_code=status)
+
+
+def _failure_response(failure: Failure) -> Response:
+    if failure.kind == "malformed":
+        return Response("<html>this is not JSON", media_type="application/json")
+    if failure.kind == "bad_sse":
+        return Response("data: {this is not json\n\n", media_type="text/event-stream")
+    return _error(failure.status, f"injected failure: HTTP {failure.status}")

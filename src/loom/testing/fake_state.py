@@ -1,0 +1,131 @@
+"""What the fake LLM server remembers: scripts, pending failures, requests.
+
+Tests change it from their own thread while the server's event loop reads
+it, so every access goes through one lock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+from loom.testing.answers import choose_answer
+from loom.testing.replies import Answer, Matcher, Reply, ScriptRule
+
+FailureKind = Literal["status", "timeout", "malformed", "bad_sse"]
+FAILURE_KINDS: tuple[str, ...] = get_args(FailureKind)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An injected failure.
+
+    ``status``: answer with that HTTP status and an OpenAI-style error body.
+    ``timeout``: hold the request until the client gives up (or an hour).
+    ``malformed``: 200 with a body that is not JSON.
+    ``bad_sse``: 200 ``text/event-stream`` whose event is not JSON.
+    """
+
+    kind: FailureKind = "status"
+    status: int = 500
+
+    @classmethod
+    def parse(cls, value: str) -> Failure:
+        """Read an ``X-Fake-Fail`` header: a status code or a kind name."""
+        value = value.strip().lower()
+        if value.isdigit():
+            return cls("status", int(value))
+        if value not in FAILURE_KINDS:
+            raise ValueError(f"X-Fake-Fail must be a status or one of {FAILURE_KINDS}")
+        return cls(value)  # type: ignore[arg-type]
+
+
+@dataclass
+class RecordedRequest:
+    """One received request; times are ``time.monotonic()`` seconds.
+
+    ``peer`` is the client's ``host:port``, which shows connection reuse.
+    """
+
+    path: str
+    body: Any
+    headers: dict[str, str]
+    started: float
+    peer: str | None = None
+    ended: float | None = None
+    status: int | None = None
+
+    def finish(self, status: int) -> None:
+        self.status = status
+        self.ended = time.monotonic()
+
+
+@dataclass
+class FakeLlmState:
+    """Shared, lock-protected state behind one fake server."""
+
+    latency: float = 0.0
+    models: tuple[str, ...] = ("fake-model",)
+    keep_records: bool = True
+    stopping: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _rules: list[ScriptRule] = field(default_factory=list)
+    _failures: deque[Failure] = field(default_factory=deque)
+    _records: list[RecordedRequest] = field(default_factory=list)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+
+    def add_rule(self, matcher: Matcher, replies: Sequence[Reply], *, sequence: bool) -> None:
+        if not replies:
+            raise ValueError("a script needs at least one reply")
+        with self._lock:
+            self._rules.append(ScriptRule(matcher, tuple(replies), sequence))
+
+    def clear_rules(self) -> None:
+        with self._lock:
+            self._rules.clear()
+
+    def add_failures(self, count: int, failure: Failure) -> None:
+        with self._lock:
+            self._failures.extend([failure] * count)
+
+    def take_failure(self) -> Failure | None:
+        with self._lock:
+            return self._failures.popleft() if self._failures else None
+
+    def record(
+        self, path: str, body: Any, headers: Mapping[str, str], peer: str | None = None
+    ) -> RecordedRequest:
+        entry = RecordedRequest(path, body, dict(headers), time.monotonic(), peer)
+        if self.keep_records:
+            with self._lock:
+                self._records.append(entry)
+        return entry
+
+    def records(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._records)
+
+    def clear_records(self) -> None:
+        with self._lock:
+            self._records.clear()
+
+    def reset(self) -> None:
+        """Forget scripts, pending failures and recorded requests."""
+        with self._lock:
+            self._rules.clear()
+            self._failures.clear()
+            self._records.clear()
+
+    def next_id(self) -> str:
+        with self._lock:
+            return f"chatcmpl-fake-{next(self._ids)}"
+
+    def answer(self, body: Mapping[str, Any]) -> Answer:
+        with self._lock:
+            rules = list(self._rules)
+        return choose_answer(body, rules)
