@@ -33,7 +33,11 @@ class RunContext:
         self.permit = permit
 
     def child(self, *names: str, permit: asyncio.Semaphore | None = None) -> RunContext:
-        return RunContext(self.services, self.path + names, self.messages, permit)
+        """A context for a subflow. Without a new ``permit`` it runs inside this
+        branch (a FlowNode, a CatchExceptionNode, a MapNode iteration) and keeps
+        the branch's permit, so a parallel node nested in it can give it back."""
+        return RunContext(self.services, self.path + names, self.messages,
+                          permit if permit is not None else self.permit)
 
     @contextlib.asynccontextmanager
     async def waiting_for_children(self) -> AsyncIterator[None]:

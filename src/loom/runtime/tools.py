@@ -38,9 +38,12 @@ class BoundTool:
         if self.is_async:
             return await self.fn(**arguments)
         if self.is_inline:
-            return self.fn(**arguments)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(pool, functools.partial(self.fn, **arguments))
+            result = self.fn(**arguments)
+        else:
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(pool, functools.partial(self.fn, **arguments))
+        # A sync wrapper around an async function (a decorator) returns a coroutine.
+        return await result if inspect.isawaitable(result) else result
 
 
 class ToolResultError(Exception):

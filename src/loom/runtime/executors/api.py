@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 import httpx
 
 from loom.llm import RetryPolicy, shared_http_client
+from loom.llm.errors import redact
 from loom.runtime.context import RunContext
 from loom.runtime.errors import StepError
 from loom.runtime.plan import Compiler
@@ -21,12 +22,20 @@ FORM = "application/x-www-form-urlencoded"
 
 
 def url_allowed(url: str, allow_list: list[str]) -> bool:
-    """Same scheme and host:port, and the path starts with the entry's path."""
-    target = urlsplit(url)
+    """Same scheme and host:port, and the path starts with the entry's path.
+
+    Both sides are compared as the HTTP client will send them: it removes dot
+    segments ("/items/../admin" goes out as "/admin"), so the raw text must not
+    be trusted. Percent-encoded dot segments, which a server may resolve, are refused.
+    """
+    target = _normalized(url)
+    if target is None or any(seg in (".", "..") for seg in unquote(target.path).split("/")):
+        return False
     for entry in allow_list:
-        allowed = urlsplit(entry)
+        allowed = _normalized(entry)
         if (
-            target.scheme == allowed.scheme
+            allowed is not None
+            and target.scheme == allowed.scheme
             and target.netloc == allowed.netloc
             and target.path.startswith(allowed.path)
         ):
@@ -34,11 +43,20 @@ def url_allowed(url: str, allow_list: list[str]) -> bool:
     return False
 
 
+def _normalized(url: str) -> SplitResult | None:
+    try:
+        return urlsplit(str(httpx.URL(url)))
+    except (httpx.InvalidURL, ValueError):
+        return None
+
+
 class ApiExecutor:
     def __init__(self, node: ApiNode, compiler: Compiler) -> None:
         self.node = node
         self.retry = RetryPolicy.from_dict(node.retry_policy)
         self.outputs = list(node.outputs or [])
+        # A server may echo a header back in an error body: mask the secret ones.
+        self.secrets = [str(v) for v in (node.sensitive_headers or {}).values() if str(v)]
 
     async def run(self, ctx: RunContext, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
         node = self.node
@@ -75,20 +93,26 @@ class ApiExecutor:
                 error = StepError(f"{method} {url} timed out after {timeout:g} s")
                 status = None
             except httpx.HTTPError as exc:
-                error = StepError(f"{method} {url} failed: {type(exc).__name__}: {exc}")
+                detail = self._mask(f"{type(exc).__name__}: {exc}")
+                error = StepError(f"{method} {url} failed: {detail}")
                 status = None
             else:
                 if response.status_code < 400:
                     return response
                 status = response.status_code
                 error = StepError(
-                    f"{method} {url} answered HTTP {status}: {response.text[:200]}",
+                    f"{method} {url} answered HTTP {status}: {self._mask(response.text)[:200]}",
                     hint="check the URL, the method and the request data",
                 )
             if attempt >= self.retry.max_attempts or not (status is None or self.retry.is_recoverable_status(status)):
                 raise error
             await asyncio.sleep(self.retry.delay(attempt, status))
             attempt += 1
+
+    def _mask(self, text: str) -> str:
+        for secret in self.secrets:
+            text = redact(text, secret)
+        return text
 
     def _outputs(self, response: httpx.Response) -> dict[str, Any]:
         try:
