@@ -12,25 +12,17 @@ import typing
 from typing import Any
 
 from loom.spec.component import Component
+from loom.spec.walk import mentions_component
 
 COMPONENT = "component"
 PLAIN = "plain"
-
-
-def _mentions_component(annotation: Any) -> bool:
-    if isinstance(annotation, type):
-        return issubclass(annotation, Component)
-    origin = typing.get_origin(annotation)
-    if origin is None and not isinstance(annotation, types.UnionType):
-        return False
-    return any(_mentions_component(arg) for arg in typing.get_args(annotation))
 
 
 @functools.cache
 def field_kinds(cls: type[Component]) -> dict[str, str]:
     """Field name -> COMPONENT or PLAIN, in declaration order."""
     return {
-        name: COMPONENT if _mentions_component(info.annotation) else PLAIN
+        name: COMPONENT if mentions_component(info.annotation) else PLAIN
         for name, info in cls.model_fields.items()
     }
 

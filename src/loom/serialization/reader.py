@@ -10,6 +10,9 @@ import yaml
 
 from loom.errors import LoadError
 
+# libyaml's safe loader when PyYAML was built with it (about 10x faster), else the
+# pure-Python one. Both construct plain data only: tags such as !!python/object fail.
+SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 LEGACY_HINT = (
     "it looks like the legacy illustrative format of the Agent Spec docs (JSON5, 'type' or "
     "'$ref' keys, old class names), which is not Agent Spec JSON/YAML as written by current "
@@ -41,7 +44,7 @@ def parse_text(text: str, fmt: str, source: str | None = None) -> Any:
                 hint="fix the syntax at that position",
             ) from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=SAFE_LOADER)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         position = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

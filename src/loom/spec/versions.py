@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 KNOWN_VERSIONS: tuple[str, ...] = ("25.4.1", "25.4.2", "26.1.0", "26.1.2", "26.2.0")
 CURRENT_VERSION = "26.2.0"
 FIRST_VERSION = "25.4.1"
@@ -9,6 +11,7 @@ FIRST_VERSION = "25.4.1"
 VERSION_ALIASES: dict[str, str] = {"25.4.0": "25.4.1"}
 
 
+@functools.cache
 def version_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 

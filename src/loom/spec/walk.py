@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
+import functools
+import types
+import typing
 from collections.abc import Iterator
 from typing import Any
 
 from loom.spec.component import Component
+
+
+def mentions_component(annotation: Any) -> bool:
+    """True when a field annotation can hold components (directly, in a list, a map...)."""
+    if isinstance(annotation, type):
+        return issubclass(annotation, Component)
+    origin = typing.get_origin(annotation)
+    if origin is None and not isinstance(annotation, types.UnionType):
+        return False
+    return any(mentions_component(arg) for arg in typing.get_args(annotation))
+
+
+@functools.cache
+def component_fields(cls: type[Component]) -> tuple[str, ...]:
+    """The fields of ``cls`` that can hold components, in declaration order."""
+    return tuple(
+        name for name, info in cls.model_fields.items() if mentions_component(info.annotation)
+    )
 
 
 def child_components(value: Any) -> Iterator[Component]:
@@ -22,9 +43,11 @@ def child_components(value: Any) -> Iterator[Component]:
 
 def children(component: Component) -> Iterator[tuple[str, Component]]:
     """(field name, child) for every component held by ``component``'s fields."""
-    for name in type(component).model_fields:
+    for name in component_fields(type(component)):
         value = getattr(component, name)
-        if isinstance(value, (Component, list, tuple, dict)):
+        if isinstance(value, Component):
+            yield name, value
+        elif value:
             for child in child_components(value):
                 yield name, child
 
