@@ -63,11 +63,12 @@ class Flow(AgenticComponent):
                         f"'{prop.title}' different types",
                         hint="an output must have one type across all EndNodes",
                     )
+        end_outputs = [(end, by_title(end.outputs)) for end in ends]
         for prop in self.outputs or []:
             if prop.has_default:
                 continue
-            for end in ends:
-                found = end.output(prop.title)
+            for end, produced in end_outputs:
+                found = produced.get(prop.title)
                 if found is None:
                     raise self.error(
                         f"flow output '{prop.title}' is not produced by EndNode '{end.name}' "

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from loom.spec.nodes.base import NEXT, EndNode, Node, StartNode
 from loom.spec.nodes.llm import LlmNode
 from loom.spec.nodes.messages import InputMessageNode, OutputMessageNode
-from loom.spec.property import Property
+from loom.spec.property import Property, by_title
 from loom.spec.types import describe_type, is_castable
 
 if TYPE_CHECKING:
@@ -145,6 +145,10 @@ def _check_control_edges(flow: Flow, ids: set[str], notes: list[str]) -> None:
 
 
 def _check_data_edges(flow: Flow, ids: set[str], notes: list[str]) -> None:
+    # Title -> property per node, built once: a ParallelFlowNode may have hundreds of
+    # outputs, each read by an edge.
+    inputs = {node.id: by_title(node.inputs) for node in flow.nodes}
+    outputs = {node.id: by_title(node.outputs) for node in flow.nodes}
     for edge in flow.data_flow_connections or []:
         for role, node in (
             ("source_node", edge.source_node),
@@ -156,13 +160,13 @@ def _check_data_edges(flow: Flow, ids: set[str], notes: list[str]) -> None:
                     hint="data edges connect nodes of the same flow; subflows get data "
                     "through their wrapping node's inputs",
                 )
-        source = edge.source_node.output(edge.source_output)
+        source = outputs[edge.source_node.id].get(edge.source_output)
         if source is None:
             raise edge.error(
                 f"{_node_label(edge.source_node)} has no output '{edge.source_output}'",
                 hint=f"its outputs are {[p.title for p in edge.source_node.outputs or []]}",
             )
-        dest = edge.destination_node.input(edge.destination_input)
+        dest = inputs[edge.destination_node.id].get(edge.destination_input)
         if dest is None:
             raise edge.error(
                 f"{_node_label(edge.destination_node)} has no input '{edge.destination_input}'",
