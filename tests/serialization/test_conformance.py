@@ -188,6 +188,7 @@ REJECT_KEYWORDS: dict[str, tuple[str, ...]] = {
         "OutputMessageNode 'output_message_node'",
         "input 'output'",
         "generated_text",
+        "[at $['$referenced_components']",  # points at the node, not the flow
     ),
     "docs_examples/plugin_assistant": ("PluginRegexNode", "plugin", "import the Python module"),
     "sdk_test_configs/invalid/example_serialized_llm_node_as_nested_reference_with_incorrect_version": (

@@ -278,9 +278,11 @@ def test_an_input_nothing_feeds_names_the_node_and_the_fix() -> None:
     doc = base()
     del doc["data_flow_connections"][0]
     message = error_of(doc, SpecError)
-    assert "input 'text' of ToolNode 'echo_step' is fed by no data edge" in message
-    assert "Flow 'main' (id main_flow)" in message
-    assert "output 'text' of StartNode 'start'" in message
+    assert message.startswith(
+        "ToolNode 'echo_step' (id n_echo): input 'text' is fed by no data edge of flow 'main'"
+    )
+    assert "[at $['$referenced_components'].n_echo]" in message
+    assert "output 'text' of StartNode 'start' is read by nothing" in message
 
 
 def test_io_that_does_not_match_the_configuration() -> None:

@@ -226,8 +226,10 @@ def _check_inputs_fed(flow: Flow, notes: list[str]) -> None:
             )
             unused = [] if consumed is None else _unused_outputs_before(flow, node, prop, consumed)
             if unused:
-                raise flow.error(
-                    message,
+                # About the node: the message names it and the loader points at it.
+                raise node.error(
+                    f"input '{prop.title}' is fed by no data edge of flow '{flow.name}' and "
+                    "has no default, so the node can never run",
                     hint=f"{unused[0]} is read by nothing: connect it to '{prop.title}' with a "
                     "DataFlowEdge, or give the input a default",
                 )
