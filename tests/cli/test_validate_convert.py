@@ -275,3 +275,13 @@ def test_the_installed_command_exit_codes(good: Path, bad: Path) -> None:
     usage = run("validate")
     assert usage.returncode == 2
     assert "usage: loom validate" in usage.stderr
+
+
+def test_errors_are_red_on_a_terminal(
+    bad: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert main(["convert", str(bad), "--to", "json"]) == 1
+    err = capsys.readouterr().err
+    assert "\x1b[1;31merror: \x1b[0m1 reference(s) point at nothing" in err
