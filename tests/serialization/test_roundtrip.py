@@ -22,6 +22,9 @@ from ._corpus import CONFORMANCE, LOADABLE, cases, quiet_load, registry_for, sec
 
 sdk_serialization = pytest.importorskip("pyagentspec.serialization")
 
+# Reloading a file repeats its load warnings (unwired branches...): not the subject here.
+pytestmark = pytest.mark.filterwarnings("ignore::loom.LoomWarning")
+
 
 def corpus_component(shared_dir: Path, rel: str) -> Component:
     return quiet_load(CONFORMANCE / rel, registry=registry_for(rel))
