@@ -143,11 +143,21 @@ def unsupported_result(node: Any) -> Any:
     return result
 
 
-def test_input_message_node_fails_as_not_supported_naming_the_node() -> None:
-    result = unsupported_result(InputMessageNode(name="ask_name", message="Your name?"))
-    assert result.status == "failed" and result.error is not None
-    assert result.error.node == "main > ask_name"
-    assert "InputMessageNode is not supported yet" in result.error.message
+def test_input_message_node_waits_naming_the_node_and_resumes_without_rerunning() -> None:
+    before = tool_node("before", [], props(done="boolean"))
+    ask = InputMessageNode(name="ask_name", message="Your name?")
+    flow = linear_flow("main", before, ask, outputs=props(user_input="string"))
+    before_tool = Spy(True)
+    rt = runtime({"before": before_tool})
+    result = rt.run(flow)
+    assert result.status == "waiting" and result.run_id
+    [request] = result.pending
+    assert request.node == "main > ask_name" and request.kind == "input"
+    assert request.prompt == "Your name?"
+    resumed = rt.resume(result.run_id, {request.id: "Ada"})
+    assert resumed.status == "finished" and resumed.outputs == {"user_input": "Ada"}
+    assert [m["content"] for m in resumed.messages] == ["Your name?", "Ada"]
+    assert before_tool.calls == [{}]  # replayed from the journal, not called again
 
 
 def test_agent_node_fails_as_not_supported_naming_the_node() -> None:

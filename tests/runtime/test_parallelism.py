@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from loom.runtime.context import RunContext
+from loom.runtime.context import Run, RunContext
 from loom.spec import (
     CatchExceptionNode,
     EndNode,
@@ -343,7 +343,8 @@ async def test_merge_order_is_subflow_order_not_completion_order() -> None:
     plan = rt.compile(flow)
     [node] = [n for n in plan.nodes if n.name == "fan"]
     assert node.executor is not None
-    outputs, branch = await node.executor.run(RunContext(rt.services, ("main",), []), {})
+    ctx = RunContext(rt.services, Run("test"), ("main", "pfn"), step="main>pfn#1")
+    outputs, branch = await node.executor.run(ctx, {})
     assert rec.finish_order() == ["third", "second", "first"]
     assert list(outputs.items()) == [("first_out", 0), ("second_out", 1), ("third_out", 2)]
     assert branch == "next"

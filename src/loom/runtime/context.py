@@ -1,43 +1,112 @@
-"""What a running flow carries: its place in the tree, the conversation, the services."""
+"""What a running flow carries: its place in the tree, the run it belongs to, the services."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from loom.runtime.errors import PATH_SEPARATOR
+from loom.runtime.events import Emitter
+from loom.runtime.journal import Journal, PendingRequest, Suspended, WaitKind, request_id
 
 if TYPE_CHECKING:
     from loom.runtime.services import Services
 
 
-class RunContext:
-    """Per-run state shared by a flow and everything it runs inside it.
+@dataclass
+class Run:
+    """What every context of one run shares: its id, conversation, journal and events."""
 
-    A child context (a subflow, a parallel branch) shares the conversation and
-    services and extends the path used in error messages.
+    run_id: str
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    journal: Journal = field(default_factory=Journal)
+    events: Emitter = field(default_factory=Emitter)
+
+
+class RunContext:
+    """A position in a run: the path of flows and nodes that leads here.
+
+    A child context (a subflow, a parallel branch) shares the run and extends
+    the path used in error messages and step keys. While a node runs, ``step``
+    is its key in the journal and ``said`` collects the messages it appends.
     """
 
-    __slots__ = ("services", "path", "messages", "permit")
+    __slots__ = ("services", "run", "path", "permit", "step", "said")
 
     def __init__(
         self,
         services: Services,
+        run: Run,
         path: tuple[str, ...],
-        messages: list[dict[str, Any]],
         permit: asyncio.Semaphore | None = None,
+        step: str = "",
     ) -> None:
         self.services = services
+        self.run = run
         self.path = path
-        self.messages = messages
         self.permit = permit
+        self.step = step
+        self.said: list[dict[str, Any]] = []
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return self.run.messages
 
     def child(self, *names: str, permit: asyncio.Semaphore | None = None) -> RunContext:
-        """A context for a subflow. Without a new ``permit`` it runs inside this
-        branch (a FlowNode, a CatchExceptionNode, a MapNode iteration) and keeps
-        the branch's permit, so a parallel node nested in it can give it back."""
-        return RunContext(self.services, self.path + names, self.messages,
-                          permit if permit is not None else self.permit)
+        """A context for a subflow run by the current step. Without a new
+        ``permit`` it runs inside this branch (a FlowNode, a CatchExceptionNode, a
+        MapNode iteration) and keeps the branch's permit, so a parallel node
+        nested in it can give it back."""
+        return RunContext(
+            self.services,
+            self.run,
+            self.path + names,
+            permit if permit is not None else self.permit,
+            self.step + "/" + "/".join(names),
+        )
+
+    def at_step(self, node_name: str, key: str) -> RunContext:
+        """The context a node runs in: its path and journal key."""
+        return RunContext(self.services, self.run, self.path + (node_name,), self.permit, key)
+
+    def say(self, message: dict[str, Any]) -> None:
+        """Append a message to the conversation, on behalf of the current step."""
+        self.run.messages.append(message)
+        self.said.append(message)
+        if self.run.events.enabled:
+            self.run.events.emit("message", self.path, self.step, message=message)
+
+    def wait(
+        self,
+        kind: WaitKind,
+        prompt: str | None = None,
+        tool_call: dict[str, Any] | None = None,
+        suffix: str = "",
+    ) -> Any:
+        """The answer to this step's request, or Suspended if it has none yet."""
+        key = self.step + suffix
+        answers = self.run.journal.answers
+        if key in answers:
+            return answers[key]
+        request = PendingRequest(
+            id=request_id(key), kind=kind, node=PATH_SEPARATOR.join(self.path), key=key,
+            prompt=prompt, tool_call=tool_call,
+        )
+        raise Suspended([request])
+
+    async def effect(self, suffix: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Run one outside call of a multi-call step (an agent's LLM turns and tool
+        calls), or take its recorded result when the run is replayed."""
+        key = f"{self.step}/{suffix}"
+        entry = self.run.journal.get(key)
+        if entry is not None:
+            return entry["value"]
+        value = await call()
+        await self.run.journal.record(key, {"value": value})
+        return value
 
     @contextlib.asynccontextmanager
     async def waiting_for_children(self) -> AsyncIterator[None]:

@@ -8,6 +8,7 @@ from typing import Any
 
 from loom.runtime.context import RunContext
 from loom.runtime.errors import NodeFailure, RunError, StepError
+from loom.runtime.journal import Suspended
 from loom.runtime.plan import FlowPlan, NodePlan
 from loom.runtime.values import coerce
 from loom.spec.nodes.base import NEXT
@@ -26,6 +27,22 @@ class FlowOutcome:
 
 async def run_flow(plan: FlowPlan, ctx: RunContext, inputs: dict[str, Any]) -> FlowOutcome:
     """Run ``plan`` from its StartNode to an EndNode."""
+    events = ctx.run.events
+    if events.enabled:
+        events.emit("flow_start", ctx.path, ctx.step, flow=plan.flow, inputs=inputs)
+    try:
+        outcome = await _walk(plan, ctx, inputs)
+    except BaseException as exc:
+        if events.enabled:
+            events.emit("flow_end", ctx.path, ctx.step, flow=plan.flow, error=exc)
+        raise
+    if events.enabled:
+        events.emit("flow_end", ctx.path, ctx.step, flow=plan.flow, outputs=outcome.outputs,
+                    branch=outcome.branch)
+    return outcome
+
+
+async def _walk(plan: FlowPlan, ctx: RunContext, inputs: dict[str, Any]) -> FlowOutcome:
     slots: list[Any] = [_MISSING] * plan.slot_count
     start = plan.nodes[plan.start]
     values: dict[str, Any] = {}
@@ -44,6 +61,9 @@ async def run_flow(plan: FlowPlan, ctx: RunContext, inputs: dict[str, Any]) -> F
     current = _next(start, NEXT, ctx)
     steps, limit = 0, ctx.services.max_steps
     nodes = plan.nodes
+    passes = [0] * len(nodes)
+    prefix = ctx.step
+    run = ctx.run
     while True:
         node = nodes[current]
         args = _read_inputs(node, slots, ctx)
@@ -56,17 +76,45 @@ async def run_flow(plan: FlowPlan, ctx: RunContext, inputs: dict[str, Any]) -> F
                 ctx.path,
                 hint="check the loop's exit condition, or raise Runtime(max_steps=...)",
             )
-        try:
-            outputs, branch = await node.executor.run(ctx, args)  # type: ignore[union-attr]
-        except (RunError, asyncio.CancelledError):
-            raise
-        except StepError as exc:
-            raise NodeFailure(str(exc), ctx.path + (node.name,), hint=exc.hint) from exc
-        except Exception as exc:  # a tool, an LLM, a bad value: name the node
-            raise NodeFailure(_describe(exc), ctx.path + (node.name,)) from exc
+        passes[current] += 1
+        key = f"{prefix}>{node.name}#{passes[current]}"
+        step = ctx.at_step(node.name, key)
+        if run.events.enabled:
+            run.events.emit("node_start", step.path, key, node=node.node, inputs=args)
+        outputs, branch = await _execute(node, step, args)
+        if run.events.enabled:
+            run.events.emit("node_end", step.path, key, node=node.node, outputs=outputs,
+                            branch=branch)
         if outputs:
             _push(node, outputs, slots)
         current = _next(node, branch, ctx)
+
+
+async def _execute(
+    node: NodePlan, step: RunContext, args: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
+    """Run a node, or replay its recorded result; record what a leaf node did."""
+    executor = node.executor
+    journaled = getattr(executor, "journaled", False)
+    journal = step.run.journal
+    if journaled:
+        entry = journal.get(step.step)
+        if entry is not None:
+            step.run.messages.extend(entry["messages"])
+            return entry["outputs"], entry["branch"]
+    try:
+        outputs, branch = await executor.run(step, args)  # type: ignore[union-attr]
+    except (RunError, Suspended, asyncio.CancelledError):
+        raise
+    except StepError as exc:
+        raise NodeFailure(str(exc), step.path, hint=exc.hint) from exc
+    except Exception as exc:  # a tool, an LLM, a bad value: name the node
+        raise NodeFailure(_describe(exc), step.path) from exc
+    if journaled:
+        await journal.record(
+            step.step, {"outputs": outputs, "branch": branch, "messages": step.said}
+        )
+    return outputs, branch
 
 
 def _read_inputs(node: NodePlan, slots: list[Any], ctx: RunContext) -> dict[str, Any]:

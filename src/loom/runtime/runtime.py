@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from loom.errors import LoadError
 from loom.llm import LlmOverrides, aclose_shared_http_client, overrides_from_env
-from loom.runtime.context import RunContext
+from loom.runtime.context import Run, RunContext
 from loom.runtime.engine import run_flow
 from loom.runtime.errors import RunError
+from loom.runtime.events import Emitter, Listener
 from loom.runtime.executors import FACTORIES
+from loom.runtime.journal import Journal, Suspended
 from loom.runtime.plan import Compiler, FlowPlan
 from loom.runtime.result import ErrorInfo, RunResult
 from loom.runtime.services import Services
-from loom.serialization import load, loads
+from loom.runtime.state import CheckpointError, RunState, RunStatus, flow_digest
+from loom.serialization import load, loads, to_dict
 from loom.spec.component import Component
 from loom.spec.flow import Flow
+from loom.stores.base import CheckpointStore
+from loom.stores.memory import MemoryStore
 
 FlowSource = Component | str | Path | Any
 
@@ -46,6 +56,10 @@ class Runtime:
         max_steps: int = 100_000,
         registry: Mapping[str, Any] | None = None,
         use_env: bool = True,
+        store: CheckpointStore | None = None,
+        checkpoint: Literal["waits", "nodes"] = "waits",
+        listeners: Iterable[Listener] = (),
+        keep_finished: bool | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
@@ -61,6 +75,19 @@ class Runtime:
             max_steps=max_steps,
         )
         self._compiler = Compiler(FACTORIES, self.services)
+        if checkpoint not in ("waits", "nodes"):
+            raise ValueError("checkpoint must be 'waits' or 'nodes'")
+        self.store: CheckpointStore = store if store is not None else MemoryStore()
+        self.checkpoint = checkpoint
+        self.listeners = list(listeners)
+        # Finished runs stay in a persistent store (to list and show them later);
+        # the in-memory default forgets them, so a long-lived runtime does not grow.
+        self.keep_finished = (
+            keep_finished if keep_finished is not None else not isinstance(self.store, MemoryStore)
+        )
+        self._flows: dict[str, Flow] = {}
+        self._documents: dict[int, tuple[Flow, dict[str, Any], str]] = {}
+        self._saved: set[str] = set()
 
     def load(self, source: FlowSource) -> Flow:
         """A Flow from a loom component, a file path, JSON/YAML text, or a
@@ -78,35 +105,134 @@ class Runtime:
         """Check the flow can run here (every tool bound) and return its plan."""
         return self._compiler.plan(self.load(source))
 
-    async def arun(self, flow: FlowSource, inputs: Mapping[str, Any] | None = None) -> RunResult:
-        """Run a flow to its end. Configuration problems raise; a failing run
-        returns ``status="failed"`` with the node path and the message."""
-        plan = self.compile(flow)
-        messages: list[dict[str, Any]] = []
-        ctx = RunContext(self.services, (plan.name,), messages)
+    async def arun(
+        self,
+        flow: FlowSource,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> RunResult:
+        """Run a flow. Configuration problems raise; a failing run returns
+        ``status="failed"`` with the node path and the message; a run that waits
+        for a person or a client returns ``status="waiting"``, its ``run_id`` and
+        the pending requests, and is saved in the store for :meth:`aresume`."""
+        component = self.load(flow)
+        plan = self._compiler.plan(component)
+        document, digest = self._document(component)
+        now = time.time()
+        state = RunState(
+            run_id=run_id or uuid.uuid4().hex,
+            status="running",
+            flow=document,
+            digest=digest,
+            inputs=_plain_inputs(inputs),
+            metadata=dict(metadata or {}),
+            created_at=now,
+            updated_at=now,
+        )
+        self._flows[state.digest] = component
+        return await self._execute(plan, state, owner=None)
+
+    async def aresume(
+        self, run_id: str, answers: Mapping[str, Any] | None = None
+    ) -> RunResult:
+        """Continue a saved run: answers map pending request ids to their answers
+        (an InputMessageNode's text, a client tool's result, true/false for a
+        confirmation). Recorded steps are replayed, not run again."""
+        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        state = await self._store_call(self.store.claim, run_id, owner)
         try:
-            outcome = await run_flow(plan, ctx, dict(inputs or {}))
+            if state.status == "finished" or state.status == "failed":
+                raise CheckpointError(
+                    f"run '{run_id}' already {state.status}; there is nothing to resume"
+                )
+            pending = {item["id"]: item for item in state.pending}
+            for request_id_, answer in (answers or {}).items():
+                if request_id_ not in pending:
+                    raise CheckpointError(
+                        f"run '{run_id}' has no pending request '{request_id_}'",
+                        hint=f"its pending requests are {sorted(pending)}",
+                    )
+                state.answers[pending[request_id_]["key"]] = answer
+            component = self._flows.get(state.digest)
+            if component is None:
+                component = self.load(loads(json.dumps(state.flow), format="json",
+                                             registry=self.registry))
+                self._flows[state.digest] = component
+            plan = self._compiler.plan(component)
+            return await self._execute(plan, state, owner)
+        finally:
+            await self._store_call(self.store.release, run_id, owner)
+
+    async def _execute(self, plan: FlowPlan, state: RunState, owner: str | None) -> RunResult:
+        journal = Journal(entries=state.entries, answers=state.answers)
+        run = Run(state.run_id, journal=journal, events=Emitter(self.listeners))
+        if self.checkpoint == "nodes":
+            journal.on_record = lambda: self._save(state, run, "running")
+        ctx = RunContext(self.services, run, (plan.name,), step=plan.name)
+        try:
+            outcome = await run_flow(plan, ctx, dict(state.inputs))
+        except Suspended as waiting:
+            state.pending = [request.to_state() for request in waiting.requests]
+            await self._save(state, run, "waiting")
+            return RunResult("waiting", {}, run.messages, run_id=state.run_id,
+                             pending=waiting.requests)
         except RunError as exc:
             message = exc.message + (f". {exc.hint}" if exc.hint else "")
             info = ErrorInfo(node=exc.node or plan.name, message=message)
-            return RunResult("failed", {}, messages, info, exception=exc)
-        return RunResult("finished", outcome.outputs, messages, branch=outcome.branch)
-
-    def run(self, flow: FlowSource, inputs: Mapping[str, Any] | None = None) -> RunResult:
-        """The blocking form of :meth:`arun`, for scripts and the CLI."""
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            pass
-        else:
-            raise RuntimeError("Runtime.run() was called inside an event loop: use arun()")
-        return asyncio.run(self._run_and_close(flow, inputs))
-
-    async def _run_and_close(self, flow: FlowSource, inputs: Mapping[str, Any] | None) -> RunResult:
-        try:
-            return await self.arun(flow, inputs)
+            state.error = {"node": info.node, "message": info.message}
+            state.pending = []
+            await self._save(state, run, "failed")
+            return RunResult("failed", {}, run.messages, info, run_id=state.run_id,
+                             exception=exc)
         finally:
-            await aclose_shared_http_client()
+            await run.events.drain()
+        state.outputs = outcome.outputs
+        state.pending = []
+        await self._save(state, run, "finished")
+        return RunResult("finished", outcome.outputs, run.messages, branch=outcome.branch,
+                         run_id=state.run_id)
+
+    def _document(self, flow: Flow) -> tuple[dict[str, Any], str]:
+        """The flow's document and digest, computed once per flow object."""
+        cached = self._documents.get(id(flow))
+        if cached is None or cached[0] is not flow:
+            document = to_dict(flow)
+            cached = self._documents[id(flow)] = (flow, document, flow_digest(document))
+        return cached[1], cached[2]
+
+    async def _save(self, state: RunState, run: Run, status: RunStatus) -> None:
+        state.status = status
+        state.messages = list(run.messages)
+        state.updated_at = time.time()
+        if status in ("finished", "failed") and not self.keep_finished:
+            if state.run_id in self._saved:
+                self._saved.discard(state.run_id)
+                await self._store_call(self.store.delete, state.run_id)
+            return
+        self._saved.add(state.run_id)
+        await self._store_call(self.store.save, state)
+
+    async def _store_call(self, method: Callable[..., Any], *args: Any) -> Any:
+        # Stores that touch disk or network run in a thread; the in-memory one inline.
+        if isinstance(self.store, MemoryStore):
+            return method(*args)
+        return await asyncio.to_thread(method, *args)
+
+    def run(
+        self,
+        flow: FlowSource,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+    ) -> RunResult:
+        """The blocking form of :meth:`arun`, for scripts and the CLI."""
+        return _blocking(self.arun(flow, inputs, run_id=run_id))
+
+    def resume(self, run_id: str, answers: Mapping[str, Any] | None = None) -> RunResult:
+        """The blocking form of :meth:`aresume`."""
+        return _blocking(self.aresume(run_id, answers))
 
     def close(self) -> None:
         self.services.close()
@@ -116,6 +242,29 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _blocking(job: Coroutine[Any, Any, RunResult]) -> RunResult:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        job.close()
+        raise RuntimeError("a blocking Runtime method was called inside an event loop: "
+                           "use arun() / aresume()")
+
+    async def run_and_close() -> RunResult:
+        try:
+            return await job
+        finally:
+            await aclose_shared_http_client()
+
+    return asyncio.run(run_and_close())
+
+
+def _plain_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Any]:
+    return dict(inputs or {})
 
 
 def _to_component(source: FlowSource, registry: Mapping[str, Any]) -> Component:

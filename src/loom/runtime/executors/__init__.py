@@ -5,6 +5,7 @@ from __future__ import annotations
 from loom.runtime.executors.api import ApiExecutor
 from loom.runtime.executors.basic import BranchingExecutor, OutputMessageExecutor
 from loom.runtime.executors.llm import LlmExecutor
+from loom.runtime.executors.messages import InputMessageExecutor
 from loom.runtime.executors.parallel import MapExecutor, ParallelFlowExecutor
 from loom.runtime.executors.subflows import CatchExceptionExecutor, FlowNodeExecutor
 from loom.runtime.executors.tool import ToolExecutor
@@ -21,4 +22,5 @@ FACTORIES: dict[type, ExecutorFactory] = {
     nodes.MapNode: MapExecutor,
     nodes.ParallelFlowNode: ParallelFlowExecutor,
     nodes.ApiNode: ApiExecutor,
+    nodes.InputMessageNode: InputMessageExecutor,
 }

@@ -51,6 +51,8 @@ def _normalized(url: str) -> SplitResult | None:
 
 
 class ApiExecutor:
+    journaled = True  # a resumed run replays its recorded result
+
     def __init__(self, node: ApiNode, compiler: Compiler) -> None:
         self.node = node
         self.retry = RetryPolicy.from_dict(node.retry_policy)

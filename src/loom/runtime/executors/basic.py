@@ -19,9 +19,7 @@ class OutputMessageExecutor:
         self.name = node.name
 
     async def run(self, ctx: RunContext, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        ctx.messages.append(
-            {"role": "assistant", "content": render(self.message, inputs), "node": self.name}
-        )
+        ctx.say({"role": "assistant", "content": render(self.message, inputs), "node": self.name})
         return {}, NEXT
 
 

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from loom.runtime.context import RunContext
 from loom.runtime.errors import BranchTimeout
+from loom.runtime.journal import PendingRequest, Suspended
 
 T = TypeVar("T")
 Job = Callable[[RunContext], Awaitable[T]]
@@ -23,7 +24,9 @@ async def run_branches(
 
     At most ``limit`` jobs of this node, and at most the runtime's
     ``max_concurrency`` branches overall, run at once. When one job fails the
-    others are cancelled, awaited, and the first failure is raised.
+    others are cancelled, awaited, and the first failure is raised. A branch
+    that must wait (Suspended) pauses alone: its siblings run to completion and
+    the requests of every waiting branch are raised together.
     """
     global_limit = ctx.services.global_limit()
     node_limit = asyncio.Semaphore(limit) if limit else None
@@ -55,16 +58,23 @@ async def run_branches(
         return []
     async with ctx.waiting_for_children():
         tasks = [asyncio.ensure_future(branch(names, job)) for names, job in jobs]
+        waiting: list[PendingRequest] = []
+        pending: set[asyncio.Future[Any]] = set(tasks)
         try:
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            while pending:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+                for task in done:
+                    error = task.exception()
+                    if isinstance(error, Suspended):
+                        waiting.extend(error.requests)  # the others go on; report at the end
+                    elif error is not None:
+                        await _cancel_all(tasks)
+                        raise error
         except asyncio.CancelledError:
             await _cancel_all(tasks)
             raise
-        failed = next((t for t in tasks if t.done() and not t.cancelled() and t.exception()),
-                      None)
-        if failed is not None:
-            await _cancel_all(tasks)
-            raise failed.exception()  # type: ignore[misc]
+        if waiting:
+            raise Suspended(waiting)
         return [task.result() for task in tasks]
 
 

@@ -27,6 +27,8 @@ def structured_schema(outputs: list[Property]) -> dict[str, Any]:
 
 
 class LlmExecutor:
+    journaled = True  # a resumed run replays its recorded result
+
     def __init__(self, node: LlmNode, compiler: Compiler) -> None:
         self.config = node.llm_config
         self.template = node.prompt_template

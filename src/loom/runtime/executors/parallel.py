@@ -37,7 +37,7 @@ class ParallelFlowExecutor:
         jobs = []
         for plan in self.plans:
             own = {p.title: inputs[p.title] for p in plan.inputs if p.title in inputs}
-            jobs.append(((self.name, plan.name), partial(_run_sub, plan, own)))
+            jobs.append(((plan.name,), partial(_run_sub, plan, own)))
         outcomes = await run_branches(ctx, jobs, self.limit, self.timeout)
         merged: dict[str, Any] = {}
         for outcome in outcomes:
@@ -116,14 +116,14 @@ class MapExecutor:
         label = self.plan.name
         if self.parallel:
             jobs = [
-                ((self.name, f"{label}[{i}]"), partial(_run_sub, self.plan, args))
+                ((f"{label}[{i}]",), partial(_run_sub, self.plan, args))
                 for i, args in enumerate(iterations)
             ]
             outcomes = await run_branches(ctx, jobs, self.limit, self.timeout)
         else:
             outcomes = []
             for i, args in enumerate(iterations):
-                child = ctx.child(self.name, f"{label}[{i}]")
+                child = ctx.child(f"{label}[{i}]")
                 outcomes.append(await run_flow(self.plan, child, args))
         return self._reduce(outcomes), NEXT
 

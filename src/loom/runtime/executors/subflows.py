@@ -8,6 +8,7 @@ from typing import Any
 from loom.runtime.context import RunContext
 from loom.runtime.engine import run_flow
 from loom.runtime.errors import RunError
+from loom.runtime.journal import Suspended
 from loom.runtime.plan import Compiler
 from loom.spec.nodes import CatchExceptionNode, FlowNode
 from loom.spec.nodes.subflows import CAUGHT_EXCEPTION_BRANCH, CAUGHT_EXCEPTION_INFO
@@ -23,7 +24,7 @@ class FlowNodeExecutor:
         self.plan = compiler.plan(node.subflow)
 
     async def run(self, ctx: RunContext, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        outcome = await run_flow(self.plan, ctx.child(self.name, self.plan.name), inputs)
+        outcome = await run_flow(self.plan, ctx.child(self.plan.name), inputs)
         return outcome.outputs, outcome.branch
 
 
@@ -43,8 +44,8 @@ class CatchExceptionExecutor:
 
     async def run(self, ctx: RunContext, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
         try:
-            outcome = await run_flow(self.plan, ctx.child(self.name, self.plan.name), inputs)
-        except asyncio.CancelledError:
+            outcome = await run_flow(self.plan, ctx.child(self.plan.name), inputs)
+        except (asyncio.CancelledError, Suspended):
             raise
         except Exception as exc:
             outputs = dict(self.defaults)

@@ -9,17 +9,24 @@ from loom.runtime.errors import PlanError, StepError
 from loom.runtime.plan import Compiler
 from loom.runtime.tools import ToolResultError, split_result
 from loom.spec.nodes import NEXT, ToolNode
-from loom.spec.tools import ServerTool
+from loom.spec.templates import to_text
+from loom.spec.tools import ClientTool, ServerTool
 
 
 class ToolExecutor:
+    journaled = True  # a resumed run replays its recorded result
+
     def __init__(self, node: ToolNode, compiler: Compiler) -> None:
         tool = node.tool
         self.tool_name = tool.name
         self.outputs = list(tool.outputs or [])
         self.unsupported: str | None = None
         self.bound = None
-        if isinstance(tool, ServerTool):
+        self.client = isinstance(tool, ClientTool)
+        self.confirm = bool(getattr(tool, "requires_confirmation", False))
+        if self.client:
+            pass
+        elif isinstance(tool, ServerTool):
             self.bound = compiler.services.tools.get(tool.name)
             if self.bound is None:
                 raise PlanError(
@@ -32,6 +39,22 @@ class ToolExecutor:
             self.unsupported = f"{tool.component_type} '{tool.name}' is not supported yet"
 
     async def run(self, ctx: RunContext, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        call = {"name": self.tool_name, "arguments": inputs}
+        if self.confirm:
+            answer = ctx.wait(
+                "confirmation",
+                prompt=f"Run tool '{self.tool_name}' with {to_text(inputs)}?",
+                tool_call=call,
+                suffix="/confirm",
+            )
+            if not is_yes(answer):
+                raise StepError(
+                    f"running tool '{self.tool_name}' was refused",
+                    hint="answer true to run it; a CatchExceptionNode can handle refusals",
+                )
+        if self.client:
+            result = ctx.wait("client_tool", tool_call=call)
+            return self._split(result), NEXT
         if self.bound is None:
             raise StepError(self.unsupported or "unsupported tool")
         try:
@@ -42,7 +65,19 @@ class ToolExecutor:
                 f"tool '{self.tool_name}' raised {type(exc).__name__}"
                 + (f": {detail}" if detail else "")
             ) from exc
+        return self._split(result), NEXT
+
+    def _split(self, result: Any) -> dict[str, Any]:
         try:
-            return split_result(self.tool_name, self.outputs, result), NEXT
+            return split_result(self.tool_name, self.outputs, result)
         except ToolResultError as exc:
             raise StepError(str(exc), hint="return what the tool's outputs declare") from exc
+
+
+def is_yes(answer: Any) -> bool:
+    """A confirmation answer: true, or text such as "yes", "y", "ok"."""
+    if isinstance(answer, str):
+        return answer.strip().lower() in ("true", "yes", "y", "ok", "confirm", "1")
+    if isinstance(answer, dict):
+        return is_yes(answer.get("confirmed", answer.get("approve", False)))
+    return answer is True or answer == 1

@@ -1,0 +1,83 @@
+"""What a run has done, as data: the record that lets a run wait and resume.
+
+The engine is deterministic, so a run can always be replayed from its inputs.
+The journal records the result of every step that talks to the outside world
+(a tool, an LLM, an HTTP call, a person's answer); a resumed run replays the
+flow from the start, takes recorded results instead of calling out again, and
+goes on for real from the first step that has no record. Nested flows and
+parallel branches need no position of their own: replay rebuilds them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+WaitKind = Literal["input", "client_tool", "confirmation"]
+
+
+def request_id(key: str) -> str:
+    """A short, stable id for the request made at step ``key``."""
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+@dataclass
+class PendingRequest:
+    """Something a run waits for: a person's input, a client tool's result, a yes/no."""
+
+    id: str
+    kind: WaitKind
+    node: str
+    key: str
+    prompt: str | None = None
+    tool_call: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "node": self.node,
+            "prompt": self.prompt,
+            "tool_call": self.tool_call,
+        }
+
+    def to_state(self) -> dict[str, Any]:
+        return {**self.to_dict(), "key": self.key}
+
+    @classmethod
+    def from_state(cls, data: dict[str, Any]) -> PendingRequest:
+        return cls(
+            id=data["id"], kind=data["kind"], node=data["node"], key=data["key"],
+            prompt=data.get("prompt"), tool_call=data.get("tool_call"),
+        )
+
+
+class Suspended(Exception):  # noqa: N818 - it is a signal, not an error
+    """Raised through the engine when a step must wait; carries every pending request.
+
+    Never caught by CatchExceptionNode; parallel nodes gather the suspensions of
+    all their branches (letting the others finish) and raise them together.
+    """
+
+    def __init__(self, requests: list[PendingRequest]) -> None:
+        super().__init__(f"waiting for {len(requests)} request(s)")
+        self.requests = requests
+
+
+@dataclass
+class Journal:
+    """Recorded step results (``entries``) and answers to waits (``answers``), by step key."""
+
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answers: dict[str, Any] = field(default_factory=dict)
+    on_record: Callable[[], Awaitable[None]] | None = None
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.entries.get(key)
+
+    async def record(self, key: str, entry: dict[str, Any]) -> None:
+        self.entries[key] = entry
+        if self.on_record is not None:
+            await self.on_record()

@@ -1,0 +1,85 @@
+"""A run's state as data: what a store keeps and a resumed run starts from.
+
+The state holds the flow document (secrets left out), the inputs, the journal
+of recorded step results and answers, the pending requests and the outcome. It
+is plain JSON with a format version; anything else is refused on load.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from loom.errors import LoomError
+
+STATE_FORMAT = "loom.run/1"
+RunStatus = Literal["running", "waiting", "finished", "failed"]
+_STATUSES = ("running", "waiting", "finished", "failed")
+
+
+class CheckpointError(LoomError):
+    """A checkpoint cannot be read, written or resumed."""
+
+
+def flow_digest(document: dict[str, Any]) -> str:
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass
+class RunState:
+    run_id: str
+    status: RunStatus
+    flow: dict[str, Any]
+    digest: str
+    inputs: dict[str, Any] = field(default_factory=dict)
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    answers: dict[str, Any] = field(default_factory=dict)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: dict[str, Any] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    format: str = STATE_FORMAT
+
+    def to_json(self) -> str:
+        try:
+            return json.dumps(asdict(self), ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(
+                f"run {self.run_id} cannot be checkpointed: {exc}",
+                hint="tools and inputs must produce JSON values (str, number, bool, "
+                "list, dict, null) for a run to be saved",
+            ) from None
+
+    @classmethod
+    def from_json(cls, text: str | bytes, where: str = "checkpoint") -> RunState:
+        try:
+            data = json.loads(text)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CheckpointError(f"{where} is corrupt: not JSON ({exc})") from None
+        if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
+            found = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise CheckpointError(
+                f"{where} is not a loom run state (format {found!r}, expected "
+                f"{STATE_FORMAT!r})",
+                hint="it was written by another program or another version of loom",
+            )
+        known = set(cls.__dataclass_fields__)
+        missing = {"run_id", "status", "flow", "digest"} - set(data)
+        if missing or data.get("status") not in _STATUSES:
+            raise CheckpointError(
+                f"{where} is corrupt: missing {sorted(missing)} or bad status "
+                f"{data.get('status')!r}"
+            )
+        state = cls(**{k: v for k, v in data.items() if k in known})
+        if flow_digest(state.flow) != state.digest:
+            raise CheckpointError(
+                f"{where} is corrupt: its flow does not match its digest",
+                hint="the checkpoint was modified; delete it and start the run again",
+            )
+        return state
