@@ -33,7 +33,9 @@ EXIT_INVALID = 1
 EXIT_USAGE = 2
 
 # Modules of this package that define a subcommand, in the order of `loom --help`.
-SUBCOMMANDS: tuple[str, ...] = ("validate", "convert", "run")
+SUBCOMMANDS: tuple[str, ...] = (
+    "validate", "convert", "run", "resume", "runs", "chat", "graph", "timeline"
+)
 
 
 def _console(stderr: bool) -> Console:
