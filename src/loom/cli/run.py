@@ -65,6 +65,9 @@ def register(subparsers: Any) -> None:
                         help="start loom's built-in test LLM server and use it")
     parser.add_argument("--max-concurrency", type=int, default=1024,
                         help="bound on parallel branches in flight (default 1024)")
+    parser.add_argument("--inline-tools", action="store_true",
+                        help="run sync tools on the event loop instead of worker threads "
+                        "(faster for quick tools; never for tools that block)")
     parser.add_argument("--branch-timeout", type=float, default=None,
                         help="seconds a parallel branch may run (default: no limit)")
     add_registry_option(parser)
@@ -112,6 +115,7 @@ def _prepare(args: argparse.Namespace) -> tuple[Flow, Runtime, dict[str, Any]]:
         max_concurrency=args.max_concurrency,
         branch_timeout=args.branch_timeout,
         registry=registry,
+        inline_tools=args.inline_tools,
     )
     flow = runtime.load(Path(args.config))
     server_tools = {c.name for c in walk(flow) if isinstance(c, ServerTool)}

@@ -43,6 +43,9 @@ class Runtime:
     when ``use_env`` is true and ``llm`` does not set them). ``max_concurrency``
     bounds the parallel branches in flight across all runs; a node's own bound
     goes in its metadata (``{"loom": {"max_concurrency": 4}}``).
+    ``inline_tools`` (True, or tool names) runs those sync tools on the event
+    loop, skipping the hop to a worker thread: only for quick tools that never
+    block, as with :func:`loom.inline`.
     """
 
     def __init__(
@@ -60,6 +63,7 @@ class Runtime:
         checkpoint: Literal["waits", "nodes"] = "waits",
         listeners: Iterable[Listener] = (),
         keep_finished: bool | None = None,
+        inline_tools: bool | Iterable[str] = False,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
@@ -74,6 +78,7 @@ class Runtime:
             branch_timeout=branch_timeout,
             max_steps=max_steps,
         )
+        self.services.inline(inline_tools)
         self._compiler = Compiler(FACTORIES, self.services)
         if checkpoint not in ("waits", "nodes"):
             raise ValueError("checkpoint must be 'waits' or 'nodes'")

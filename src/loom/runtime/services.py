@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -39,6 +39,12 @@ class Services:
         self.pool = ThreadPoolExecutor(max_workers=tool_threads, thread_name_prefix="loom-tool")
         self._llm_clients: dict[str, LlmClient] = {}
         self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+
+    def inline(self, which: bool | Iterable[str]) -> None:
+        """Run the named sync tools (or all, with True) on the loop itself."""
+        names = set(self.tools) if which is True else set(which or ())
+        for name in names & set(self.tools):
+            self.tools[name].is_inline = True
 
     def global_limit(self) -> asyncio.Semaphore:
         """The runtime-wide bound on parallel branches, one per event loop."""

@@ -12,6 +12,7 @@ from loom.runtime.journal import PendingRequest, Suspended
 
 T = TypeVar("T")
 Job = Callable[[RunContext], Awaitable[T]]
+_NOT_RUN: Any = object()
 
 
 async def run_branches(
@@ -22,60 +23,57 @@ async def run_branches(
 ) -> list[Any]:
     """Run every job concurrently and return their results in job order.
 
-    At most ``limit`` jobs of this node, and at most the runtime's
-    ``max_concurrency`` branches overall, run at once. When one job fails the
-    others are cancelled, awaited, and the first failure is raised. A branch
-    that must wait (Suspended) pauses alone: its siblings run to completion and
-    the requests of every waiting branch are raised together.
+    A pool of workers (at most ``limit`` for this node, and never more than the
+    runtime's ``max_concurrency``) takes the jobs in order, so ten thousand map
+    items cost a thousand tasks, not ten thousand. Every branch also holds a
+    slot of the runtime-wide limit while it runs. When one job fails the others
+    are cancelled, awaited, and the failure is raised. A branch that must wait
+    (Suspended) pauses alone: its siblings run to completion and the requests
+    of every waiting branch are raised together, in branch order.
     """
+    if not jobs:
+        return []
     global_limit = ctx.services.global_limit()
-    node_limit = asyncio.Semaphore(limit) if limit else None
+    results: list[Any] = [_NOT_RUN] * len(jobs)
+    waits: list[list[PendingRequest] | None] = [None] * len(jobs)
+    queue = iter(enumerate(jobs))
 
-    async def branch(names: tuple[str, ...], job: Job[Any]) -> Any:
-        if node_limit is not None:
-            await node_limit.acquire()
-        try:
+    async def worker() -> None:
+        for index, (names, job) in queue:
             await global_limit.acquire()
             child = ctx.child(*names, permit=global_limit)
             try:
                 if timeout is None:
-                    return await job(child)
-                try:
-                    return await asyncio.wait_for(job(child), timeout)
-                except asyncio.TimeoutError:
-                    raise BranchTimeout(
-                        f"branch did not finish within {timeout:g} s",
-                        child.path,
-                        hint="raise the branch timeout or make the branch faster",
-                    ) from None
+                    results[index] = await job(child)
+                else:
+                    results[index] = await asyncio.wait_for(job(child), timeout)
+            except Suspended as waiting:
+                waits[index] = waiting.requests
+            except asyncio.TimeoutError:
+                raise BranchTimeout(
+                    f"branch did not finish within {timeout:g} s",
+                    child.path,
+                    hint="raise the branch timeout or make the branch faster",
+                ) from None
             finally:
                 global_limit.release()
-        finally:
-            if node_limit is not None:
-                node_limit.release()
 
-    if not jobs:
-        return []
+    size = min(len(jobs), limit or len(jobs), ctx.services.max_concurrency)
     async with ctx.waiting_for_children():
-        tasks = [asyncio.ensure_future(branch(names, job)) for names, job in jobs]
-        waiting: list[PendingRequest] = []
-        pending: set[asyncio.Future[Any]] = set(tasks)
+        workers = [asyncio.ensure_future(worker()) for _ in range(size)]
         try:
-            while pending:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
-                for task in done:
-                    error = task.exception()
-                    if isinstance(error, Suspended):
-                        waiting.extend(error.requests)  # the others go on; report at the end
-                    elif error is not None:
-                        await _cancel_all(tasks)
-                        raise error
+            done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
         except asyncio.CancelledError:
-            await _cancel_all(tasks)
+            await _cancel_all(workers)
             raise
-        if waiting:
-            raise Suspended(waiting)
-        return [task.result() for task in tasks]
+        failed = next((w for w in workers if w.done() and w.exception() is not None), None)
+        if failed is not None:
+            await _cancel_all(workers)
+            raise failed.exception()  # type: ignore[misc]
+    pending = [request for requests in waits if requests for request in requests]
+    if pending:
+        raise Suspended(pending)
+    return results
 
 
 async def _cancel_all(tasks: Sequence[asyncio.Future[Any]]) -> None:
