@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -68,10 +69,13 @@ class Services:
                              "OpenAiConfig" else "")
         params = {k: v for k, v in (config.default_generation_parameters or {}).items()
                   if v is not None}
+        api_key = config.api_key
+        if api_key is None and config.component_type == "OpenAiConfig":
+            api_key = os.environ.get("OPENAI_API_KEY") or None
         endpoint = LlmEndpoint(
             url=url,
             model=config.model_id,
-            api_key=config.api_key,
+            api_key=api_key,
             generation_params=params,
             retry=RetryPolicy.from_dict(config.retry_policy),
         )
