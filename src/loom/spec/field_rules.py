@@ -16,6 +16,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from loom.spec.component import Component
+from loom.spec.templates import placeholders_in
 
 # --- RetryPolicy (AGENTSPEC 7.4) ---------------------------------------------
 
@@ -285,3 +286,20 @@ def late_field_gates(component: Component, skip: Collection[str] = ()) -> list[t
         if not _at_default(field, value, default):
             found.append((version, feature_name(component, field, value)))
     return found
+
+
+def request_placeholders(component: Any) -> list[str]:
+    """Placeholders of an HTTP request template (ApiNode, RemoteTool).
+
+    ``sensitive_headers`` are never templated: a secret must not depend on inputs.
+    """
+    return placeholders_in(
+        [
+            component.url,
+            component.http_method,
+            component.api_spec_uri,
+            component.data,
+            component.query_params,
+            component.headers,
+        ]
+    )

@@ -11,9 +11,9 @@ from loom.spec.field_rules import (
     check_disjoint_headers,
     check_retry_policy,
     late_field_gates,
+    request_placeholders,
 )
 from loom.spec.property import Property, StringProperty
-from loom.spec.templates import placeholders_in
 from loom.spec.transports import ClientTransport
 
 
@@ -59,17 +59,7 @@ class RemoteTool(Tool):
     retry_policy: dict[str, Any] | None = None
 
     def infer_inputs(self) -> list[Property]:
-        # sensitive_headers are never templated: a secret must not depend on arguments.
-        names = placeholders_in(
-            [
-                self.url,
-                self.http_method,
-                self.api_spec_uri,
-                self.data,
-                self.query_params,
-                self.headers,
-            ]
-        )
+        names = request_placeholders(self)
         return [StringProperty(title=name) for name in names]
 
     def _check(self) -> None:

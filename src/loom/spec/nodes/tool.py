@@ -6,9 +6,9 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
+from loom.spec.field_rules import check_disjoint_headers, check_retry_policy, request_placeholders
 from loom.spec.nodes.base import Node
 from loom.spec.property import AnyProperty, Property, StringProperty
-from loom.spec.templates import placeholders_in
 from loom.spec.tools import Tool
 
 
@@ -44,10 +44,7 @@ class ApiNode(Node):
     retry_policy: dict[str, Any] | None = None
 
     def infer_inputs(self) -> list[Property]:
-        names = placeholders_in(
-            [self.url, self.http_method, self.api_spec_uri, self.data, self.query_params,
-             self.headers]
-        )
+        names = request_placeholders(self)
         return [StringProperty(title=name) for name in names]
 
     def infer_outputs(self) -> list[Property]:
@@ -57,12 +54,8 @@ class ApiNode(Node):
 
     def _check(self) -> None:
         super()._check()
-        shared = set(self.headers or {}) & set(self.sensitive_headers or {})
-        if shared:
-            raise self.error(
-                f"headers {sorted(shared)} appear in both 'headers' and 'sensitive_headers'",
-                hint="keep each header in one of the two",
-            )
+        check_disjoint_headers(self, self.headers, self.sensitive_headers)
+        check_retry_policy(self, self.retry_policy)
 
     def feature_versions(self) -> list[tuple[str, str]]:
         found = super().feature_versions()
