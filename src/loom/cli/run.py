@@ -1,7 +1,9 @@
 """``loom run CONFIG [--tools FILE.py] [-i NAME=VALUE]... [--json] ...``
 
 Runs a flow and prints its outputs and messages. Exit codes: 0 the flow
-finished, 1 it failed, 2 the config or the command is invalid.
+finished, 1 it failed, 2 the config or the command is invalid, 3 it waits (for
+an answer, a client tool's result or a confirmation: see ``loom resume``). On a
+terminal, the questions of a waiting run are asked at the prompt instead.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from loom.cli import (
-    EXIT_OK,
     EXIT_USAGE,
     add_registry_option,
     collected_warnings,
@@ -28,6 +29,15 @@ from loom.cli import (
     red,
     report_error,
     yellow,
+)
+from loom.cli.waiting import (
+    add_store_options,
+    answer_at_terminal,
+    cli_metadata,
+    exit_code,
+    interactive,
+    print_result,
+    store_from,
 )
 from loom.errors import LoomError
 from loom.runtime import Runtime
@@ -48,7 +58,8 @@ def register(subparsers: Any) -> None:
         "run",
         help="run a flow",
         description="Run a flow. Exit codes: 0 finished, 1 the flow failed, "
-        "2 the config or the command is invalid.",
+        "2 the config or the command is invalid, 3 the run waits (answer it with "
+        "`loom resume`; on a terminal the questions are asked at the prompt).",
     )
     parser.add_argument("config", help="the flow (.json, .yaml or .yml)")
     parser.add_argument("--tools", metavar="FILE.py", action="append", default=[],
@@ -70,6 +81,11 @@ def register(subparsers: Any) -> None:
                         "(faster for quick tools; never for tools that block)")
     parser.add_argument("--branch-timeout", type=float, default=None,
                         help="seconds a parallel branch may run (default: no limit)")
+    parser.add_argument("--run-id", metavar="ID", help="the run's id (default: a new uuid)")
+    parser.add_argument("--checkpoint", choices=("waits", "nodes"), default="waits",
+                        help="checkpoint at waits only (default), or after every node so "
+                        "that a killed run resumes where it stopped")
+    add_store_options(parser)
     add_registry_option(parser)
     parser.set_defaults(handler=run_command)
 
@@ -91,18 +107,21 @@ def run_command(args: argparse.Namespace) -> int:
                            f"{fake_url} (answers are canned, not real model output)"))
         try:
             started = time.perf_counter()
-            result = runtime.run(flow, inputs)
+            result = runtime.run(flow, inputs, run_id=args.run_id, metadata=cli_metadata(args))
+            if interactive(args):
+                result = answer_at_terminal(result, runtime.resume)
             elapsed = time.perf_counter() - started
         except LoomError as exc:
             _fail(args, exc)
             return EXIT_USAGE
         finally:
             runtime.close()
+            runtime.store.close()
     if args.json:
         print(json.dumps(result.to_dict(), ensure_ascii=False, default=str))
     else:
         _print_result(result, elapsed)
-    return EXIT_OK if result.status == "finished" else EXIT_FAILED
+    return exit_code(result)
 
 
 def _prepare(args: argparse.Namespace) -> tuple[Flow, Runtime, dict[str, Any]]:
@@ -116,6 +135,8 @@ def _prepare(args: argparse.Namespace) -> tuple[Flow, Runtime, dict[str, Any]]:
         branch_timeout=args.branch_timeout,
         registry=registry,
         inline_tools=args.inline_tools,
+        store=store_from(args),
+        checkpoint=args.checkpoint,
     )
     flow = runtime.load(Path(args.config))
     server_tools = {c.name for c in walk(flow) if isinstance(c, ServerTool)}
@@ -233,6 +254,9 @@ def _show_warnings(messages: list[str]) -> None:
 
 
 def _print_result(result: Any, elapsed: float) -> None:
+    if result.status == "waiting":
+        print_result(result)
+        return
     if result.status == "finished":
         out(green("finished"), f" in {elapsed:.2f} s")
     else:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import json
-import os
-import socket
 import time
 import uuid
 from collections.abc import Callable, Coroutine, Iterable, Mapping
@@ -23,11 +23,11 @@ from loom.runtime.journal import Journal, Suspended
 from loom.runtime.plan import Compiler, FlowPlan
 from loom.runtime.result import ErrorInfo, RunResult
 from loom.runtime.services import Services
-from loom.runtime.state import CheckpointError, RunState, RunStatus, flow_digest
+from loom.runtime.state import CheckpointError, RunNotFound, RunState, RunStatus, flow_digest
 from loom.serialization import load, loads, to_dict
 from loom.spec.component import Component
 from loom.spec.flow import Flow
-from loom.stores.base import CheckpointStore
+from loom.stores.base import CheckpointStore, make_owner
 from loom.stores.memory import MemoryStore
 
 FlowSource = Component | str | Path | Any
@@ -85,14 +85,15 @@ class Runtime:
         self.store: CheckpointStore = store if store is not None else MemoryStore()
         self.checkpoint = checkpoint
         self.listeners = list(listeners)
-        # Finished runs stay in a persistent store (to list and show them later);
-        # the in-memory default forgets them, so a long-lived runtime does not grow.
+        # A run that was checkpointed (it waited, or checkpoint="nodes") keeps its
+        # final state in a persistent store (to list and show it later); the
+        # in-memory default forgets it, so a long-lived runtime does not grow. A
+        # run that finished without a checkpoint leaves nothing in the store.
         self.keep_finished = (
             keep_finished if keep_finished is not None else not isinstance(self.store, MemoryStore)
         )
         self._flows: dict[str, Flow] = {}
         self._documents: dict[int, tuple[Flow, dict[str, Any], str]] = {}
-        self._saved: set[str] = set()
 
     def load(self, source: FlowSource) -> Flow:
         """A Flow from a loom component, a file path, JSON/YAML text, or a
@@ -137,7 +138,9 @@ class Runtime:
             updated_at=now,
         )
         self._flows[state.digest] = component
-        return await self._execute(plan, state, owner=None)
+        if run_id is not None:
+            await self._refuse_existing(run_id)
+        return await self._execute(plan, state, make_owner())
 
     async def aresume(
         self, run_id: str, answers: Mapping[str, Any] | None = None
@@ -145,7 +148,7 @@ class Runtime:
         """Continue a saved run: answers map pending request ids to their answers
         (an InputMessageNode's text, a client tool's result, true/false for a
         confirmation). Recorded steps are replayed, not run again."""
-        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        owner = make_owner()
         state = await self._store_call(self.store.claim, run_id, owner)
         try:
             if state.status == "finished" or state.status == "failed":
@@ -166,21 +169,25 @@ class Runtime:
                                              registry=self.registry))
                 self._flows[state.digest] = component
             plan = self._compiler.plan(component)
-            return await self._execute(plan, state, owner)
+            return await self._execute(plan, state, owner, stored=True)
         finally:
             await self._store_call(self.store.release, run_id, owner)
 
-    async def _execute(self, plan: FlowPlan, state: RunState, owner: str | None) -> RunResult:
+    async def _execute(
+        self, plan: FlowPlan, state: RunState, owner: str, stored: bool = False
+    ) -> RunResult:
         journal = Journal(entries=state.entries, answers=state.answers)
         run = Run(state.run_id, journal=journal, events=Emitter(self.listeners))
+        state.owner = owner
+        checkpoints = _Checkpoints(self, state, run, stored)
         if self.checkpoint == "nodes":
-            journal.on_record = lambda: self._save(state, run, "running")
+            journal.on_record = checkpoints.running
         ctx = RunContext(self.services, run, (plan.name,), step=plan.name)
         try:
             outcome = await run_flow(plan, ctx, dict(state.inputs))
         except Suspended as waiting:
             state.pending = [request.to_state() for request in waiting.requests]
-            await self._save(state, run, "waiting")
+            await checkpoints.save("waiting")
             return RunResult("waiting", {}, run.messages, run_id=state.run_id,
                              pending=waiting.requests)
         except RunError as exc:
@@ -188,14 +195,17 @@ class Runtime:
             info = ErrorInfo(node=exc.node or plan.name, message=message)
             state.error = {"node": info.node, "message": info.message}
             state.pending = []
-            await self._save(state, run, "failed")
+            await checkpoints.save("failed")
             return RunResult("failed", {}, run.messages, info, run_id=state.run_id,
                              exception=exc)
+        except BaseException:
+            await checkpoints.abandon()
+            raise
         finally:
             await run.events.drain()
         state.outputs = outcome.outputs
         state.pending = []
-        await self._save(state, run, "finished")
+        await checkpoints.save("finished")
         return RunResult("finished", outcome.outputs, run.messages, branch=outcome.branch,
                          run_id=state.run_id)
 
@@ -211,13 +221,24 @@ class Runtime:
         state.status = status
         state.messages = list(run.messages)
         state.updated_at = time.time()
-        if status in ("finished", "failed") and not self.keep_finished:
-            if state.run_id in self._saved:
-                self._saved.discard(state.run_id)
-                await self._store_call(self.store.delete, state.run_id)
-            return
-        self._saved.add(state.run_id)
+        if not isinstance(self.store, MemoryStore):
+            # Written in a thread while the run goes on: hand it a copy of what changes.
+            state = dataclasses.replace(
+                state, entries=dict(state.entries), answers=dict(state.answers),
+                pending=list(state.pending),
+            )
         await self._store_call(self.store.save, state)
+
+    async def _refuse_existing(self, run_id: str) -> None:
+        try:
+            await self._store_call(self.store.load, run_id)
+        except RunNotFound:
+            return
+        raise CheckpointError(
+            f"a run with id '{run_id}' is already in the store",
+            hint=f"resume it (`loom resume {run_id}`), delete it (`loom runs delete "
+            f"{run_id}`) or choose another id",
+        )
 
     async def _store_call(self, method: Callable[..., Any], *args: Any) -> Any:
         # Stores that touch disk or network run in a thread; the in-memory one inline.
@@ -231,9 +252,10 @@ class Runtime:
         inputs: Mapping[str, Any] | None = None,
         *,
         run_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
     ) -> RunResult:
         """The blocking form of :meth:`arun`, for scripts and the CLI."""
-        return _blocking(self.arun(flow, inputs, run_id=run_id))
+        return _blocking(self.arun(flow, inputs, run_id=run_id, metadata=metadata))
 
     def resume(self, run_id: str, answers: Mapping[str, Any] | None = None) -> RunResult:
         """The blocking form of :meth:`aresume`."""
@@ -247,6 +269,60 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Checkpoints:
+    """Saves one run's state in order, one write at a time. A checkpoint after a
+    step ("running") that a later write already covers is skipped, so a burst of
+    parallel steps costs a few writes, not one each. A write goes on even when
+    the step that asked for it is cancelled, and the final save waits for it."""
+
+    def __init__(self, runtime: Runtime, state: RunState, run: Run, stored: bool) -> None:
+        self.runtime = runtime
+        self.state = state
+        self.run = run
+        self.stored = stored  # the store holds this run (it was resumed, or saved here)
+        self.lock = asyncio.Lock()
+        self.asked = 0
+        self.covered = 0
+
+    async def running(self) -> None:
+        await self.save("running")
+
+    async def save(self, status: RunStatus) -> None:
+        if status in ("finished", "failed") and not self.stored and not self.lock.locked():
+            self.state.status = status  # never checkpointed: nothing to write
+            return
+        self.asked += 1
+        await asyncio.shield(asyncio.ensure_future(self._write(self.asked, status)))
+
+    async def _write(self, ticket: int, status: RunStatus) -> None:
+        runtime = self.runtime
+        async with self.lock:
+            if status == "running" and self.covered >= ticket:
+                return
+            self.covered = self.asked
+            if status in ("finished", "failed"):
+                if not self.stored:
+                    self.state.status = status
+                    return  # never checkpointed: nothing to keep
+                if not runtime.keep_finished:
+                    self.state.status = status
+                    self.stored = False
+                    await runtime._store_call(runtime.store.delete, self.state.run_id)
+                    return
+            await runtime._save(self.state, self.run, status)
+            self.stored = True
+
+    async def abandon(self) -> None:
+        """The run stopped on an exception: give it up, so that another process
+        can resume it from its last checkpoint at once."""
+        async with self.lock:  # after a checkpoint still being written
+            if self.stored and self.state.owner:
+                with contextlib.suppress(Exception):
+                    await self.runtime._store_call(
+                        self.runtime.store.release, self.state.run_id, self.state.owner
+                    )
 
 
 def _blocking(job: Coroutine[Any, Any, RunResult]) -> RunResult:

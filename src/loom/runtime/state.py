@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from loom.errors import LoomError
@@ -17,10 +17,25 @@ from loom.errors import LoomError
 STATE_FORMAT = "loom.run/1"
 RunStatus = Literal["running", "waiting", "finished", "failed"]
 _STATUSES = ("running", "waiting", "finished", "failed")
+_SHAPES: dict[str, type | tuple[type, ...]] = {
+    "run_id": str, "flow": dict, "digest": str, "inputs": dict, "entries": dict,
+    "answers": dict, "pending": list, "messages": list, "outputs": dict,
+    "metadata": dict, "created_at": (int, float), "updated_at": (int, float),
+}
 
 
 class CheckpointError(LoomError):
     """A checkpoint cannot be read, written or resumed."""
+
+
+class RunNotFound(CheckpointError):  # noqa: N818 - reads better at the call sites
+    """The store has no run with this id."""
+
+
+# The flow document is the bulk of a run state and never changes during a run:
+# its JSON text is computed once per digest and spliced into every checkpoint.
+_FLOW_TEXTS: dict[str, str] = {}
+_FLOW_TEXTS_MAX = 256
 
 
 def flow_digest(document: dict[str, Any]) -> str:
@@ -44,11 +59,20 @@ class RunState:
     metadata: dict[str, Any] = field(default_factory=dict)
     created_at: float = 0.0
     updated_at: float = 0.0
+    owner: str | None = None
     format: str = STATE_FORMAT
 
     def to_json(self) -> str:
         try:
-            return json.dumps(asdict(self), ensure_ascii=False, allow_nan=False)
+            flow = _FLOW_TEXTS.get(self.digest)
+            if flow is None:
+                flow = json.dumps(self.flow, ensure_ascii=False, allow_nan=False)
+                if len(_FLOW_TEXTS) >= _FLOW_TEXTS_MAX:
+                    _FLOW_TEXTS.clear()
+                _FLOW_TEXTS[self.digest] = flow
+            data = {f.name: getattr(self, f.name) for f in _FIELDS if f.name != "flow"}
+            rest = json.dumps(data, ensure_ascii=False, allow_nan=False)
+            return f'{{"flow": {flow}, {rest[1:]}'
         except (TypeError, ValueError) as exc:
             raise CheckpointError(
                 f"run {self.run_id} cannot be checkpointed: {exc}",
@@ -76,6 +100,12 @@ class RunState:
                 f"{where} is corrupt: missing {sorted(missing)} or bad status "
                 f"{data.get('status')!r}"
             )
+        wrong = [
+            name for name, kind in _SHAPES.items()
+            if name in data and not isinstance(data[name], kind)
+        ]
+        if wrong:
+            raise CheckpointError(f"{where} is corrupt: bad type for {', '.join(wrong)}")
         state = cls(**{k: v for k, v in data.items() if k in known})
         if flow_digest(state.flow) != state.digest:
             raise CheckpointError(
@@ -83,3 +113,6 @@ class RunState:
                 hint="the checkpoint was modified; delete it and start the run again",
             )
         return state
+
+
+_FIELDS = fields(RunState)

@@ -1,11 +1,25 @@
-"""Where run states are kept between a wait and its resumption."""
+"""Where run states are kept between a wait and its resumption.
+
+A stored run may be *held* by one process at a time: the process that runs it
+(a run checkpointed after every node) or resumes it. The holder is named by an
+owner string ``host:pid:token`` (:func:`make_owner`); a store refuses a second
+holder while the first one is alive. A holder counts as gone when it ran on this
+host and its process no longer exists, or when its lease (renewed at every
+checkpoint) is older than the store's ``lease_timeout``.
+"""
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
-from loom.runtime.state import RunState
+from loom.runtime.state import CheckpointError, RunState
+
+DEFAULT_LEASE_TIMEOUT = 3600.0
+"""Seconds after its last checkpoint when a holder on another host counts as gone."""
 
 
 @dataclass(frozen=True)
@@ -16,6 +30,7 @@ class RunSummary:
     pending: int
     created_at: float
     updated_at: float
+    owner: str | None = None
 
 
 class CheckpointStore(Protocol):
@@ -36,3 +51,68 @@ class CheckpointStore(Protocol):
     def delete(self, run_id: str) -> bool: ...
 
     def close(self) -> None: ...
+
+
+def make_owner() -> str:
+    """A new owner id for this process: ``host:pid:token``."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def describe_owner(owner: str) -> str:
+    host, pid = _split_owner(owner)
+    return f"process {pid} on {host}" if pid is not None else repr(owner)
+
+
+def holder_alive(owner: str, lease_at: float | None, now: float, lease_timeout: float) -> bool:
+    """Whether the process named by ``owner`` may still be running the run."""
+    if lease_at is not None and now - lease_at > lease_timeout:
+        return False
+    host, pid = _split_owner(owner)
+    if pid is None or host != socket.gethostname():
+        return True  # another host: only the lease tells
+    return pid_alive(pid)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (a zombie counts as dead)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[-1].split()
+        return not fields or fields[0] not in (b"Z", b"X")
+    except OSError:
+        return True  # no /proc: trust kill(0)
+
+
+def held_error(run_id: str, owner: str) -> CheckpointError:
+    return CheckpointError(
+        f"run '{run_id}' is held by {describe_owner(owner)}, which is still running it",
+        hint="wait for that process to finish or stop it; a run whose process died can "
+        "be resumed at once",
+    )
+
+
+def taken_error(run_id: str, owner: str) -> CheckpointError:
+    return CheckpointError(
+        f"run '{run_id}' was taken over by {describe_owner(owner)}; this process no "
+        "longer owns it and stops saving it",
+        hint="the other process continues the run; see `loom runs show` for its state",
+    )
+
+
+def _split_owner(owner: str) -> tuple[str, int | None]:
+    host, _, rest = owner.rpartition(":")  # token
+    host, _, pid = host.rpartition(":")
+    try:
+        return host, int(pid)
+    except ValueError:
+        return owner, None

@@ -1,68 +1,91 @@
-"""An in-process store: the default of the Python API, gone with the process."""
+"""An in-process store: the default of the Python API, gone with the process.
+
+Same rules as the persistent stores: a run is held by the process that runs
+(checkpoint="nodes") or resumes it, and a second holder is refused.
+"""
 
 from __future__ import annotations
 
 import threading
+import time
 
-from loom.runtime.state import CheckpointError, RunState
-from loom.stores.base import RunSummary
+from loom.runtime.state import RunNotFound, RunState
+from loom.stores.base import (
+    DEFAULT_LEASE_TIMEOUT,
+    RunSummary,
+    held_error,
+    holder_alive,
+    taken_error,
+)
 
 
 class MemoryStore:
-    def __init__(self) -> None:
+    def __init__(self, lease_timeout: float = DEFAULT_LEASE_TIMEOUT) -> None:
+        self.lease_timeout = lease_timeout
         self._states: dict[str, str] = {}
-        self._owners: dict[str, str] = {}
+        self._summaries: dict[str, RunSummary] = {}
+        self._owners: dict[str, tuple[str, float]] = {}
         self._lock = threading.Lock()
 
     def save(self, state: RunState) -> None:
         text = state.to_json()
+        now = time.time()
         with self._lock:
+            holder = self._owners.get(state.run_id)
+            if holder is not None and holder[0] != state.owner:
+                raise taken_error(state.run_id, holder[0])
+            if state.status == "running" and state.owner:
+                self._owners[state.run_id] = (state.owner, now)
+            else:
+                self._owners.pop(state.run_id, None)
             self._states[state.run_id] = text
+            self._summaries[state.run_id] = RunSummary(
+                state.run_id, state.status, str(state.flow.get("name", "")),
+                len(state.pending), state.created_at or now, state.updated_at or now,
+            )
 
     def load(self, run_id: str) -> RunState:
         with self._lock:
-            text = self._states.get(run_id)
-        if text is None:
-            raise CheckpointError(f"no run with id '{run_id}' in this store")
-        return RunState.from_json(text, where=f"run '{run_id}'")
+            return self._load(run_id)
 
-    def claim(self, run_id: str, owner: str) -> RunState:
-        with self._lock:
-            holder = self._owners.get(run_id)
-            if holder is not None and holder != owner:
-                raise CheckpointError(
-                    f"run '{run_id}' is already being resumed by {holder}",
-                    hint="wait for it to finish, then look at its state",
-                )
-            state = self.load_unlocked(run_id)
-            self._owners[run_id] = owner
-            return state
-
-    def load_unlocked(self, run_id: str) -> RunState:
+    def _load(self, run_id: str) -> RunState:
         text = self._states.get(run_id)
         if text is None:
-            raise CheckpointError(f"no run with id '{run_id}' in this store")
-        return RunState.from_json(text, where=f"run '{run_id}'")
+            raise RunNotFound(f"no run with id '{run_id}' in this store")
+        return RunState.from_json(text, where=f"the checkpoint of run '{run_id}'")
+
+    def claim(self, run_id: str, owner: str) -> RunState:
+        now = time.time()
+        with self._lock:
+            holder = self._owners.get(run_id)
+            if holder is not None and holder[0] != owner and holder_alive(
+                holder[0], holder[1], now, self.lease_timeout
+            ):
+                raise held_error(run_id, holder[0])
+            state = self._load(run_id)
+            self._owners[run_id] = (owner, now)
+        state.owner = owner
+        return state
 
     def release(self, run_id: str, owner: str) -> None:
         with self._lock:
-            if self._owners.get(run_id) == owner:
+            holder = self._owners.get(run_id)
+            if holder is not None and holder[0] == owner:
                 del self._owners[run_id]
 
     def list(self) -> list[RunSummary]:
         with self._lock:
-            texts = list(self._states.values())
-        summaries = []
-        for text in texts:
-            state = RunState.from_json(text)
-            summaries.append(RunSummary(state.run_id, state.status,
-                                        str(state.flow.get("name", "")), len(state.pending),
-                                        state.created_at, state.updated_at))
-        return sorted(summaries, key=lambda s: s.created_at)
+            summaries = [
+                RunSummary(s.run_id, s.status, s.flow_name, s.pending, s.created_at,
+                           s.updated_at, (self._owners.get(s.run_id) or (None,))[0])
+                for s in self._summaries.values()
+            ]
+        return sorted(summaries, key=lambda s: (s.created_at, s.run_id))
 
     def delete(self, run_id: str) -> bool:
         with self._lock:
             self._owners.pop(run_id, None)
+            self._summaries.pop(run_id, None)
             return self._states.pop(run_id, None) is not None
 
     def close(self) -> None:

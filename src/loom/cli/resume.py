@@ -1,0 +1,169 @@
+"""``loom resume RUN_ID [--answer TEXT | --answers-json JSON] [--json] [--store URL]``
+
+Continues a saved run: a run that waits, with the answers to its pending
+requests, or a run whose process died (checkpointed after every node), with no
+answer. The tools and registries the run was started with (kept in its
+metadata) are loaded again; ``--tools``/``--registry`` replace them. Steps
+already recorded are replayed, not run again. Exit codes as ``loom run``: 0
+finished, 1 failed, 2 the command cannot be carried out, 3 still waiting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any, Literal
+
+from loom.cli import EXIT_USAGE, add_registry_option, read_registries, report_error
+from loom.cli.run import CommandError, _load_tools
+from loom.cli.waiting import (
+    METADATA_KEY,
+    add_store_options,
+    answer_at_terminal,
+    exit_code,
+    fail_json,
+    interactive,
+    print_json,
+    print_result,
+    store_from,
+)
+from loom.errors import LoomError
+from loom.runtime import Runtime
+from loom.runtime.journal import PendingRequest
+from loom.runtime.result import RunResult
+from loom.runtime.state import CheckpointError, RunState
+
+_YES = ("y", "yes", "true", "1", "ok", "confirm")
+_NO = ("n", "no", "false", "0", "refuse", "deny")
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "resume",
+        help="continue a run that waits, or whose process died",
+        description="Continue a saved run. Exit codes: 0 finished, 1 the flow failed, "
+        "2 the command cannot be carried out, 3 the run still waits.",
+    )
+    parser.add_argument("run_id", metavar="RUN_ID", help="the run to continue")
+    answer = parser.add_mutually_exclusive_group()
+    answer.add_argument("--answer", metavar="TEXT",
+                        help="the answer to the run's only pending request: text for an "
+                        "input, yes/no for a confirmation, JSON for a client tool's result")
+    answer.add_argument("--answers-json", metavar="JSON",
+                        help='answers by pending request id: \'{"<id>": <answer>, ...}\'')
+    parser.add_argument("--json", action="store_true",
+                        help="print exactly one JSON object, as `loom run --json` does")
+    parser.add_argument("--tools", metavar="FILE.py", action="append", default=[],
+                        help="tools file(s) to use instead of those the run started with")
+    add_store_options(parser)
+    add_registry_option(parser)
+    parser.set_defaults(handler=resume_command)
+
+
+def resume_command(args: argparse.Namespace) -> int:
+    store = None
+    try:
+        store = store_from(args, lazy=False)
+        state = store.load(args.run_id)
+        if state.status in ("finished", "failed"):
+            raise CheckpointError(
+                f"run '{args.run_id}' already {state.status}; there is nothing to resume",
+                hint=f"see it with `loom runs show {args.run_id}`",
+            )
+        answers = _answers(args, state)
+        if not answers and state.status == "waiting" and not interactive(args):
+            result = _waiting_result(state)  # nothing to add: report where it stands
+        else:
+            runtime = _runtime(args, state, store)
+            try:
+                result = runtime.resume(args.run_id, answers)
+                if interactive(args):
+                    result = answer_at_terminal(result, runtime.resume)
+            finally:
+                runtime.close()
+    except LoomError as exc:
+        if args.json:
+            fail_json(exc)
+        report_error(exc)
+        return EXIT_USAGE
+    finally:
+        if store is not None:
+            store.close()
+    if args.json:
+        print_json(result)
+    else:
+        print_result(result)
+    return exit_code(result)
+
+
+def _answers(args: argparse.Namespace, state: RunState) -> dict[str, Any]:
+    pending = state.pending
+    if args.answers_json is not None:
+        try:
+            answers = json.loads(args.answers_json)
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"--answers-json is not valid JSON: {exc.msg}") from None
+        if not isinstance(answers, dict):
+            raise CommandError("--answers-json must be a JSON object of answers by "
+                               "pending request id")
+        return answers
+    if args.answer is None:
+        return {}
+    if len(pending) != 1:
+        ids = ", ".join(f"{item['id']} ({item['kind']} at {item['node']})" for item in pending)
+        raise CommandError(
+            f"run '{state.run_id}' waits for {len(pending)} requests, and --answer answers "
+            f"only one" + (f": {ids}" if ids else ""),
+            hint="give each answer by id: --answers-json '{\"<id>\": <answer>, ...}'"
+            if pending else "it waits for nothing: resume it without --answer",
+        )
+    request = pending[0]
+    return {request["id"]: parse_answer(request["kind"], args.answer)}
+
+
+def parse_answer(kind: str, text: str) -> Any:
+    """A command-line answer as the request's kind needs it."""
+    if kind == "confirmation":
+        lowered = text.strip().lower()
+        if lowered in _YES:
+            return True
+        if lowered in _NO:
+            return False
+        raise CommandError(f"a confirmation is answered yes or no, not {text!r}")
+    if kind == "client_tool":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise CommandError(
+                f"the answer to a client tool is its result as JSON: {exc.msg}",
+                hint='e.g. --answer \'{"result": 42}\' (an object of the tool\'s outputs)',
+            ) from None
+    return text
+
+
+def _runtime(args: argparse.Namespace, state: RunState, store: Any) -> Runtime:
+    saved = state.metadata.get(METADATA_KEY)
+    options: dict[str, Any] = saved if isinstance(saved, dict) else {}
+    tools = _load_tools(args.tools or list(options.get("tools") or []))
+    registry = read_registries(args.registry or list(options.get("registry") or []))
+    llm = {"url": options.get("llm_url"), "model": options.get("llm_model")}
+    checkpoint: Literal["waits", "nodes"] = (
+        "nodes" if options.get("checkpoint") == "nodes" else "waits"
+    )
+    return Runtime(
+        tools=tools,
+        llm={k: v for k, v in llm.items() if v},
+        max_concurrency=int(options.get("max_concurrency") or 1024),
+        branch_timeout=options.get("branch_timeout"),
+        registry=registry,
+        inline_tools=bool(options.get("inline_tools", False)),
+        store=store,
+        checkpoint=checkpoint,
+    )
+
+
+def _waiting_result(state: RunState) -> RunResult:
+    return RunResult(
+        "waiting", {}, list(state.messages), run_id=state.run_id,
+        pending=[PendingRequest.from_state(item) for item in state.pending],
+    )

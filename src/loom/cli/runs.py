@@ -1,0 +1,134 @@
+"""``loom runs list | show RUN_ID | delete RUN_ID... [--store URL] [--json]``
+
+The runs kept in a checkpoint store: those that wait, those that were
+checkpointed, and how they ended. ``delete`` removes checkpoints (a corrupt one
+too); deleting a run that a live process is running does not stop it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from loom.cli import EXIT_INVALID, EXIT_OK, err, out, red, yellow
+from loom.cli.waiting import add_store_options, describe_call, store_from
+from loom.runtime.state import RunState
+from loom.stores import CheckpointStore
+from loom.stores.base import RunSummary, describe_owner
+
+_STYLES = {"finished": "green", "failed": "red", "waiting": "yellow", "running": "cyan"}
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "runs", help="list, show or delete saved runs",
+        description="The runs kept in a checkpoint store.",
+    )
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", help="list the saved runs, oldest first")
+    listing.add_argument("--json", action="store_true", help="print a JSON array")
+    show = actions.add_parser("show", help="show one run: status, pending requests, outputs")
+    show.add_argument("run_id", metavar="RUN_ID")
+    show.add_argument("--json", action="store_true", help="print the run as JSON")
+    delete = actions.add_parser("delete", help="delete saved runs")
+    delete.add_argument("run_ids", metavar="RUN_ID", nargs="+")
+    for sub in (listing, show, delete):
+        add_store_options(sub)
+        sub.set_defaults(handler=runs_command)
+
+
+def runs_command(args: argparse.Namespace) -> int:
+    store = store_from(args, lazy=False)
+    try:
+        if args.action == "list":
+            return _list(store, args.json)
+        if args.action == "show":
+            return _show(store.load(args.run_id), args.json)
+        return _delete(store, args.run_ids)
+    finally:
+        store.close()
+
+
+def _when(timestamp: float) -> str:
+    return datetime.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _list(store: CheckpointStore, as_json: bool) -> int:
+    runs = store.list()
+    if as_json:
+        print(json.dumps([_summary_dict(run) for run in runs]))
+        return EXIT_OK
+    if not runs:
+        out("no saved runs")
+        return EXIT_OK
+    table = Table(box=None, pad_edge=False, highlight=False)
+    for column in ("RUN ID", "STATUS", "FLOW", "PENDING", "UPDATED", "HELD BY"):
+        table.add_column(column)
+    for run in runs:
+        table.add_row(
+            run.run_id, Text(run.status, style=_STYLES.get(run.status, "")), run.flow_name,
+            str(run.pending), _when(run.updated_at),
+            describe_owner(run.owner) if run.owner else "",
+        )
+    Console(soft_wrap=True, highlight=False).print(table)
+    return EXIT_OK
+
+
+def _summary_dict(run: RunSummary) -> dict[str, Any]:
+    return {
+        "run_id": run.run_id, "status": run.status, "flow": run.flow_name,
+        "pending": run.pending, "created_at": run.created_at, "updated_at": run.updated_at,
+        "owner": run.owner,
+    }
+
+
+def _show(state: RunState, as_json: bool) -> int:
+    if as_json:
+        data = {
+            "run_id": state.run_id, "status": state.status,
+            "flow": str(state.flow.get("name", "")), "digest": state.digest,
+            "created_at": state.created_at, "updated_at": state.updated_at,
+            "inputs": state.inputs, "outputs": state.outputs, "error": state.error,
+            "pending": [{k: v for k, v in item.items() if k != "key"} for item in state.pending],
+            "messages": state.messages, "steps_recorded": len(state.entries),
+            "metadata": state.metadata,
+        }
+        print(json.dumps(data, ensure_ascii=False, default=str))
+        return EXIT_OK
+    out(Text(state.status, style=_STYLES.get(state.status, "bold")),
+        f" run {state.run_id} of flow '{state.flow.get('name', '')}'")
+    out(f"created {_when(state.created_at)}, updated {_when(state.updated_at)}, "
+        f"{len(state.entries)} step(s) recorded")
+    if state.inputs:
+        out("inputs: ", json.dumps(state.inputs, ensure_ascii=False, default=str))
+    for item in state.pending:
+        detail = item.get("prompt") or ""
+        if item.get("kind") == "client_tool":
+            detail = describe_call(item.get("tool_call"))
+        out(yellow("pending "), f"{item['id']} {item['kind']} at {item['node']}",
+            f": {detail}" if detail else "")
+    if state.error:
+        out(red("failed"), f" at {state.error.get('node')}: {state.error.get('message')}")
+    for name, value in state.outputs.items():
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        out(f"{name}: ", text)
+    for message in state.messages:
+        out(f"[{message.get('role', 'message')}] ", str(message.get("content", "")))
+    return EXIT_OK
+
+
+def _delete(store: CheckpointStore, run_ids: list[str]) -> int:
+    missing = 0
+    for run_id in run_ids:
+        if store.delete(run_id):
+            out(f"deleted {run_id}")
+        else:
+            missing += 1
+            err(red("error: "), f"no run with id '{run_id}' in the store")
+    return EXIT_INVALID if missing else EXIT_OK

@@ -1,0 +1,231 @@
+"""The server store: runs kept in PostgreSQL (psycopg 3).
+
+Same table and semantics as :class:`~loom.stores.sqlite.SqliteStore`: one row
+per run with its status, flow name, pending count, holder and lease,
+timestamps and the state as JSON text. ``claim`` locks the row with
+``SELECT ... FOR UPDATE``, so two processes (on any hosts) cannot both take a
+run. One connection per store, used by one thread at a time; a connection the
+server dropped is opened again on the next call.
+
+Needs the ``postgres`` extra: ``pip install 'loom[postgres]'``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from loom.runtime.state import CheckpointError, RunNotFound, RunState
+from loom.stores.base import (
+    DEFAULT_LEASE_TIMEOUT,
+    RunSummary,
+    held_error,
+    holder_alive,
+    taken_error,
+)
+from loom.stores.sqlite import _parse, _summary, check_table
+
+
+def _psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError:
+        raise CheckpointError(
+            "the PostgreSQL store needs psycopg 3, which is not installed",
+            hint="pip install 'loom[postgres]' (or 'psycopg[binary]')",
+        ) from None
+    return psycopg
+
+
+class PostgresStore:
+    """``PostgresStore("postgresql://user@host/db")``: runs kept in PostgreSQL."""
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        table: str = "loom_runs",
+        lease_timeout: float = DEFAULT_LEASE_TIMEOUT,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self.dsn = dsn
+        self.table = check_table(table)
+        self.lease_timeout = lease_timeout
+        self.connect_timeout = connect_timeout
+        self._psycopg = _psycopg()
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        with self._transaction() as cur:
+            # Two processes creating the table at once would collide: serialize them.
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (zlib.crc32(self.table.encode()),))
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.table} ("
+                " run_id TEXT PRIMARY KEY,"
+                " status TEXT NOT NULL,"
+                " flow_name TEXT NOT NULL,"
+                " pending INTEGER NOT NULL,"
+                " owner TEXT,"
+                " lease_at DOUBLE PRECISION,"
+                " created_at DOUBLE PRECISION NOT NULL,"
+                " updated_at DOUBLE PRECISION NOT NULL,"
+                " state TEXT NOT NULL)"
+            )
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({_redact(self.dsn)!r})"
+
+    def _connection(self) -> Any:
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken:
+            try:
+                conn = self._psycopg.connect(
+                    self.dsn, autocommit=True,
+                    connect_timeout=max(1, int(self.connect_timeout)),
+                )
+            except self._psycopg.Error as exc:
+                raise CheckpointError(
+                    f"cannot connect to the PostgreSQL store {_redact(self.dsn)}: "
+                    f"{str(exc).strip()}",
+                    hint="check that the server runs and the URL (user, host, port, "
+                    "database) is right",
+                ) from None
+            self._conn = conn
+        return conn
+
+    @contextmanager
+    def _transaction(self, what: str = "") -> Iterator[Any]:
+        psycopg = self._psycopg
+        with self._lock:
+            conn = self._connection()
+            try:
+                with conn.transaction(), conn.cursor() as cur:
+                    yield cur
+            except psycopg.Error as exc:
+                raise CheckpointError(
+                    f"PostgreSQL store {_redact(self.dsn)}: {what or 'query failed'}: "
+                    f"{str(exc).strip()}"
+                ) from None
+
+    def save(self, state: RunState) -> None:
+        text = state.to_json()
+        now = time.time()
+        running = state.status == "running"
+        row = {
+            "run_id": state.run_id,
+            "status": state.status,
+            "flow_name": str(state.flow.get("name", "")),
+            "pending": len(state.pending),
+            "owner": state.owner if running else None,
+            "lease_at": now if running else None,
+            "created_at": state.created_at or now,
+            "updated_at": state.updated_at or now,
+            "state": text,
+            "me": state.owner,
+        }
+        t = self.table
+        with self._transaction(f"cannot save run '{state.run_id}'") as cur:
+            # The holder's saves renew its lease; anyone else's are refused.
+            cur.execute(
+                f"INSERT INTO {t} (run_id, status, flow_name, pending, owner, lease_at,"
+                " created_at, updated_at, state) VALUES (%(run_id)s, %(status)s,"
+                " %(flow_name)s, %(pending)s, %(owner)s, %(lease_at)s, %(created_at)s,"
+                " %(updated_at)s, %(state)s) ON CONFLICT (run_id) DO UPDATE SET"
+                " status = excluded.status, flow_name = excluded.flow_name,"
+                " pending = excluded.pending, owner = excluded.owner,"
+                " lease_at = excluded.lease_at, updated_at = excluded.updated_at,"
+                f" state = excluded.state WHERE {t}.owner IS NULL OR {t}.owner = %(me)s",
+                row,
+            )
+            if cur.rowcount == 0:
+                cur.execute(f"SELECT owner FROM {t} WHERE run_id = %s", (state.run_id,))
+                holder = cur.fetchone()
+                raise taken_error(state.run_id, holder[0] if holder else "?")
+
+    def load(self, run_id: str) -> RunState:
+        with self._transaction(f"cannot read run '{run_id}'") as cur:
+            cur.execute(f"SELECT state FROM {self.table} WHERE run_id = %s", (run_id,))
+            row = cur.fetchone()
+        if row is None:
+            raise RunNotFound(f"no run with id '{run_id}' in {self!r}")
+        return _parse(run_id, row[0])
+
+    def claim(self, run_id: str, owner: str) -> RunState:
+        now = time.time()
+        with self._transaction(f"cannot claim run '{run_id}'") as cur:
+            cur.execute(
+                f"SELECT owner, lease_at, state FROM {self.table} WHERE run_id = %s"
+                " FOR UPDATE",
+                (run_id,),
+            )
+            row = cur.fetchone()
+            if row is None:
+                raise RunNotFound(f"no run with id '{run_id}' in {self!r}")
+            holder, lease_at, text = row
+            if holder is not None and holder != owner and holder_alive(
+                holder, lease_at, now, self.lease_timeout
+            ):
+                raise held_error(run_id, holder)
+            state = _parse(run_id, text)
+            cur.execute(
+                f"UPDATE {self.table} SET owner = %s, lease_at = %s WHERE run_id = %s",
+                (owner, now, run_id),
+            )
+        state.owner = owner
+        return state
+
+    def release(self, run_id: str, owner: str) -> None:
+        with self._transaction(f"cannot release run '{run_id}'") as cur:
+            cur.execute(
+                f"UPDATE {self.table} SET owner = NULL, lease_at = NULL"
+                " WHERE run_id = %s AND owner = %s",
+                (run_id, owner),
+            )
+
+    def list(self) -> list[RunSummary]:
+        with self._transaction("cannot list runs") as cur:
+            cur.execute(
+                "SELECT run_id, status, flow_name, pending, created_at, updated_at, owner"
+                f" FROM {self.table} ORDER BY created_at, run_id"
+            )
+            rows = cur.fetchall()
+        return [_summary(row) for row in rows]
+
+    def delete(self, run_id: str) -> bool:
+        with self._transaction(f"cannot delete run '{run_id}'") as cur:
+            cur.execute(f"DELETE FROM {self.table} WHERE run_id = %s", (run_id,))
+            return bool(cur.rowcount)
+
+    def drop(self) -> None:
+        """Drop the table (tests and benchmarks use a table of their own)."""
+        with self._transaction("cannot drop the table") as cur:
+            cur.execute(f"DROP TABLE IF EXISTS {self.table}")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _redact(dsn: str) -> str:
+    """The DSN without its password."""
+    if "://" in dsn:
+        scheme, _, rest = dsn.partition("://")
+        credentials, at, host = rest.rpartition("@")
+        if at and ":" in credentials:
+            user = credentials.split(":", 1)[0]
+            return f"{scheme}://{user}:***@{host}"
+        return dsn
+    return " ".join(
+        "password=***" if part.startswith("password=") else part for part in dsn.split()
+    )
