@@ -95,6 +95,8 @@ class RunContext:
             id=request_id(key), kind=kind, node=PATH_SEPARATOR.join(self.path), key=key,
             prompt=prompt, tool_call=tool_call,
         )
+        if self.run.events.enabled:
+            self.run.events.emit("wait", self.path, self.step, request=request)
         raise Suspended([request])
 
     async def effect(self, suffix: str, call: Callable[[], Awaitable[Any]]) -> Any:

@@ -34,6 +34,7 @@ async def run_flow(plan: FlowPlan, ctx: RunContext, inputs: dict[str, Any]) -> F
         outcome = await _walk(plan, ctx, inputs)
     except BaseException as exc:
         if events.enabled:
+            events.exception(ctx.path, ctx.step, exc)
             events.emit("flow_end", ctx.path, ctx.step, flow=plan.flow, error=exc)
         raise
     if events.enabled:
@@ -81,7 +82,13 @@ async def _walk(plan: FlowPlan, ctx: RunContext, inputs: dict[str, Any]) -> Flow
         step = ctx.at_step(node.name, key)
         if run.events.enabled:
             run.events.emit("node_start", step.path, key, node=node.node, inputs=args)
-        outputs, branch = await _execute(node, step, args)
+        try:
+            outputs, branch = await _execute(node, step, args)
+        except BaseException as exc:
+            if run.events.enabled:
+                run.events.exception(step.path, key, exc)
+                run.events.emit("node_end", step.path, key, node=node.node, error=exc)
+            raise
         if run.events.enabled:
             run.events.emit("node_end", step.path, key, node=node.node, outputs=outputs,
                             branch=branch)

@@ -17,7 +17,7 @@ from loom.llm import LlmOverrides, aclose_shared_http_client, overrides_from_env
 from loom.runtime.context import Run, RunContext
 from loom.runtime.engine import run_flow
 from loom.runtime.errors import RunError
-from loom.runtime.events import Emitter, Listener
+from loom.runtime.events import Emitter, Listener, RunStream
 from loom.runtime.executors import FACTORIES
 from loom.runtime.journal import Journal, Suspended
 from loom.runtime.plan import Compiler, FlowPlan
@@ -118,6 +118,7 @@ class Runtime:
         *,
         run_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        listeners: Iterable[Listener] = (),
     ) -> RunResult:
         """Run a flow. Configuration problems raise; a failing run returns
         ``status="failed"`` with the node path and the message; a run that waits
@@ -140,7 +141,20 @@ class Runtime:
         self._flows[state.digest] = component
         if run_id is not None:
             await self._refuse_existing(run_id)
-        return await self._execute(plan, state, make_owner())
+        return await self._execute(plan, state, make_owner(), listeners=listeners)
+
+    def astream(
+        self,
+        flow: FlowSource,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        run_id: str | None = None,
+    ) -> RunStream:
+        """Run a flow and yield its events as they happen (``async for``); the
+        RunResult is ``stream.result`` once the iteration ends."""
+        return RunStream(
+            lambda listener: self.arun(flow, inputs, run_id=run_id, listeners=[listener])
+        )
 
     async def aresume(
         self, run_id: str, answers: Mapping[str, Any] | None = None
@@ -174,10 +188,12 @@ class Runtime:
             await self._store_call(self.store.release, run_id, owner)
 
     async def _execute(
-        self, plan: FlowPlan, state: RunState, owner: str, stored: bool = False
+        self, plan: FlowPlan, state: RunState, owner: str,
+        listeners: Iterable[Listener] = (), stored: bool = False,
     ) -> RunResult:
         journal = Journal(entries=state.entries, answers=state.answers)
-        run = Run(state.run_id, journal=journal, events=Emitter(self.listeners))
+        emitter = Emitter([*self.listeners, *listeners], run_id=state.run_id)
+        run = Run(state.run_id, journal=journal, events=emitter)
         state.owner = owner
         checkpoints = _Checkpoints(self, state, run, stored)
         if self.checkpoint == "nodes":

@@ -18,6 +18,7 @@ class ToolExecutor:
 
     def __init__(self, node: ToolNode, compiler: Compiler) -> None:
         tool = node.tool
+        self.tool = tool
         self.tool_name = tool.name
         self.outputs = list(tool.outputs or [])
         self.unsupported: str | None = None
@@ -57,14 +58,21 @@ class ToolExecutor:
             return self._split(result), NEXT
         if self.bound is None:
             raise StepError(self.unsupported or "unsupported tool")
+        events = ctx.run.events
+        if events.enabled:
+            events.emit("tool_start", ctx.path, ctx.step, tool=self.tool, inputs=inputs)
         try:
             result = await self.bound.call(ctx.services.pool, inputs)
         except Exception as exc:
+            if events.enabled:
+                events.emit("tool_end", ctx.path, ctx.step, tool=self.tool, error=exc)
             detail = str(exc)
             raise StepError(
                 f"tool '{self.tool_name}' raised {type(exc).__name__}"
                 + (f": {detail}" if detail else "")
             ) from exc
+        if events.enabled:
+            events.emit("tool_end", ctx.path, ctx.step, tool=self.tool, outputs=result)
         return self._split(result), NEXT
 
     def _split(self, result: Any) -> dict[str, Any]:
