@@ -11,7 +11,9 @@ Scenarios (see /work/shared/bench/README.md and configs/manifest.json):
     inline sync tools, async tools, vs WayFlow (target 10x less than WayFlow);
 (d) MapNode / ParallelMapNode over 1,000 and 10,000 items (time per item);
 (e) peak RSS of 1,000 concurrent seed runs in loom (fresh subprocess) vs WayFlow's
-    100 concurrent runs (target < 300 MB).
+    100 concurrent runs (target < 300 MB);
+(f) the cost of tracing: per-node time on linear_500 with no listener, a trace file
+    and OpenTelemetry, as ratios (bench/tracing.py's table, printed after this one).
 
 WayFlow is driven only through bench/wayflow_side.py; timing, the fake LLM server
 and the table come from bench/common.py. Both runtimes talk to the same fake LLM
@@ -388,6 +390,10 @@ def main(argv: list[str] | None = None) -> int:
         rows,
         caption=caption,
     )
+    # The cost of watching a run (no listener / trace file / OpenTelemetry): bench/tracing.py.
+    import tracing
+
+    tracing.print_tracing_table(args.quick)
     return 0
 
 

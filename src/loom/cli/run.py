@@ -40,6 +40,7 @@ from loom.cli.waiting import (
     store_from,
 )
 from loom.errors import LoomError
+from loom.observability.run_options import add_observe_options, observing
 from loom.runtime import Runtime
 from loom.spec.flow import Flow
 from loom.spec.property import Property
@@ -87,6 +88,7 @@ def register(subparsers: Any) -> None:
                         "that a killed run resumes where it stopped")
     add_store_options(parser)
     add_registry_option(parser)
+    add_observe_options(parser)
     parser.set_defaults(handler=run_command)
 
 
@@ -99,7 +101,7 @@ def run_command(args: argparse.Namespace) -> int:
             _fail(args, exc)
             return EXIT_USAGE
     _show_warnings(warned)
-    with _llm_server(args) as fake_url:
+    with _llm_server(args) as fake_url, observing(args, flow, runtime):
         if fake_url is not None:
             runtime.services.llm_overrides["url"] = fake_url
             if not args.json:
