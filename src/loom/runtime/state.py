@@ -61,6 +61,9 @@ class RunState:
     updated_at: float = 0.0
     owner: str | None = None
     format: str = STATE_FORMAT
+    # Recorded entries never change: each one's JSON text is kept, so a checkpoint
+    # encodes only what was recorded since the last one.
+    _entry_texts: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def to_json(self) -> str:
         try:
@@ -70,9 +73,19 @@ class RunState:
                 if len(_FLOW_TEXTS) >= _FLOW_TEXTS_MAX:
                     _FLOW_TEXTS.clear()
                 _FLOW_TEXTS[self.digest] = flow
-            data = {f.name: getattr(self, f.name) for f in _FIELDS if f.name != "flow"}
+            texts = self._entry_texts
+            parts = []
+            for key, entry in self.entries.items():
+                text = texts.get(key)
+                if text is None:
+                    text = texts[key] = (
+                        json.dumps(key, ensure_ascii=False) + ": "
+                        + json.dumps(entry, ensure_ascii=False, allow_nan=False)
+                    )
+                parts.append(text)
+            data = {f.name: getattr(self, f.name) for f in _FIELDS if f.name not in _SPLICED}
             rest = json.dumps(data, ensure_ascii=False, allow_nan=False)
-            return f'{{"flow": {flow}, {rest[1:]}'
+            return f'{{"flow": {flow}, "entries": {{{", ".join(parts)}}}, {rest[1:]}'
         except (TypeError, ValueError) as exc:
             raise CheckpointError(
                 f"run {self.run_id} cannot be checkpointed: {exc}",
@@ -93,7 +106,7 @@ class RunState:
                 f"{STATE_FORMAT!r})",
                 hint="it was written by another program or another version of loom",
             )
-        known = set(cls.__dataclass_fields__)
+        known = {name for name in cls.__dataclass_fields__ if not name.startswith("_")}
         missing = {"run_id", "status", "flow", "digest"} - set(data)
         if missing or data.get("status") not in _STATUSES:
             raise CheckpointError(
@@ -115,4 +128,5 @@ class RunState:
         return state
 
 
-_FIELDS = fields(RunState)
+_FIELDS = [f for f in fields(RunState) if not f.name.startswith("_")]
+_SPLICED = ("flow", "entries")

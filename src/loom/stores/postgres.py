@@ -97,11 +97,17 @@ class PostgresStore:
         return conn
 
     @contextmanager
-    def _transaction(self, what: str = "") -> Iterator[Any]:
+    def _transaction(self, what: str = "", single: bool = False) -> Iterator[Any]:
+        """A cursor in a transaction; ``single``: one statement, atomic by itself
+        in autocommit mode, saves the BEGIN and COMMIT round trips."""
         psycopg = self._psycopg
         with self._lock:
             conn = self._connection()
             try:
+                if single:
+                    with conn.cursor() as cur:
+                        yield cur
+                    return
                 with conn.transaction(), conn.cursor() as cur:
                     yield cur
             except psycopg.Error as exc:
@@ -127,7 +133,7 @@ class PostgresStore:
             "me": state.owner,
         }
         t = self.table
-        with self._transaction(f"cannot save run '{state.run_id}'") as cur:
+        with self._transaction(f"cannot save run '{state.run_id}'", single=True) as cur:
             # The holder's saves renew its lease; anyone else's are refused.
             cur.execute(
                 f"INSERT INTO {t} (run_id, status, flow_name, pending, owner, lease_at,"
@@ -146,7 +152,7 @@ class PostgresStore:
                 raise taken_error(state.run_id, holder[0] if holder else "?")
 
     def load(self, run_id: str) -> RunState:
-        with self._transaction(f"cannot read run '{run_id}'") as cur:
+        with self._transaction(f"cannot read run '{run_id}'", single=True) as cur:
             cur.execute(f"SELECT state FROM {self.table} WHERE run_id = %s", (run_id,))
             row = cur.fetchone()
         if row is None:
@@ -178,7 +184,7 @@ class PostgresStore:
         return state
 
     def release(self, run_id: str, owner: str) -> None:
-        with self._transaction(f"cannot release run '{run_id}'") as cur:
+        with self._transaction(f"cannot release run '{run_id}'", single=True) as cur:
             cur.execute(
                 f"UPDATE {self.table} SET owner = NULL, lease_at = NULL"
                 " WHERE run_id = %s AND owner = %s",
@@ -186,7 +192,7 @@ class PostgresStore:
             )
 
     def list(self) -> list[RunSummary]:
-        with self._transaction("cannot list runs") as cur:
+        with self._transaction("cannot list runs", single=True) as cur:
             cur.execute(
                 "SELECT run_id, status, flow_name, pending, created_at, updated_at, owner"
                 f" FROM {self.table} ORDER BY created_at, run_id"
@@ -195,7 +201,7 @@ class PostgresStore:
         return [_summary(row) for row in rows]
 
     def delete(self, run_id: str) -> bool:
-        with self._transaction(f"cannot delete run '{run_id}'") as cur:
+        with self._transaction(f"cannot delete run '{run_id}'", single=True) as cur:
             cur.execute(f"DELETE FROM {self.table} WHERE run_id = %s", (run_id,))
             return bool(cur.rowcount)
 

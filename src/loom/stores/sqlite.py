@@ -123,7 +123,8 @@ class SqliteStore:
             "me": state.owner,
         }
         try:
-            with self._transaction() as db:
+            with self._lock:  # one statement: atomic without BEGIN ... COMMIT
+                db = self._db
                 # The holder's saves renew its lease; anyone else's are refused.
                 cursor = db.execute(
                     f"INSERT INTO {self.table} (run_id, status, flow_name, pending, owner,"
