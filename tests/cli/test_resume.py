@@ -371,7 +371,7 @@ def env_for(place: Path, **extra: str) -> dict[str, str]:
 
 
 def test_loom_resume_continues_a_run_whose_process_was_killed(place: Path) -> None:
-    env = env_for(place, LOOM_TEST_DELAY="0.3")
+    env = env_for(place, LOOM_TEST_DELAY="0.5")
     runner = subprocess.Popen(
         [str(LOOM_BIN), "run", str(place / "counting.json"), "--tools", str(place / "tools.py"),
          "-i", "n=0", "--run-id", "k", "--checkpoint", "nodes"],

@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
     store = open_spec(spec)
     if command == "run":
         flow_path, run_id, log = argv[2:5]
-        tools = {"step": step_tool(log, 0.3)}
+        tools = {"step": step_tool(log, 0.5)}
         with loom.Runtime(tools=tools, store=store, checkpoint="nodes", use_env=False) as rt:
             result = rt.run(Path(flow_path), {"n": 0}, run_id=run_id)
         print(result.status)
