@@ -12,6 +12,7 @@ from loom.testing.replies import (
     assistant_turn,
     default_text,
     last_user_text,
+    system_text,
     to_answer,
 )
 from loom.testing.schema_fill import fake_instance
@@ -39,8 +40,9 @@ def choose_answer(body: Mapping[str, Any], rules: Sequence[ScriptRule]) -> Answe
     messages = body.get("messages") or []
     last_user = last_user_text(messages)
     turn = assistant_turn(messages)
+    system = system_text(messages)
     for rule in rules:
-        reply = rule.pick(last_user, turn)
+        reply = rule.pick(last_user, turn, system)
         if reply is None:
             continue
         value = reply(dict(body)) if callable(reply) else reply

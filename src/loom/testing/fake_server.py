@@ -139,24 +139,28 @@ class FakeLlmServer:
     def latency(self, seconds: float) -> None:
         self._state.latency = seconds
 
-    def script(self, match: Matcher, reply: Reply) -> None:
+    def script(self, match: Matcher, reply: Reply, *, system: Matcher = None) -> None:
         """Answer ``reply`` when the last user message matches.
 
         ``match``: substring, compiled regex (searched), predicate on the
         text, or ``None`` for any. ``reply``: text, a dict (sent as JSON text),
         a list of tool calls / :class:`ToolCallsReply`, or a function of the
-        request body returning one of those.
+        request body returning one of those. ``system``, when given, must also
+        match the system prompt (the same kinds of matcher): it tells agents apart.
         """
-        self._state.add_rule(match, [reply], sequence=False)
+        self._state.add_rule(match, [reply], sequence=False, system=system)
 
-    def script_sequence(self, replies: Sequence[Reply], match: Matcher = None) -> None:
+    def script_sequence(
+        self, replies: Sequence[Reply], match: Matcher = None, *, system: Matcher = None
+    ) -> None:
         """Answer ``replies[k]`` on the k-th assistant turn of a matching conversation.
 
         k is the number of assistant messages already in the request, so an
         agent loop (tool call, tool result, final answer) gets the replies in
-        order, and concurrent conversations do not interfere.
+        order, and concurrent conversations do not interfere. ``system`` as in
+        :meth:`script`.
         """
-        self._state.add_rule(match, list(replies), sequence=True)
+        self._state.add_rule(match, list(replies), sequence=True, system=system)
 
     def clear_scripts(self) -> None:
         self._state.clear_rules()

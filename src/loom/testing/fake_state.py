@@ -79,11 +79,18 @@ class FakeLlmState:
     _records: list[RecordedRequest] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    def add_rule(self, matcher: Matcher, replies: Sequence[Reply], *, sequence: bool) -> None:
+    def add_rule(
+        self,
+        matcher: Matcher,
+        replies: Sequence[Reply],
+        *,
+        sequence: bool,
+        system: Matcher = None,
+    ) -> None:
         if not replies:
             raise ValueError("a script needs at least one reply")
         with self._lock:
-            self._rules.append(ScriptRule(matcher, tuple(replies), sequence))
+            self._rules.append(ScriptRule(matcher, tuple(replies), sequence, system))
 
     def clear_rules(self) -> None:
         with self._lock:

@@ -2,8 +2,10 @@
 
 A script rule matches the text of the last user message: a ``str`` matches
 as a substring, a compiled ``re.Pattern`` with ``search``, a callable gets the
-text and returns a bool, ``None`` matches everything. Rules are tried in the
-order they were added; the first that yields a reply wins.
+text and returns a bool, ``None`` matches everything. A rule may also require
+its ``system`` matcher to match the system prompt (so a multi-agent test can
+script each agent by its instructions). Rules are tried in the order they were
+added; the first that yields a reply wins.
 """
 
 from __future__ import annotations
@@ -72,9 +74,12 @@ class ScriptRule:
     matcher: Matcher
     replies: tuple[Reply, ...]
     sequence: bool = False
+    system: Matcher = None
 
-    def pick(self, last_user: str, turn: int) -> Reply | None:
+    def pick(self, last_user: str, turn: int, system: str = "") -> Reply | None:
         if not matches(self.matcher, last_user):
+            return None
+        if self.system is not None and not matches(self.system, system):
             return None
         if not self.sequence:
             return self.replies[0]
@@ -108,6 +113,11 @@ def last_user_text(messages: Sequence[Mapping[str, Any]]) -> str:
         if message.get("role") == "user":
             return message_text(message)
     return ""
+
+
+def system_text(messages: Sequence[Mapping[str, Any]]) -> str:
+    """Text of the ``role: system`` messages, joined with newlines."""
+    return "\n".join(message_text(m) for m in messages if m.get("role") == "system")
 
 
 def assistant_turn(messages: Sequence[Mapping[str, Any]]) -> int:
