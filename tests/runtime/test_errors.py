@@ -113,8 +113,8 @@ def test_runtime_refuses_a_zero_concurrency_limit() -> None:
         runtime(max_concurrency=0)
 
 
-def test_runtime_refuses_components_that_are_not_flows() -> None:
-    with pytest.raises(loom.LoadError, match="cannot be run yet"):
+def test_runtime_refuses_components_that_are_not_flows_or_agents() -> None:
+    with pytest.raises(loom.LoadError, match="cannot be run: loom runs Flows and agents"):
         runtime().run(tool_node("x"))
     with pytest.raises(TypeError, match="cannot run a int"):
         runtime().run(42)

@@ -160,9 +160,12 @@ def test_input_message_node_waits_naming_the_node_and_resumes_without_rerunning(
     assert before_tool.calls == [{}]  # replayed from the journal, not called again
 
 
-def test_agent_node_fails_as_not_supported_naming_the_node() -> None:
-    helper = linear_flow("helper_flow")
-    result = unsupported_result(AgentNode(name="helper", agent=helper))
+def test_an_agent_node_with_a_remote_agent_fails_as_not_supported_naming_the_node() -> None:
+    from loom.spec.remote_agents import A2AAgent, A2AConnectionConfig
+
+    remote = A2AAgent(name="remote", agent_url="http://127.0.0.1:9",
+                      connection_config=A2AConnectionConfig(name="conn"))
+    result = unsupported_result(AgentNode(name="helper", agent=remote))
     assert result.status == "failed" and result.error is not None
     assert result.error.node == "main > helper"
-    assert "AgentNode is not supported yet" in result.error.message
+    assert "A2AAgent 'remote' is not supported yet" in result.error.message

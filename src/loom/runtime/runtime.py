@@ -12,8 +12,8 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from loom.errors import LoadError
 from loom.llm import LlmOverrides, aclose_shared_http_client, overrides_from_env
+from loom.runtime.agents import DEFAULT_MAX_ITERATIONS, as_flow
 from loom.runtime.context import Run, RunContext
 from loom.runtime.engine import run_flow
 from loom.runtime.errors import RunError
@@ -45,7 +45,9 @@ class Runtime:
     goes in its metadata (``{"loom": {"max_concurrency": 4}}``).
     ``inline_tools`` (True, or tool names) runs those sync tools on the event
     loop, skipping the hop to a worker thread: only for quick tools that never
-    block, as with :func:`loom.inline`.
+    block, as with :func:`loom.inline`. ``max_iterations`` bounds the LLM calls an
+    agent makes per user message (an agent's metadata ``{"loom": {"max_iterations":
+    N}}`` overrides it); agents run through an implicit one-AgentNode flow.
     """
 
     def __init__(
@@ -64,6 +66,7 @@ class Runtime:
         listeners: Iterable[Listener] = (),
         keep_finished: bool | None = None,
         inline_tools: bool | Iterable[str] = False,
+        max_iterations: int = DEFAULT_MAX_ITERATIONS,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
@@ -77,6 +80,7 @@ class Runtime:
             tool_threads=tool_threads,
             branch_timeout=branch_timeout,
             max_steps=max_steps,
+            max_iterations=max_iterations,
         )
         self.services.inline(inline_tools)
         self._compiler = Compiler(FACTORIES, self.services)
@@ -97,15 +101,9 @@ class Runtime:
 
     def load(self, source: FlowSource) -> Flow:
         """A Flow from a loom component, a file path, JSON/YAML text, or a
-        pyagentspec component."""
-        component = _to_component(source, self.registry)
-        if not isinstance(component, Flow):
-            raise LoadError(
-                f"{component.component_type} '{component.name}' cannot be run yet: "
-                "loom's runtime runs Flows",
-                hint="wrap it in a Flow (an AgentNode inside a flow) once agents land",
-            )
-        return component
+        pyagentspec component; an agent (Agent, Swarm, ManagerWorkers...) comes
+        back as its implicit flow (StartNode -> AgentNode -> EndNode)."""
+        return as_flow(_to_component(source, self.registry))
 
     def compile(self, source: FlowSource) -> FlowPlan:
         """Check the flow can run here (every tool bound) and return its plan."""

@@ -31,12 +31,14 @@ class Services:
         tool_threads: int,
         branch_timeout: float | None,
         max_steps: int,
+        max_iterations: int = 10,
     ) -> None:
         self.tools = {name: BoundTool(name, fn) for name, fn in tools.items()}
         self.llm_overrides = llm
         self.max_concurrency = max_concurrency
         self.branch_timeout = branch_timeout
         self.max_steps = max_steps
+        self.max_iterations = max_iterations  # LLM calls an agent may make per user message
         self.pool = ThreadPoolExecutor(max_workers=tool_threads, thread_name_prefix="loom-tool")
         self._llm_clients: dict[str, LlmClient] = {}
         self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from loom.runtime.agents.node import AgentNodeExecutor
 from loom.runtime.executors.api import ApiExecutor
 from loom.runtime.executors.basic import BranchingExecutor, OutputMessageExecutor
 from loom.runtime.executors.llm import LlmExecutor
@@ -23,4 +24,5 @@ FACTORIES: dict[type, ExecutorFactory] = {
     nodes.ParallelFlowNode: ParallelFlowExecutor,
     nodes.ApiNode: ApiExecutor,
     nodes.InputMessageNode: InputMessageExecutor,
+    nodes.AgentNode: AgentNodeExecutor,
 }

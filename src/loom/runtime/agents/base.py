@@ -1,0 +1,93 @@
+"""What every runner of an agentic component shares: modes, outcomes, contexts."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from loom.runtime.agents.calls import AgentTool, Goal
+from loom.runtime.agents.conversation import Thread
+from loom.runtime.context import RunContext
+from loom.runtime.errors import NodeFailure
+from loom.runtime.services import node_option
+from loom.spec.component import AgenticComponent
+from loom.spec.nodes import NEXT
+from loom.spec.property import Property
+
+Mode = Literal["node", "chat", "delegate"]
+"""How an agent ends its turn: ``node`` (an AgentNode: when it answers and nothing
+is pending), ``chat`` (the top level: it waits for the user's next message),
+``delegate`` (asked by another agent: it answers it, never the user)."""
+
+DEFAULT_MAX_ITERATIONS = 10
+MAX_DEPTH = 64
+"""Agents asking agents deeper than this are stopped: a loop between them."""
+
+ITERATIONS_KEY = "max_iterations"
+TOOL_ERRORS_KEY = "tool_errors"
+
+
+@dataclass
+class Outcome:
+    """How an agentic component finished: its outputs, its last words, the branch
+    it chose; ``handoff`` is the agent a swarm member handed the conversation to."""
+
+    outputs: dict[str, Any] = field(default_factory=dict)
+    text: str = ""
+    branch: str = NEXT
+    handoff: Any = None
+
+
+class Runner(Protocol):
+    """Runs one agentic component."""
+
+    @property
+    def component(self) -> AgenticComponent: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def inputs(self) -> list[Property]: ...
+
+    @property
+    def outputs(self) -> list[Property]: ...
+
+    async def converse(
+        self,
+        ctx: RunContext,
+        thread: Thread,
+        inputs: Mapping[str, Any],
+        mode: Mode,
+        goal: Goal,
+        extra_tools: Sequence[AgentTool] = (),
+    ) -> Outcome: ...
+
+
+def sub_context(ctx: RunContext, name: str, key: str) -> RunContext:
+    """The context of a component run by a step of ``ctx``: its name is added to
+    the path (errors and waits name it), ``key`` makes its journal keys unique."""
+    if len(ctx.path) > MAX_DEPTH:
+        raise NodeFailure(
+            f"agents asked one another more than {MAX_DEPTH} levels deep",
+            ctx.path,
+            hint="check the agents' instructions: two of them keep asking each other",
+        )
+    child = ctx.child(name)
+    child.step = f"{ctx.step}/{key}"
+    return child
+
+
+def option(metadata: Mapping[str, Any] | None, key: str) -> Any:
+    return node_option(metadata, key)
+
+
+def input_values(props: Sequence[Property], given: Mapping[str, Any]) -> dict[str, Any]:
+    """Defaults, then the given values (extra names are kept: prompts ignore them)."""
+    values = {prop.title: prop.default for prop in props if prop.has_default}
+    values.update(given)
+    return values
