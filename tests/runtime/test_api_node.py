@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from loom.spec import ApiNode
+from loom.spec import ApiNode, RemoteTool, ToolNode
 
 from .conftest import linear_flow, prop, props, runtime, serve_app
 
@@ -236,3 +236,19 @@ def test_unreachable_host_fails_with_the_url() -> None:
     result = runtime().run(api_flow(node))
     assert result.status == "failed" and result.error is not None
     assert "GET http://127.0.0.1:9/nothing failed: ConnectError" in result.error.message
+
+
+def test_tool_node_runs_a_remote_tool_as_a_templated_request(api: tuple[App, str]) -> None:
+    app, base = api
+    tool = RemoteTool(
+        name="lookup", http_method="GET", url=base + "/items/{{item}}",
+        query_params={"q": "{{item}}"},
+        outputs=[prop("item"), prop("query", "object")],
+    )
+    assert [p.title for p in tool.inputs or []] == ["item"]
+    flow = linear_flow("main", ToolNode(name="call", tool=tool), inputs=tool.inputs or [],
+                       outputs=tool.outputs or [])
+    result = runtime().run(flow, {"item": "kayak"})
+    assert result.status == "finished", result.error
+    assert result.outputs == {"item": "kayak", "query": {"q": "kayak"}}
+    assert [seen["method"] for seen in app.received] == ["GET"]

@@ -117,6 +117,8 @@ class ApiExecutor:
         return text
 
     def _outputs(self, response: httpx.Response) -> dict[str, Any]:
+        if not self.outputs:
+            return {}
         try:
             body: Any = response.json()
         except (json.JSONDecodeError, ValueError):

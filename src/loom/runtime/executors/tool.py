@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from loom.runtime.context import RunContext
 from loom.runtime.errors import PlanError, StepError
+from loom.runtime.executors.api import ApiExecutor
 from loom.runtime.plan import Compiler
 from loom.runtime.tools import ToolResultError, split_result
 from loom.spec.nodes import NEXT, ToolNode
 from loom.spec.templates import to_text
-from loom.spec.tools import ClientTool, ServerTool
+from loom.spec.tools import ClientTool, RemoteTool, ServerTool
 
 
 class ToolExecutor:
@@ -25,8 +26,12 @@ class ToolExecutor:
         self.bound = None
         self.client = isinstance(tool, ClientTool)
         self.confirm = bool(getattr(tool, "requires_confirmation", False))
+        self.remote: ApiExecutor | None = None
         if self.client:
             pass
+        elif isinstance(tool, RemoteTool):
+            # A RemoteTool is an ApiNode's request with the tool's arguments as inputs.
+            self.remote = ApiExecutor(cast(Any, tool), compiler)
         elif isinstance(tool, ServerTool):
             self.bound = compiler.services.tools.get(tool.name)
             if self.bound is None:
@@ -56,6 +61,8 @@ class ToolExecutor:
         if self.client:
             result = ctx.wait("client_tool", tool_call=call)
             return self._split(result), NEXT
+        if self.remote is not None:
+            return await self.remote.run(ctx, inputs)
         if self.bound is None:
             raise StepError(self.unsupported or "unsupported tool")
         events = ctx.run.events
