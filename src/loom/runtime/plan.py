@@ -8,6 +8,7 @@ engine's loop does no graph look-ups.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -45,6 +46,8 @@ class NodePlan:
     pushes: tuple[tuple[str, tuple[int, ...]], ...] = ()
     successors: dict[str, int] = field(default_factory=dict)
     is_end: bool = False
+    # For a sync tool that runs in a worker thread: the call, made from that thread.
+    sync_run: Callable[[dict[str, Any], Any], tuple[dict[str, Any], str]] | None = None
 
 
 @dataclass(slots=True)
@@ -122,16 +125,20 @@ class Compiler:
         plans = []
         for i, node in enumerate(flow.nodes):
             special = isinstance(node, (StartNode, EndNode))
+            executor = None if special else self.executor(node)
             plans.append(
                 NodePlan(
                     index=i,
                     node=node,
                     name=node.name,
-                    executor=None if special else self.executor(node),
+                    executor=executor,
                     inputs=node_inputs[i],
                     pushes=tuple((title, tuple(t)) for title, t in pushes[i].items()),
                     successors=successors[i],
                     is_end=isinstance(node, EndNode),
+                    sync_run=getattr(executor, "sync_run", None)
+                    if getattr(executor, "threaded", False)
+                    else None,
                 )
             )
         return FlowPlan(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+from collections.abc import Awaitable
 from typing import Any, cast
 
 from loom.runtime.context import RunContext
@@ -44,6 +47,33 @@ class ToolExecutor:
         else:
             self.unsupported = f"{tool.component_type} '{tool.name}' is not supported yet"
 
+    @property
+    def threaded(self) -> bool:
+        """A plain sync ServerTool: called in a worker thread, without waits."""
+        bound = self.bound
+        return (
+            bound is not None and not bound.is_async and not bound.is_inline and not self.confirm
+        )
+
+    def sync_run(
+        self, inputs: dict[str, Any], loop: asyncio.AbstractEventLoop
+    ) -> tuple[dict[str, Any], str]:
+        """Call a threaded tool from the worker thread the engine runs it in."""
+        try:
+            result = self.bound.fn(**inputs)  # type: ignore[union-attr]
+            if inspect.isawaitable(result):  # a sync wrapper around a coroutine
+                result = asyncio.run_coroutine_threadsafe(_awaited(result), loop).result()
+        except Exception as exc:
+            raise self._raised(exc) from exc
+        return self._split(result), NEXT
+
+    def _raised(self, exc: Exception) -> StepError:
+        detail = str(exc)
+        return StepError(
+            f"tool '{self.tool_name}' raised {type(exc).__name__}"
+            + (f": {detail}" if detail else "")
+        )
+
     async def run(self, ctx: RunContext, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
         call = {"name": self.tool_name, "arguments": inputs}
         if self.confirm:
@@ -73,11 +103,7 @@ class ToolExecutor:
         except Exception as exc:
             if events.enabled:
                 events.emit("tool_end", ctx.path, ctx.step, tool=self.tool, error=exc)
-            detail = str(exc)
-            raise StepError(
-                f"tool '{self.tool_name}' raised {type(exc).__name__}"
-                + (f": {detail}" if detail else "")
-            ) from exc
+            raise self._raised(exc) from exc
         if events.enabled:
             events.emit("tool_end", ctx.path, ctx.step, tool=self.tool, outputs=result)
         return self._split(result), NEXT
@@ -96,3 +122,7 @@ def is_yes(answer: Any) -> bool:
     if isinstance(answer, dict):
         return is_yes(answer.get("confirmed", answer.get("approve", False)))
     return answer is True or answer == 1
+
+
+async def _awaited(result: Awaitable[Any]) -> Any:
+    return await result

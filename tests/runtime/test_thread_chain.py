@@ -1,0 +1,79 @@
+"""Consecutive sync tools share one hop to a worker thread (engine._Chain)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from loom.spec import ParallelFlowNode
+
+from .conftest import linear_flow, prop, props, runtime, tool_node, tool_subflow
+
+
+def counting_tools(record: list[tuple[str, int]]) -> dict[str, Any]:
+    def step(x: int) -> int:
+        record.append(("step", threading.get_ident()))
+        return x + 1
+
+    return {"step": step}
+
+
+def chain_of(length: int) -> Any:
+    nodes = [tool_node("step", [prop("x", "integer")], props(x="integer"), name=f"s{i}")
+             for i in range(length)]
+    return linear_flow("main", *nodes, inputs=props(x="integer"), outputs=props(x="integer"))
+
+
+def test_a_stretch_of_sync_tools_runs_in_one_worker_thread() -> None:
+    record: list[tuple[str, int]] = []
+    result = runtime(counting_tools(record)).run(chain_of(20), {"x": 0})
+    assert result.status == "finished" and result.outputs == {"x": 20}
+    threads = {ident for _, ident in record}
+    assert len(record) == 20 and len(threads) == 1
+    assert threading.get_ident() not in threads  # never on the caller's thread
+
+
+def test_with_a_listener_each_tool_is_its_own_step_with_events() -> None:
+    record: list[tuple[str, int]] = []
+    events: list[str] = []
+    rt = runtime(counting_tools(record))
+    rt.listeners.append(lambda event: events.append(event.type))
+    result = rt.run(chain_of(5), {"x": 0})
+    assert result.outputs == {"x": 5}
+    assert events.count("tool_start") == 5 and events.count("tool_end") == 5
+
+
+def test_a_failing_tool_in_a_stretch_names_its_node() -> None:
+    def step(x: int) -> int:
+        if x == 3:
+            raise ValueError("three is not allowed")
+        return x + 1
+
+    result = runtime({"step": step}).run(chain_of(6), {"x": 0})
+    assert result.status == "failed" and result.error is not None
+    assert result.error.node == "main > s3"
+    assert "tool 'step' raised ValueError: three is not allowed" in result.error.message
+
+
+def test_a_cancelled_stretch_stops_at_the_next_node() -> None:
+    calls: list[int] = []
+
+    def slow(x: int) -> int:
+        calls.append(x)
+        time.sleep(0.05)
+        return x + 1
+
+    def boom() -> int:
+        time.sleep(0.08)
+        raise RuntimeError("sibling failed")
+
+    slow_chain = chain_of(10)
+    failing = tool_subflow("failing", "boom", [], [prop("out", "integer")])
+    parallel = ParallelFlowNode(name="pfn", subflows=[slow_chain, failing])
+    flow = linear_flow("outer", parallel, inputs=props(x="integer"))
+    result = runtime({"step": slow, "boom": boom}).run(flow, {"x": 0})
+    assert result.status == "failed" and result.error is not None
+    assert "sibling failed" in result.error.message
+    time.sleep(0.2)  # the worker thread finishes the tool under way, then stops
+    assert 1 <= len(calls) < 10
