@@ -14,7 +14,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from loom.runtime.state import CheckpointError, RunState
 
@@ -116,3 +116,21 @@ def _split_owner(owner: str) -> tuple[str, int | None]:
         return host, int(pid)
     except ValueError:
         return owner, None
+
+
+def state_row(state: RunState, now: float) -> dict[str, Any]:
+    """The columns a SQL store keeps for a run (``me``: the saving process, whose
+    lease a save of a running run renews)."""
+    running = state.status == "running"
+    return {
+        "run_id": state.run_id,
+        "status": state.status,
+        "flow_name": str(state.flow.get("name", "")),
+        "pending": len(state.pending),
+        "owner": state.owner if running else None,
+        "lease_at": now if running else None,
+        "created_at": state.created_at or now,
+        "updated_at": state.updated_at or now,
+        "state": state.to_json(),
+        "me": state.owner,
+    }

@@ -25,6 +25,7 @@ from loom.stores.base import (
     RunSummary,
     held_error,
     holder_alive,
+    state_row,
     taken_error,
 )
 from loom.stores.sqlite import _parse, _summary, check_table
@@ -117,21 +118,7 @@ class PostgresStore:
                 ) from None
 
     def save(self, state: RunState) -> None:
-        text = state.to_json()
-        now = time.time()
-        running = state.status == "running"
-        row = {
-            "run_id": state.run_id,
-            "status": state.status,
-            "flow_name": str(state.flow.get("name", "")),
-            "pending": len(state.pending),
-            "owner": state.owner if running else None,
-            "lease_at": now if running else None,
-            "created_at": state.created_at or now,
-            "updated_at": state.updated_at or now,
-            "state": text,
-            "me": state.owner,
-        }
+        row = state_row(state, time.time())
         t = self.table
         with self._transaction(f"cannot save run '{state.run_id}'", single=True) as cur:
             # The holder's saves renew its lease; anyone else's are refused.

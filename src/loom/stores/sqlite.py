@@ -27,6 +27,7 @@ from loom.stores.base import (
     RunSummary,
     held_error,
     holder_alive,
+    state_row,
     taken_error,
 )
 
@@ -107,21 +108,7 @@ class SqliteStore:
         return CheckpointError(f"SQLite store {self.path}: {what}: {exc}")
 
     def save(self, state: RunState) -> None:
-        text = state.to_json()
-        now = time.time()
-        running = state.status == "running"
-        row = {
-            "run_id": state.run_id,
-            "status": state.status,
-            "flow_name": str(state.flow.get("name", "")),
-            "pending": len(state.pending),
-            "owner": state.owner if running else None,
-            "lease_at": now if running else None,
-            "created_at": state.created_at or now,
-            "updated_at": state.updated_at or now,
-            "state": text,
-            "me": state.owner,
-        }
+        row = state_row(state, time.time())
         try:
             with self._lock:  # one statement: atomic without BEGIN ... COMMIT
                 db = self._db
