@@ -89,10 +89,8 @@ class LlmExecutor:
                 response_schema=self.schema,
             )
         except LlmError as exc:
-            raise StepError(
-                f"LLM '{self.config.name}' failed: {exc}",
-                hint="check the server, or point the run elsewhere with --llm-url / LOOM_LLM_URL",
-            ) from exc
+            # The LLM error already says what to check (server, URL, key, model).
+            raise StepError(f"LLM '{self.config.name}' failed: {exc}") from exc
         if self.schema is None:
             return {self.outputs[0].title: answer.text}, NEXT
         return self._structured(answer.text), NEXT
