@@ -68,6 +68,25 @@ class Runner(Protocol):
     ) -> Outcome: ...
 
 
+class ComponentRunner:
+    """What every runner holds of its component: the name, description, inputs
+    and outputs the callers and tools see."""
+
+    def __init__(self, component: AgenticComponent) -> None:
+        self.component = component
+        self.name = component.name
+        self.description = component.description or ""
+        self.inputs = list(component.inputs or [])
+        self.outputs = list(component.outputs or [])
+
+
+def iteration_limit(ctx: RunContext, configured: Any) -> int:
+    """The component's own limit (``max_iterations`` in its metadata), else the
+    run's (``Runtime(max_iterations=N)``), else the default."""
+    return int(configured or getattr(ctx.services, "max_iterations", 0)
+               or DEFAULT_MAX_ITERATIONS)
+
+
 def sub_context(ctx: RunContext, name: str, key: str) -> RunContext:
     """The context of a component run by a step of ``ctx``: its name is added to
     the path (errors and waits name it), ``key`` makes its journal keys unique."""

@@ -21,12 +21,13 @@ from typing import Any
 from loom.errors import LoomWarning
 from loom.llm import LlmError
 from loom.runtime.agents.base import (
-    DEFAULT_MAX_ITERATIONS,
     ITERATIONS_KEY,
     TOOL_ERRORS_KEY,
+    ComponentRunner,
     Mode,
     Outcome,
     input_values,
+    iteration_limit,
     option,
 )
 from loom.runtime.agents.calls import (
@@ -53,15 +54,11 @@ FALLBACK_PROMPT = (
 )
 
 
-class AgentRunner:
+class AgentRunner(ComponentRunner):
     """Runs an Agent or a SpecializedAgent (instructions and tools merged)."""
 
     def __init__(self, component: Agent | SpecializedAgent, compiler: Compiler) -> None:
-        self.component = component
-        self.name = component.name
-        self.description = component.description or ""
-        self.inputs = list(component.inputs or [])
-        self.outputs = list(component.outputs or [])
+        super().__init__(component)
         if isinstance(component, SpecializedAgent):
             base = component.agent
             extra = component.agent_specialization_parameters.additional_instructions
@@ -141,8 +138,7 @@ class AgentRunner:
             tools.append(SubmitTool(goal))
         lookup = assign_names(tools)
         definitions = [tool.definition() for tool in tools]
-        limit = int(self.max_iterations or getattr(ctx.services, "max_iterations", 0)
-                    or DEFAULT_MAX_ITERATIONS)
+        limit = iteration_limit(ctx, self.max_iterations)
         hitl = self.human_in_the_loop and mode != "delegate"
         if mode == "chat" and hitl and not has_user_message(thread.messages):
             self._ask_user(ctx, thread, None, "start")

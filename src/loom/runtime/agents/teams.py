@@ -14,11 +14,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from loom.runtime.agents.base import (
-    DEFAULT_MAX_ITERATIONS,
     ITERATIONS_KEY,
+    ComponentRunner,
     Mode,
     Outcome,
     Runner,
+    iteration_limit,
     option,
     sub_context,
 )
@@ -50,16 +51,12 @@ def make_runner(component: AgenticComponent, compiler: Compiler) -> Runner:
     return UnsupportedRunner(component)
 
 
-class FlowRunner:
+class FlowRunner(ComponentRunner):
     """A Flow used where an agent may be: it runs with its inputs and shares the
     run's conversation like a FlowNode (its outputs are its answer)."""
 
     def __init__(self, component: Flow, compiler: Compiler) -> None:
-        self.component = component
-        self.name = component.name
-        self.description = component.description or ""
-        self.inputs = list(component.inputs or [])
-        self.outputs = list(component.outputs or [])
+        super().__init__(component)
         self.plan = compiler.plan(component)
 
     async def converse(
@@ -76,14 +73,7 @@ class FlowRunner:
         return Outcome(outcome.outputs, to_text(outcome.outputs), outcome.branch)
 
 
-class UnsupportedRunner:
-    def __init__(self, component: AgenticComponent) -> None:
-        self.component = component
-        self.name = component.name
-        self.description = component.description or ""
-        self.inputs = list(component.inputs or [])
-        self.outputs = list(component.outputs or [])
-
+class UnsupportedRunner(ComponentRunner):
     async def converse(
         self,
         ctx: RunContext,
@@ -137,15 +127,11 @@ def _parameters(member: Runner, known: Mapping[str, Any]) -> list[Any]:
     return [prop for prop in member.inputs if prop.title not in known]
 
 
-class ManagerWorkersRunner:
+class ManagerWorkersRunner(ComponentRunner):
     """The manager talks to the user; it gets one tool per worker to give it a task."""
 
     def __init__(self, component: ManagerWorkers, compiler: Compiler) -> None:
-        self.component = component
-        self.name = component.name
-        self.description = component.description or ""
-        self.inputs = list(component.inputs or [])
-        self.outputs = list(component.outputs or [])
+        super().__init__(component)
         manager = make_runner(component.group_manager, compiler)
         if not isinstance(manager, AgentRunner):
             raise PlanError(
@@ -191,16 +177,12 @@ class ManagerWorkersRunner:
                             TASK_ARGUMENT)
 
 
-class SwarmRunner:
+class SwarmRunner(ComponentRunner):
     """Agents that message each other or hand the user's conversation over,
     along the swarm's relationships and per its ``handoff`` mode."""
 
     def __init__(self, component: Swarm, compiler: Compiler) -> None:
-        self.component = component
-        self.name = component.name
-        self.description = component.description or ""
-        self.inputs = list(component.inputs or [])
-        self.outputs = list(component.outputs or [])
+        super().__init__(component)
         self.members: dict[str, Runner] = {
             agent.id: make_runner(agent, compiler) for agent in component.agents
         }
@@ -228,8 +210,7 @@ class SwarmRunner:
         extra_tools: Sequence[AgentTool] = (),
     ) -> Outcome:
         team = _Team()
-        limit = int(self.max_handoffs or getattr(ctx.services, "max_iterations", 0)
-                    or DEFAULT_MAX_ITERATIONS)
+        limit = iteration_limit(ctx, self.max_handoffs)
         active: AgentRunner = self.first
         activation = 0
         while True:
