@@ -11,12 +11,10 @@ import asyncio
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-import uvicorn
 
 import loom
 from loom.spec.agents import Agent
@@ -24,7 +22,7 @@ from loom.spec.llms import OpenAiCompatibleConfig
 from loom.spec.property import EMPTY, Property
 from loom.spec.tools import ClientTool, ServerTool, Tool
 from loom.testing import FakeLlmServer
-from loom.testing.fake_server import bind_socket
+from loom.testing.asgi import serve_asgi
 
 FAST_RETRY: dict[str, Any] = {
     "max_attempts": 1,
@@ -155,22 +153,4 @@ class Recorder:
         return [span for span in self.spans if span.name == name]
 
 
-@contextmanager
-def serve_app(app: Any) -> Iterator[str]:
-    """Serve an ASGI app on 127.0.0.1 in a thread; yields its base URL."""
-    sock = bind_socket(0)
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the test HTTP server did not start")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+serve_app = serve_asgi  # an ASGI app on 127.0.0.1 in a thread; yields its base URL

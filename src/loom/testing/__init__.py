@@ -1,5 +1,6 @@
 """Test helpers shipped with loom, chiefly a real fake LLM server."""
 
+from loom.testing.asgi import serve_asgi
 from loom.testing.fake_server import FakeLlmServer
 from loom.testing.fake_state import Failure, FailureKind, RecordedRequest
 from loom.testing.replies import Reply, ScriptedToolCall, ToolCallsReply
@@ -14,4 +15,5 @@ __all__ = [
     "ScriptedToolCall",
     "ToolCallsReply",
     "fake_instance",
+    "serve_asgi",
 ]
