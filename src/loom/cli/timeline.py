@@ -14,8 +14,8 @@ from typing import Any
 
 from loom.cli import EXIT_OK, out
 from loom.errors import LoomError
-from loom.observability.spans import read_trace
 from loom.observability.timeline import TimelineError, draw_timeline
+from loom.observability.tracefile import read_trace
 
 FORMATS = (".png", ".svg", ".pdf")
 

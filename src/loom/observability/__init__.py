@@ -7,16 +7,10 @@ OpenTelemetry exporter needs ``pip install 'loom[otel]'``; pictures need
 ``loom[graph]`` (graphviz, matplotlib) and Graphviz's ``dot`` for SVG/PNG.
 """
 
+from loom.observability.builder import SpanBuilder
 from loom.observability.masking import MASK, REDACTED, Scrubber, secrets_of, to_jsonable
-from loom.observability.spans import (
-    Span,
-    SpanBuilder,
-    SpanCollector,
-    SpanEvent,
-    SpanProcessor,
-    read_trace,
-)
-from loom.observability.tracefile import TraceFile, TraceFileWriter
+from loom.observability.spans import Span, SpanCollector, SpanEvent, SpanProcessor
+from loom.observability.tracefile import TraceFile, TraceFileWriter, read_trace
 
 __all__ = [
     "MASK",

@@ -26,13 +26,13 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from loom import __version__
+from loom.observability.builder import SpanBuilder
 from loom.observability.masking import MASK, environment_secrets, secrets_of
 from loom.observability.spans import (
     ERROR,
     OK,
     Ref,
     Span,
-    SpanBuilder,
     SpanEvent,
     SpanProcessor,
 )

@@ -25,6 +25,7 @@ from rich.panel import Panel
 from rich.text import Text
 from rich.tree import Tree
 
+from loom.observability.builder import SpanBuilder
 from loom.observability.spans import (
     CANCELLED,
     ERROR,
@@ -32,7 +33,6 @@ from loom.observability.spans import (
     RUNNING,
     WAITING,
     Span,
-    SpanBuilder,
     SpanEvent,
     SpanProcessor,
 )

@@ -18,12 +18,13 @@ way (see :mod:`loom.observability.masking`).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from loom.observability.builder import SpanBuilder
 from loom.observability.masking import environment_secrets, secrets_of
-from loom.observability.spans import Span, SpanBuilder, SpanEvent, SpanProcessor
+from loom.observability.spans import OK, Span, SpanEvent, SpanProcessor
 from loom.runtime.events import RuntimeEvent
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -144,3 +145,65 @@ class TraceFile:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# -- reading spans back from a trace file ---------------------------------------------
+
+
+def iter_trace_lines(path: str | Path) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a trace file, one per line (blank lines skipped)."""
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}, line {number}: not JSON ({exc.msg})") from None
+            if not isinstance(item, dict):
+                raise ValueError(f"{path}, line {number}: not a JSON object")
+            yield item
+
+
+def spans_from_lines(lines: Iterable[dict[str, Any]]) -> list[Span]:
+    """Rebuild the spans (with their events) that a trace file's lines describe."""
+    spans: dict[tuple[str, str], Span] = {}
+    order: list[Span] = []
+    for line in lines:
+        info = line.get("span")
+        if not isinstance(info, dict) or "id" not in info:
+            continue
+        key = (str(line.get("run_id", "")), str(info["id"]))
+        span = spans.get(key)
+        if span is None:
+            span = Span(
+                id=str(info["id"]),
+                type=str(info.get("type", "")),
+                name=str(info.get("name", "")),
+                start_time=int(info.get("start_time", line.get("timestamp", 0))),
+                parent_id=info.get("parent_id"),
+                run_id=key[0],
+                path=tuple(line.get("path") or ()),
+                step=str(line.get("step", "")),
+            )
+            spans[key] = span
+            order.append(span)
+        attributes = {k: v for k, v in line.items()
+                      if k not in ("type", "timestamp", "span", "run_id", "path", "step", "id")}
+        for ref_key in ("flow", "node", "tool", "llm_config", "agent", "swarm", "managerworkers"):
+            if ref_key in attributes and ref_key not in span.attributes:
+                span.attributes[ref_key] = attributes[ref_key]
+        span.add_event(SpanEvent(
+            id=str(line.get("id", "")), type=str(line.get("type", "")),
+            timestamp=int(line.get("timestamp", 0)), span_id=span.id, attributes=attributes,
+        ))
+        if "end_time" in info:
+            span.end_time = int(info["end_time"])
+            span.status = str(info.get("status", OK))
+            span.error_type = info.get("error_type")
+    return order
+
+
+def read_trace(path: str | Path) -> list[Span]:
+    """The spans of a trace file written by :class:`~loom.observability.TraceFile`."""
+    return spans_from_lines(iter_trace_lines(path))
