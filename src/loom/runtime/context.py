@@ -18,12 +18,14 @@ if TYPE_CHECKING:
 
 @dataclass
 class Run:
-    """What every context of one run shares: its id, conversation, journal and events."""
+    """What every context of one run shares: its id, conversation, journal, events and memo."""
 
     run_id: str
     messages: list[dict[str, Any]] = field(default_factory=list)
     journal: Journal = field(default_factory=Journal)
     events: Emitter = field(default_factory=Emitter)
+    # In-memory state of this run only (never checkpointed), e.g. summary caches.
+    memo: dict[str, Any] = field(default_factory=dict)
 
 
 class RunContext:

@@ -14,11 +14,9 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from loom.errors import LoomWarning
 from loom.llm import LlmError
 from loom.runtime.agents.base import (
     ITERATIONS_KEY,
@@ -41,6 +39,7 @@ from loom.runtime.agents.calls import (
     parse_arguments,
 )
 from loom.runtime.agents.conversation import Thread, has_user_message, request_messages
+from loom.runtime.agents.transforms import apply, supported
 from loom.runtime.context import RunContext
 from loom.runtime.errors import NodeFailure, PlanError
 from loom.runtime.journal import PendingRequest, Suspended
@@ -88,13 +87,7 @@ class AgentRunner(ComponentRunner):
             box = base.toolboxes[0]
             self.unsupported = (f"{box.component_type} '{box.name}' (a toolbox of agent "
                                 f"'{self.name}') is not supported yet by loom's agents")
-        if base.transforms:
-            warnings.warn(
-                f"agent '{self.name}': message transforms are not applied yet by loom; "
-                "the agent runs with the whole conversation",
-                LoomWarning,
-                stacklevel=2,
-            )
+        self.transforms = supported(base.transforms, self.name)
 
     async def converse(
         self,
@@ -211,7 +204,7 @@ class AgentRunner(ComponentRunner):
         schema: dict[str, Any] | None = None,
         extra: str | None = None,
     ) -> dict[str, Any]:
-        request = request_messages(system, messages)
+        request = await apply(ctx, self.transforms, request_messages(system, messages))
         if extra:
             request.append({"role": "user", "content": extra})
         from loom.runtime.executors.llm import traced_generate  # the package imports this one
