@@ -85,6 +85,12 @@ def collected_warnings() -> Iterator[list[str]]:
             messages.append(text)
 
 
+def show_warnings(messages: Sequence[str]) -> None:
+    """Each collected warning as one yellow line on stderr."""
+    for message in messages:
+        err(yellow("warning: "), message)
+
+
 def read_registries(paths: Sequence[str] | None, strict: bool = False) -> dict[str, Any] | None:
     """Load ``--registry`` files in order into one registry (later files see earlier ones).
 
@@ -164,4 +170,5 @@ __all__ = [
     "out",
     "read_registries",
     "report_error",
+    "show_warnings",
 ]

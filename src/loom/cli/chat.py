@@ -31,6 +31,7 @@ from loom.cli import (
     read_registries,
     red,
     report_error,
+    show_warnings,
     yellow,
 )
 from loom.cli.run import _load_tools, _parse_inputs
@@ -80,10 +81,10 @@ def chat_command(args: argparse.Namespace) -> int:
         try:
             flow, runtime, inputs = _prepare(args)
         except LoomError as exc:
-            _show_warnings(warned)
+            show_warnings(warned)
             report_error(exc)
             return EXIT_USAGE
-    _show_warnings(warned)
+    show_warnings(warned)
     printer = ChatPrinter()
     runtime.listeners.append(printer)
     try:
@@ -223,11 +224,6 @@ def _report(args: argparse.Namespace, result: RunResult, printer: ChatPrinter) -
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         out(f"{name}: ", text)
     return EXIT_OK
-
-
-def _show_warnings(messages: list[str]) -> None:
-    for message in messages:
-        err(yellow("warning: "), message)
 
 
 def _short(text: str) -> str:

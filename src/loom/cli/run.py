@@ -23,11 +23,9 @@ from loom.cli import (
     add_registry_option,
     collected_warnings,
     err,
-    green,
-    out,
     read_registries,
-    red,
     report_error,
+    show_warnings,
     yellow,
 )
 from loom.cli.waiting import (
@@ -35,7 +33,9 @@ from loom.cli.waiting import (
     answer_at_terminal,
     cli_metadata,
     exit_code,
+    fail_json,
     interactive,
+    print_json,
     print_result,
     store_from,
 )
@@ -97,10 +97,10 @@ def run_command(args: argparse.Namespace) -> int:
         try:
             flow, runtime, inputs = _prepare(args)
         except LoomError as exc:
-            _show_warnings(warned)
+            show_warnings(warned)
             _fail(args, exc)
             return EXIT_USAGE
-    _show_warnings(warned)
+    show_warnings(warned)
     with _llm_server(args) as fake_url, observing(args, flow, runtime):
         if fake_url is not None:
             runtime.services.llm_overrides["url"] = fake_url
@@ -120,9 +120,9 @@ def run_command(args: argparse.Namespace) -> int:
             runtime.close()
             runtime.store.close()
     if args.json:
-        print(json.dumps(result.to_dict(), ensure_ascii=False, default=str))
+        print_json(result)
     else:
-        _print_result(result, elapsed)
+        print_result(result, elapsed)
     return exit_code(result)
 
 
@@ -240,31 +240,5 @@ def _llm_server(args: argparse.Namespace) -> Iterator[str | None]:
 
 def _fail(args: argparse.Namespace, exc: LoomError) -> None:
     if args.json:
-        payload = {
-            "status": "failed",
-            "outputs": {},
-            "messages": [],
-            "error": {"node": getattr(exc, "node", None), "message": exc.describe()},
-        }
-        print(json.dumps(payload))
+        fail_json(exc)
     report_error(exc)
-
-
-def _show_warnings(messages: list[str]) -> None:
-    for message in messages:
-        err(yellow("warning: "), message)
-
-
-def _print_result(result: Any, elapsed: float) -> None:
-    if result.status == "waiting":
-        print_result(result)
-        return
-    if result.status == "finished":
-        out(green("finished"), f" in {elapsed:.2f} s")
-    else:
-        out(red("failed"), f" at {result.error.node}: {result.error.message}")
-    for name, value in result.outputs.items():
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        out(f"{name}: ", text)
-    for message in result.messages:
-        out(f"[{message.get('role', 'message')}] ", str(message.get("content", "")))
