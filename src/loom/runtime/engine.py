@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,17 +47,17 @@ async def _walk(plan: FlowPlan, ctx: RunContext, inputs: dict[str, Any]) -> Flow
     slots: list[Any] = [_MISSING] * plan.slot_count
     start = plan.nodes[plan.start]
     values: dict[str, Any] = {}
-    for prop in plan.inputs:
-        value = inputs.get(prop.title, _MISSING)
+    for spec in plan.inputs:
+        value = inputs.get(spec.title, _MISSING)
         if value is _MISSING:
-            value = prop.default
+            value = spec.default
             if value is EMPTY:
                 raise RunError(
-                    f"flow input '{prop.title}' was not given and has no default",
+                    f"flow input '{spec.title}' was not given and has no default",
                     ctx.path,
-                    hint=f"pass a value for '{prop.title}'",
+                    hint=f"pass a value for '{spec.title}'",
                 )
-        values[prop.title] = coerce(value, prop.json_schema)
+        values[spec.title] = coerce(value, spec.schema)
     _push(start, values, slots)
     current = _next(start, NEXT, ctx)
     steps, limit = 0, ctx.services.max_steps
@@ -121,21 +120,21 @@ class _Chain:
         self.slots = slots
         self.passes = passes
         self.steps = steps
-        self.stop = threading.Event()
+        self.stopped = False  # set by the loop when the run is cancelled
 
     async def hop(self, current: int) -> int:
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self.ctx.services.pool, self._walk, current, loop)
+        future = self.ctx.services.pool.submit(self._walk, current, loop)
         try:
             return await future
         except asyncio.CancelledError:
-            self.stop.set()
+            self.stopped = True
             raise
 
     def _walk(self, current: int, loop: asyncio.AbstractEventLoop) -> int:
         ctx, nodes, journal = self.ctx, self.plan.nodes, self.ctx.run.journal
         limit = ctx.services.max_steps
-        while not self.stop.is_set():
+        while not self.stopped:
             node = nodes[current]
             if node.sync_run is None:
                 return current
@@ -233,11 +232,13 @@ def _next(node: NodePlan, branch: str, ctx: RunContext) -> int:
 
 def _finish(plan: FlowPlan, end: NodePlan, values: dict[str, Any]) -> FlowOutcome:
     outputs: dict[str, Any] = {}
-    for prop in plan.outputs:
-        if prop.title in values:
-            outputs[prop.title] = values[prop.title]
-        elif prop.has_default:
-            outputs[prop.title] = prop.default
+    for spec in plan.outputs:
+        value = values.get(spec.title, _MISSING)
+        if value is _MISSING:
+            value = spec.default
+            if value is EMPTY:
+                continue
+        outputs[spec.title] = value
     return FlowOutcome(outputs, end.node.branch_name)  # type: ignore[attr-defined]
 
 

@@ -36,6 +36,19 @@ class InputSlot:
     default: Any
 
 
+@dataclass(frozen=True, slots=True)
+class FlowValue:
+    """A flow input or output, with its title read out of the schema once."""
+
+    title: str
+    schema: dict[str, Any]
+    default: Any  # EMPTY when there is none
+
+    @classmethod
+    def of(cls, prop: Property) -> FlowValue:
+        return cls(prop.title, prop.json_schema, prop.default)
+
+
 @dataclass(slots=True)
 class NodePlan:
     index: int
@@ -57,8 +70,9 @@ class FlowPlan:
     nodes: tuple[NodePlan, ...]
     start: int
     slot_count: int
-    inputs: tuple[Property, ...]
-    outputs: tuple[Property, ...]
+    inputs: tuple[FlowValue, ...]
+    outputs: tuple[FlowValue, ...]
+    input_titles: tuple[str, ...] = ()
 
 
 class ExecutorFactory(Protocol):
@@ -147,8 +161,9 @@ class Compiler:
             nodes=tuple(plans),
             start=index[flow.start_node.id],
             slot_count=len(slots),
-            inputs=tuple(flow.inputs or []),
-            outputs=tuple(flow.outputs or []),
+            inputs=tuple(FlowValue.of(p) for p in flow.inputs or []),
+            outputs=tuple(FlowValue.of(p) for p in flow.outputs or []),
+            input_titles=tuple(p.title for p in flow.inputs or []),
         )
 
 

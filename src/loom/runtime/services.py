@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from loom.llm import LlmClient, LlmEndpoint, LlmOverrides, RetryPolicy, apply_overrides
+from loom.runtime.threads import ToolThreads
 from loom.runtime.tools import BoundTool
 from loom.spec.llms import LlmConfig
 
@@ -39,7 +39,7 @@ class Services:
         self.branch_timeout = branch_timeout
         self.max_steps = max_steps
         self.max_iterations = max_iterations  # LLM calls an agent may make per user message
-        self.pool = ThreadPoolExecutor(max_workers=tool_threads, thread_name_prefix="loom-tool")
+        self.pool = ToolThreads(tool_threads)
         self._llm_clients: dict[str, LlmClient] = {}
         self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
@@ -84,4 +84,4 @@ class Services:
         return apply_overrides(endpoint, **self.llm_overrides)
 
     def close(self) -> None:
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool.shutdown()

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loom.spec.property import Property
 from loom.spec.types import describe_type, value_matches
+
+if TYPE_CHECKING:
+    from loom.runtime.threads import ToolThreads
 
 INLINE_ATTRIBUTE = "__loom_inline__"
 
@@ -34,14 +35,13 @@ class BoundTool:
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(target)
         self.is_inline = bool(getattr(fn, INLINE_ATTRIBUTE, False))
 
-    async def call(self, pool: ThreadPoolExecutor, arguments: dict[str, Any]) -> Any:
+    async def call(self, pool: ToolThreads, arguments: dict[str, Any]) -> Any:
         if self.is_async:
             return await self.fn(**arguments)
         if self.is_inline:
             result = self.fn(**arguments)
         else:
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(pool, functools.partial(self.fn, **arguments))
+            result = await pool.submit(functools.partial(self.fn, **arguments))
         # A sync wrapper around an async function (a decorator) returns a coroutine.
         return await result if inspect.isawaitable(result) else result
 

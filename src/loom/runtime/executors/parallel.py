@@ -36,7 +36,7 @@ class ParallelFlowExecutor:
     async def run(self, ctx: RunContext, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
         jobs = []
         for plan in self.plans:
-            own = {p.title: inputs[p.title] for p in plan.inputs if p.title in inputs}
+            own = {title: inputs[title] for title in plan.input_titles if title in inputs}
             jobs.append(((plan.name,), partial(_run_sub, plan, own)))
         outcomes = await run_branches(ctx, jobs, self.limit, self.timeout)
         merged: dict[str, Any] = {}
