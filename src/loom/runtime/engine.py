@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,21 +26,26 @@ class FlowOutcome:
     branch: str
 
 
-async def run_flow(plan: FlowPlan, ctx: RunContext, inputs: dict[str, Any]) -> FlowOutcome:
-    """Run ``plan`` from its StartNode to an EndNode."""
+def run_flow(
+    plan: FlowPlan, ctx: RunContext, inputs: dict[str, Any]
+) -> Coroutine[Any, Any, FlowOutcome]:
+    """Run ``plan`` from its StartNode to an EndNode (await the result)."""
+    if ctx.run.events.enabled:
+        return _watched(plan, ctx, inputs)
+    return _walk(plan, ctx, inputs)  # one coroutine less per flow when nobody watches
+
+
+async def _watched(plan: FlowPlan, ctx: RunContext, inputs: dict[str, Any]) -> FlowOutcome:
     events = ctx.run.events
-    if events.enabled:
-        events.emit("flow_start", ctx.path, ctx.step, flow=plan.flow, inputs=inputs)
+    events.emit("flow_start", ctx.path, ctx.step, flow=plan.flow, inputs=inputs)
     try:
         outcome = await _walk(plan, ctx, inputs)
     except BaseException as exc:
-        if events.enabled:
-            events.exception(ctx.path, ctx.step, exc)
-            events.emit("flow_end", ctx.path, ctx.step, flow=plan.flow, error=exc)
+        events.exception(ctx.path, ctx.step, exc)
+        events.emit("flow_end", ctx.path, ctx.step, flow=plan.flow, error=exc)
         raise
-    if events.enabled:
-        events.emit("flow_end", ctx.path, ctx.step, flow=plan.flow, outputs=outcome.outputs,
-                    branch=outcome.branch)
+    events.emit("flow_end", ctx.path, ctx.step, flow=plan.flow, outputs=outcome.outputs,
+                branch=outcome.branch)
     return outcome
 
 
@@ -67,12 +73,17 @@ async def _walk(plan: FlowPlan, ctx: RunContext, inputs: dict[str, Any]) -> Flow
     run = ctx.run
     # Unwatched, uncheckpointed runs take consecutive sync tools in one thread hop.
     chained = not run.events.enabled and run.journal.on_record is None
+    loop = asyncio.get_running_loop()
     while True:
         node = nodes[current]
         if chained and node.sync_run is not None:
-            walk = _Chain(plan, ctx, slots, passes, steps)
-            current = await walk.hop(current)
-            steps = walk.steps
+            chain = _Chain(plan, ctx, slots, passes, steps)
+            try:
+                current = await ctx.services.pool.submit(chain.walk, current, loop)
+            except asyncio.CancelledError:
+                chain.stopped = True
+                raise
+            steps = chain.steps
             continue
         args = _read_inputs(node, slots, ctx)
         if node.is_end:
@@ -122,16 +133,8 @@ class _Chain:
         self.steps = steps
         self.stopped = False  # set by the loop when the run is cancelled
 
-    async def hop(self, current: int) -> int:
-        loop = asyncio.get_running_loop()
-        future = self.ctx.services.pool.submit(self._walk, current, loop)
-        try:
-            return await future
-        except asyncio.CancelledError:
-            self.stopped = True
-            raise
-
-    def _walk(self, current: int, loop: asyncio.AbstractEventLoop) -> int:
+    def walk(self, current: int, loop: asyncio.AbstractEventLoop) -> int:
+        """Walk from ``current`` to the first node that is not a sync tool (in the thread)."""
         ctx, nodes, journal = self.ctx, self.plan.nodes, self.ctx.run.journal
         limit = ctx.services.max_steps
         while not self.stopped:

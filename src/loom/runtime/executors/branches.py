@@ -3,25 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from loom.runtime.context import RunContext
+from loom.runtime.engine import FlowOutcome, run_flow
 from loom.runtime.errors import BranchTimeout
 from loom.runtime.journal import PendingRequest, Suspended
+from loom.runtime.plan import FlowPlan
 
-T = TypeVar("T")
-Job = Callable[[RunContext], Awaitable[T]]
+# A branch: its name in paths and step keys, the flow it runs, that flow's inputs.
+Branch = tuple[str, FlowPlan, dict[str, Any]]
 _NOT_RUN: Any = object()
 
 
 async def run_branches(
     ctx: RunContext,
-    jobs: Sequence[tuple[tuple[str, ...], Job[Any]]],
+    jobs: Sequence[Branch],
     limit: int | None = None,
     timeout: float | None = None,
-) -> list[Any]:
-    """Run every job concurrently and return their results in job order.
+) -> list[FlowOutcome]:
+    """Run every branch's flow concurrently and return the outcomes in branch order.
 
     A pool of workers (at most ``limit`` for this node, and never more than the
     runtime's ``max_concurrency``) takes the jobs in order, so ten thousand map
@@ -39,14 +41,14 @@ async def run_branches(
     queue = iter(enumerate(jobs))
 
     async def worker() -> None:
-        for index, (names, job) in queue:
+        for index, (name, plan, inputs) in queue:
             await global_limit.acquire()
-            child = ctx.child(*names, permit=global_limit)
+            child = ctx.child(name, permit=global_limit)
             try:
                 if timeout is None:
-                    results[index] = await job(child)
+                    results[index] = await run_flow(plan, child, inputs)
                 else:
-                    results[index] = await asyncio.wait_for(job(child), timeout)
+                    results[index] = await asyncio.wait_for(run_flow(plan, child, inputs), timeout)
             except Suspended as waiting:
                 waits[index] = waiting.requests
             except asyncio.TimeoutError:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from loom.runtime.context import RunContext
 from loom.runtime.engine import FlowOutcome, run_flow
 from loom.runtime.errors import StepError
 from loom.runtime.executors.branches import run_branches
-from loom.runtime.plan import Compiler, FlowPlan
+from loom.runtime.plan import Compiler
 from loom.runtime.services import LIMIT_KEY, TIMEOUT_KEY, node_option
 from loom.spec.nodes import NEXT, MapNode, ParallelFlowNode, ParallelMapNode
 from loom.spec.nodes.subflows import COLLECTED, ITERATED
@@ -34,19 +33,15 @@ class ParallelFlowExecutor:
         self.limit, self.timeout = _limits(node, compiler)
 
     async def run(self, ctx: RunContext, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        jobs = []
-        for plan in self.plans:
-            own = {title: inputs[title] for title in plan.input_titles if title in inputs}
-            jobs.append(((plan.name,), partial(_run_sub, plan, own)))
+        jobs = [
+            (plan.name, plan, {title: inputs[title] for title in plan.input_titles if title in inputs})
+            for plan in self.plans
+        ]
         outcomes = await run_branches(ctx, jobs, self.limit, self.timeout)
         merged: dict[str, Any] = {}
         for outcome in outcomes:
             merged.update(outcome.outputs)
         return merged, NEXT
-
-
-async def _run_sub(plan: FlowPlan, inputs: dict[str, Any], ctx: RunContext) -> FlowOutcome:
-    return await run_flow(plan, ctx, inputs)
 
 
 REDUCERS: dict[str, Callable[[list[Any]], Any]] = {
@@ -115,10 +110,7 @@ class MapExecutor:
         iterations = self._iterations(inputs)
         label = self.plan.name
         if self.parallel:
-            jobs = [
-                ((f"{label}[{i}]",), partial(_run_sub, self.plan, args))
-                for i, args in enumerate(iterations)
-            ]
+            jobs = [(f"{label}[{i}]", self.plan, args) for i, args in enumerate(iterations)]
             outcomes = await run_branches(ctx, jobs, self.limit, self.timeout)
         else:
             outcomes = []
