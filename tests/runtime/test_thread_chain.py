@@ -77,3 +77,22 @@ def test_a_cancelled_stretch_stops_at_the_next_node() -> None:
     assert "sibling failed" in result.error.message
     time.sleep(0.2)  # the worker thread finishes the tool under way, then stops
     assert 1 <= len(calls) < 10
+
+
+def test_one_runtime_serves_blocking_runs_from_several_threads_at_once() -> None:
+    # Each thread's run() has its own event loop; all share the runtime's tool threads.
+    rt = runtime({"step": lambda x: (time.sleep(0.001), x + 1)[1]})
+    flow = chain_of(3)
+    results: dict[int, list[Any]] = {}
+
+    def caller(start: int) -> None:
+        results[start] = [rt.run(flow, {"x": start + i}).outputs for i in range(20)]
+
+    callers = [threading.Thread(target=caller, args=(100 * n,)) for n in range(4)]
+    for thread in callers:
+        thread.start()
+    for thread in callers:
+        thread.join(30)
+    assert sorted(results) == [0, 100, 200, 300]
+    for start, outputs in results.items():
+        assert outputs == [{"x": start + i + 3} for i in range(20)]

@@ -54,8 +54,8 @@ class Services:
         loop = asyncio.get_running_loop()
         semaphore = self._semaphores.get(loop)
         if semaphore is None:
-            for old in [old for old in self._semaphores if old.is_closed()]:
-                del self._semaphores[old]
+            for old in [old for old in list(self._semaphores) if old.is_closed()]:
+                self._semaphores.pop(old, None)  # other threads' loops may be adding theirs
             semaphore = self._semaphores[loop] = asyncio.Semaphore(self.max_concurrency)
         return semaphore
 

@@ -55,8 +55,9 @@ class ToolThreads:
         self._workers.shutdown()
 
     def _inbox(self, loop: asyncio.AbstractEventLoop) -> _Inbox:
-        for old in [old for old in self._inboxes if old.is_closed()]:
-            del self._inboxes[old]
+        # Loops in other threads may add theirs meanwhile: iterate over a copy.
+        for old in [old for old in list(self._inboxes) if old.is_closed()]:
+            self._inboxes.pop(old, None)
         inbox = self._inboxes[loop] = _Inbox(loop)
         return inbox
 
