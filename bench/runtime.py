@@ -6,7 +6,8 @@ Scenarios (see /work/shared/bench/README.md and configs/manifest.json):
 
 (a) seed flow: wall time per run vs the 0.3 s critical path (target <= 1.05x);
 (b) ParallelFlowNode fan-out K = 4/16/64/256, sync and async 0.1 s tools (target
-    K=256 within 1.2x of one branch);
+    K=256 within 1.2x of one branch), beside the platform's floor for the sync case:
+    256 bare sleeps on loom's threads and through ``run_in_executor``;
 (c) per-node overhead on linear_50/linear_500: loom with thread-pool sync tools,
     inline sync tools, async tools, vs WayFlow (target 10x less than WayFlow);
 (d) MapNode / ParallelMapNode over 1,000 and 10,000 items (time per item);
@@ -120,6 +121,34 @@ def loom_time(
 
             await aclose_shared_http_client()
             rt.close()
+
+    return asyncio.run(main())
+
+
+def thread_floor(k: int, repeat: int) -> dict[str, float]:
+    """Median wall time of ``k`` parallel ``time.sleep(0.1)`` calls with no engine at all:
+    on loom's worker threads, and through ``loop.run_in_executor`` on a warm pool."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from loom.runtime.threads import ToolThreads
+
+    async def main() -> dict[str, float]:
+        loop = asyncio.get_running_loop()
+        threads, pool = ToolThreads(k), ThreadPoolExecutor(k)
+        ways: dict[str, Callable[[], Any]] = {
+            "loom_threads": lambda: threads.submit(time.sleep, 0.1),
+            "run_in_executor": lambda: loop.run_in_executor(pool, time.sleep, 0.1),
+        }
+        samples: dict[str, list[float]] = {name: [] for name in ways}
+        for i in range(repeat + 1):  # the first round starts the threads: not counted
+            for name, call in ways.items():
+                start = time.perf_counter()
+                await asyncio.gather(*(call() for _ in range(k)))
+                if i:
+                    samples[name].append(time.perf_counter() - start)
+        threads.shutdown()
+        pool.shutdown()
+        return {name: common.median(times) for name, times in samples.items()}
 
     return asyncio.run(main())
 
@@ -252,6 +281,19 @@ def run(quick: bool) -> tuple[list[list[str]], str]:
                         (verdict(ok) + " " if target else "") + note,
                     ]
                 )
+
+        floor = thread_floor(256, rep)
+        rows.append(
+            [
+                "(b) reference: 256 bare time.sleep(0.1), no engine",
+                common.fmt_s(floor["loom_threads"]),
+                "",
+                f"loom's threads {ratio(floor['loom_threads'], 0.1)} / "
+                f"run_in_executor {ratio(floor['run_in_executor'], 0.1)} of 0.1 s",
+                "",
+                "the platform's floor for the sync fan-out above",
+            ]
+        )
 
         # (c) per-node overhead --------------------------------------------------
         wf_lin = wayflow_side.measure_linear(LINEAR_SIZES, ("sync", "async"), repeat=rep)

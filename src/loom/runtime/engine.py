@@ -11,7 +11,6 @@ from loom.runtime.context import RunContext
 from loom.runtime.errors import NodeFailure, RunError, StepError
 from loom.runtime.journal import Suspended
 from loom.runtime.plan import FlowPlan, NodePlan
-from loom.runtime.values import coerce
 from loom.spec.nodes.base import NEXT
 from loom.spec.property import EMPTY
 
@@ -63,7 +62,7 @@ async def _walk(plan: FlowPlan, ctx: RunContext, inputs: dict[str, Any]) -> Flow
                     ctx.path,
                     hint=f"pass a value for '{spec.title}'",
                 )
-        values[spec.title] = coerce(value, spec.schema)
+        values[spec.title] = value if spec.convert is None else spec.convert(value)
     _push(start, values, slots)
     current = _next(start, NEXT, ctx)
     steps, limit = 0, ctx.services.max_steps
@@ -210,7 +209,7 @@ def _read_inputs(node: NodePlan, slots: list[Any], ctx: RunContext) -> dict[str,
                     ctx.path + (node.name,),
                     hint="connect it to a node that runs before this one, or give it a default",
                 )
-        args[entry.title] = coerce(value, entry.schema)
+        args[entry.title] = value if entry.convert is None else entry.convert(value)
     return args
 
 

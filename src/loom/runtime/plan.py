@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from loom.runtime.values import Converter, converter
 from loom.spec.flow import Flow
 from loom.spec.flow_checks import edge_branch
 from loom.spec.nodes.base import EndNode, Node, StartNode
@@ -34,6 +35,7 @@ class InputSlot:
     slot: int
     schema: dict[str, Any]
     default: Any
+    convert: Converter | None = None  # to the declared type; None: values pass as they are
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +45,11 @@ class FlowValue:
     title: str
     schema: dict[str, Any]
     default: Any  # EMPTY when there is none
+    convert: Converter | None = None
 
     @classmethod
     def of(cls, prop: Property) -> FlowValue:
-        return cls(prop.title, prop.json_schema, prop.default)
+        return cls(prop.title, prop.json_schema, prop.default, converter(prop.json_schema))
 
 
 @dataclass(slots=True)
@@ -118,7 +121,8 @@ class Compiler:
             entries = []
             for prop in node.inputs or []:
                 key = prop.title if named else (node.id, prop.title)
-                entries.append(InputSlot(prop.title, slot(key), prop.json_schema, prop.default))
+                entries.append(InputSlot(prop.title, slot(key), prop.json_schema, prop.default,
+                                         converter(prop.json_schema)))
             node_inputs.append(tuple(entries))
         if named:
             for i, node in enumerate(flow.nodes):

@@ -1,37 +1,66 @@
-"""Converting values at node inputs to the declared type, as far as it is safe."""
+"""Converting values at node inputs to the declared type, as far as it is safe.
+
+Non-strings into a ``string`` input become JSON text; numbers and booleans
+convert into each other; numeric strings are parsed for numeric inputs.
+Anything else passes unchanged (the edge types were checked at load).
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from loom.spec.templates import to_text
 
+Converter = Callable[[Any], Any]
+
 
 def coerce(value: Any, schema: dict[str, Any]) -> Any:
-    """The value an input of type ``schema`` receives when fed ``value``.
+    """The value an input of type ``schema`` receives when fed ``value``."""
+    convert = converter(schema)
+    return value if convert is None else convert(value)
 
-    Non-strings into a ``string`` input become JSON text; numbers and booleans
-    convert into each other; numeric strings are parsed for numeric inputs.
-    Anything else passes unchanged (the edge types were checked at load).
-    """
+
+def converter(schema: dict[str, Any]) -> Converter | None:
+    """The conversion for inputs of type ``schema``, or None when values pass as they
+    are. Plans look it up once per input, not once per value."""
     kind = schema.get("type")
-    if kind == "string":
-        return value if isinstance(value, str) else to_text(value)
-    if kind == "integer":
-        if isinstance(value, bool) or isinstance(value, float):
-            return int(value)
-        if isinstance(value, str):
-            return _parse(value, int)
-    elif kind == "number":
-        if isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):
-            return _parse(value, float)
-    elif kind == "boolean":
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return bool(value)
+    return _CONVERTERS.get(kind) if isinstance(kind, str) else None
+
+
+def _to_string(value: Any) -> Any:
+    return value if isinstance(value, str) else to_text(value)
+
+
+def _to_integer(value: Any) -> Any:
+    if isinstance(value, (bool, float)):
+        return int(value)
+    if isinstance(value, str):
+        return _parse(value, int)
     return value
+
+
+def _to_number(value: Any) -> Any:
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        return _parse(value, float)
+    return value
+
+
+def _to_boolean(value: Any) -> Any:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return bool(value)
+    return value
+
+
+_CONVERTERS: dict[str, Converter] = {
+    "string": _to_string,
+    "integer": _to_integer,
+    "number": _to_number,
+    "boolean": _to_boolean,
+}
 
 
 def _parse(text: str, kind: type) -> Any:
