@@ -44,6 +44,7 @@ import wayflow_side  # noqa: E402
 import loom  # noqa: E402
 
 FANOUT_KS = (4, 16, 64, 256)
+FANOUT_REPEAT = 9
 LINEAR_SIZES = (50, 500)
 MAP_KINDS = (
     ("map", "MapNode", "map_1000.json"),
@@ -255,6 +256,7 @@ def run(quick: bool) -> tuple[list[list[str]], str]:
         ks = FANOUT_KS
         wf_ks = (4, 16, 64) if quick else FANOUT_KS
         wf_fan = wayflow_side.measure_fanout(wf_ks, ("sync", "async"), repeat=2 if quick else 3)
+        fan_rep = FANOUT_REPEAT  # a run takes 0.1 s: more samples, a steadier median
         for mode in ("sync", "async"):
             for k in ks:
                 sc = common.scenario(f"b_fanout_{k}")
@@ -263,7 +265,7 @@ def run(quick: bool) -> tuple[list[list[str]], str]:
                     sc["inputs"],
                     mode,
                     url,
-                    rep,
+                    fan_rep,
                     check=checker(sc["expected_outputs"], f"fan-out {k} {mode}"),
                 )
                 wfe = wf_fan.get(mode, {}).get(str(k))
@@ -282,7 +284,7 @@ def run(quick: bool) -> tuple[list[list[str]], str]:
                     ]
                 )
 
-        floor = thread_floor(256, rep)
+        floor = thread_floor(256, fan_rep)
         rows.append(
             [
                 "(b) reference: 256 bare time.sleep(0.1), no engine",
@@ -406,7 +408,7 @@ def run(quick: bool) -> tuple[list[list[str]], str]:
         total = time.perf_counter() - t0
     caption = (
         f"loom vs wayflowcore {wayflow_side.wayflow_version()}, Python {sys.version.split()[0]}, "
-        f"{os.cpu_count()} CPUs; medians of {rep} runs after 1 warm-up (WayFlow: its own repeats); "
+        f"{os.cpu_count()} CPUs; medians of {rep} runs ({FANOUT_REPEAT} for fan-out) after 1 warm-up (WayFlow: its own repeats); "
         f"LLM server: {llm['kind']} at {llm['url']}"
         + (f" ({llm['latency_s']} s)" if llm.get("latency_s") is not None else "")
         + f"; {'--quick; ' if quick else ''}measured in {total:.0f} s"
