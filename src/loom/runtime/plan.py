@@ -33,23 +33,21 @@ class Executor(Protocol):
 class InputSlot:
     title: str
     slot: int
-    schema: dict[str, Any]
-    default: Any
-    convert: Converter | None = None  # to the declared type; None: values pass as they are
+    default: Any  # EMPTY when there is none
+    convert: Converter | None  # to the declared type; None: values pass as they are
 
 
 @dataclass(frozen=True, slots=True)
 class FlowValue:
-    """A flow input or output, with its title read out of the schema once."""
+    """A flow input or output, with what the engine needs read out of its schema once."""
 
     title: str
-    schema: dict[str, Any]
     default: Any  # EMPTY when there is none
-    convert: Converter | None = None
+    convert: Converter | None
 
     @classmethod
     def of(cls, prop: Property) -> FlowValue:
-        return cls(prop.title, prop.json_schema, prop.default, converter(prop.json_schema))
+        return cls(prop.title, prop.default, converter(prop.json_schema))
 
 
 @dataclass(slots=True)
@@ -75,7 +73,6 @@ class FlowPlan:
     slot_count: int
     inputs: tuple[FlowValue, ...]
     outputs: tuple[FlowValue, ...]
-    input_titles: tuple[str, ...] = ()
 
 
 class ExecutorFactory(Protocol):
@@ -121,8 +118,9 @@ class Compiler:
             entries = []
             for prop in node.inputs or []:
                 key = prop.title if named else (node.id, prop.title)
-                entries.append(InputSlot(prop.title, slot(key), prop.json_schema, prop.default,
-                                         converter(prop.json_schema)))
+                entries.append(
+                    InputSlot(prop.title, slot(key), prop.default, converter(prop.json_schema))
+                )
             node_inputs.append(tuple(entries))
         if named:
             for i, node in enumerate(flow.nodes):
@@ -167,7 +165,6 @@ class Compiler:
             slot_count=len(slots),
             inputs=tuple(FlowValue.of(p) for p in flow.inputs or []),
             outputs=tuple(FlowValue.of(p) for p in flow.outputs or []),
-            input_titles=tuple(p.title for p in flow.inputs or []),
         )
 
 

@@ -34,7 +34,7 @@ class ParallelFlowExecutor:
 
     async def run(self, ctx: RunContext, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
         jobs = [
-            (plan.name, plan, {title: inputs[title] for title in plan.input_titles if title in inputs})
+            (plan.name, plan, {v.title: inputs[v.title] for v in plan.inputs if v.title in inputs})
             for plan in self.plans
         ]
         outcomes = await run_branches(ctx, jobs, self.limit, self.timeout)
