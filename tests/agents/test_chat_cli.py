@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import json
 import textwrap
 from pathlib import Path
 
 import pytest
 
 from loom.cli import main
+from loom.observability import read_trace
 from loom.testing import FakeLlmServer, ScriptedToolCall, ToolCallsReply
 
 AGENT = """\
@@ -131,3 +133,22 @@ def test_an_unknown_config_is_a_usage_error(files: Path, fake_llm: FakeLlmServer
                                             capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["chat", str(files / "nope.yaml")]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_trace_records_the_session_with_the_llm_calls_and_tool_calls(
+        files: Path, fake_llm: FakeLlmServer, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    fake_llm.script_sequence([ToolCallsReply([ScriptedToolCall("add", {"a": 4, "b": 5})]),
+                              "4 + 5 = 9."])
+    trace = files / "chat.jsonl"
+    code = chat(files, fake_llm, monkeypatch, "what is 4+5?\n/exit\n", "-i", "user=Di",
+                "--trace", str(trace), "--trace-content")
+    assert code == 0
+    assert "Helper: 4 + 5 = 9." in capsys.readouterr().out  # the conversation is still shown
+    lines = [json.loads(line) for line in trace.read_text().splitlines()]
+    types = [line["type"] for line in lines]
+    assert types.count("LlmGenerationRequest") == 2
+    tool_end = next(line for line in lines if line["type"] == "ToolExecutionResponse")
+    assert tool_end["outputs"] == "9"  # with --trace-content, what the agent got back
+    spans = read_trace(trace)
+    assert any(span.name == "Helper" for span in spans)

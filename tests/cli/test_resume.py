@@ -225,6 +225,34 @@ def test_resume_with_an_answer_reloads_the_runs_tools(
     assert "run 'r1' already finished; there is nothing to resume" in capsys.readouterr().err
 
 
+def test_resume_traces_the_continued_run(place: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    start_greeter(place, capsys)
+    trace = place / "resumed.jsonl"
+    code, data = run_json(capsys, "resume", "r1", "--answer", "Ada", "--json",
+                          "--trace", str(trace), "--trace-content")
+    assert code == 0, data
+    lines = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert lines[0]["type"] == "FlowExecutionStart" and lines[-1]["type"] == "FlowExecutionEnd"
+    assert lines[-1]["outputs"] == {"greeting": "Ada:8"}
+    ended = {line["node"]["name"]: line["outputs"] for line in lines
+             if line["type"] == "NodeExecutionEnd"}
+    assert ended["ask"] == {"name": "Ada"} and ended["greet"] == {"greeting": "Ada:8"}
+    assert ended["double"] == {"y": 8}  # replayed from the journal into the trace...
+    assert calls(place) == ["double", "greet"]  # ...not run again
+
+
+def test_an_unwritable_resume_trace_leaves_the_run_waiting(
+    place: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start_greeter(place, capsys)
+    code = main(["resume", "r1", "--answer", "Ada", "--trace", str(place / "no" / "t.jsonl")])
+    assert code == 2
+    assert "cannot write the trace file" in capsys.readouterr().err
+    assert calls(place) == ["double"]
+    code, data = run_json(capsys, "resume", "r1", "--answer", "Ada", "--json")
+    assert code == 0 and data["outputs"] == {"greeting": "Ada:8"}
+
+
 def test_resume_with_other_tools(place: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """--tools replaces the run's tools files (every ServerTool of the flow is needed)."""
     start_greeter(place, capsys)

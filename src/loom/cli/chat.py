@@ -1,4 +1,4 @@
-"""``loom chat CONFIG [--tools FILE.py] [--llm-url URL] [--run-id ID] ...``
+"""``loom chat CONFIG [--tools FILE.py] [--llm-url URL] [--run-id ID] [--trace FILE] ...``
 
 Talk to an agent (an Agent, a Swarm, a ManagerWorkers...) in the terminal: its
 answers are printed as the tokens arrive, its tool calls as they happen. The
@@ -37,6 +37,7 @@ from loom.cli import (
 from loom.cli.run import _load_tools, _parse_inputs
 from loom.cli.waiting import add_store_options, cli_metadata, store_from
 from loom.errors import LoomError
+from loom.observability.run_options import add_trace_options, observing
 from loom.runtime import Runtime
 from loom.runtime.events import RuntimeEvent
 from loom.runtime.journal import PendingRequest
@@ -73,6 +74,7 @@ def register(subparsers: Any) -> None:
                         help="LLM calls an agent may make per message (default 10)")
     add_store_options(parser)
     add_registry_option(parser)
+    add_trace_options(parser)
     parser.set_defaults(handler=chat_command)
 
 
@@ -88,10 +90,11 @@ def chat_command(args: argparse.Namespace) -> int:
     printer = ChatPrinter()
     runtime.listeners.append(printer)
     try:
-        result = _start(args, runtime, flow, inputs, printer)
-        if result is None:
-            return EXIT_USAGE
-        result = _talk(args, runtime, result, printer)
+        with observing(args, flow, runtime, live=False):  # the printer shows the session
+            result = _start(args, runtime, flow, inputs, printer)
+            if result is None:
+                return EXIT_USAGE
+            result = _talk(args, runtime, result, printer)
     except LoomError as exc:
         printer.end_line()
         report_error(exc)

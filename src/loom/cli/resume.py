@@ -1,11 +1,13 @@
-"""``loom resume RUN_ID [--answer TEXT | --answers-json JSON] [--json] [--store URL]``
+"""``loom resume RUN_ID [--answer TEXT | --answers-json JSON] [--json] [--store URL] [--trace FILE]``
 
 Continues a saved run: a run that waits, with the answers to its pending
 requests, or a run whose process died (checkpointed after every node), with no
 answer. The tools and registries the run was started with (kept in its
 metadata) are loaded again; ``--tools``/``--registry`` replace them. Steps
-already recorded are replayed, not run again. Exit codes as ``loom run``: 0
-finished, 1 failed, 2 the command cannot be carried out, 3 still waiting.
+already recorded are replayed, not run again. ``--trace``, ``--trace-content``
+and ``--quiet`` watch the continued run as they do for ``loom run``. Exit codes
+as ``loom run``: 0 finished, 1 failed, 2 the command cannot be carried out, 3
+still waiting.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from loom.cli.waiting import (
     store_from,
 )
 from loom.errors import LoomError
+from loom.observability.run_options import add_observe_options, observing
 from loom.runtime import Runtime
 from loom.runtime.journal import PendingRequest
 from loom.runtime.result import RunResult
@@ -57,6 +60,7 @@ def register(subparsers: Any) -> None:
                         help="tools file(s) to use instead of those the run started with")
     add_store_options(parser)
     add_registry_option(parser)
+    add_observe_options(parser)
     parser.set_defaults(handler=resume_command)
 
 
@@ -76,9 +80,10 @@ def resume_command(args: argparse.Namespace) -> int:
         else:
             runtime = _runtime(args, state, store)
             try:
-                result = runtime.resume(args.run_id, answers)
-                if interactive(args):
-                    result = answer_at_terminal(result, runtime.resume)
+                with observing(args, runtime.flow_of(state), runtime):
+                    result = runtime.resume(args.run_id, answers)
+                    if interactive(args):
+                        result = answer_at_terminal(result, runtime.resume)
             finally:
                 runtime.close()
     except LoomError as exc:

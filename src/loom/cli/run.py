@@ -101,24 +101,24 @@ def run_command(args: argparse.Namespace) -> int:
             _fail(args, exc)
             return EXIT_USAGE
     show_warnings(warned)
-    with _llm_server(args) as fake_url, observing(args, flow, runtime):
-        if fake_url is not None:
-            runtime.services.llm_overrides["url"] = fake_url
-            if not args.json:
-                err(yellow("no LLM configured: using loom's built-in test LLM server at "
-                           f"{fake_url} (answers are canned, not real model output)"))
-        try:
+    try:
+        with _llm_server(args) as fake_url, observing(args, flow, runtime):
+            if fake_url is not None:
+                runtime.services.llm_overrides["url"] = fake_url
+                if not args.json:
+                    err(yellow("no LLM configured: using loom's built-in test LLM server at "
+                               f"{fake_url} (answers are canned, not real model output)"))
             started = time.perf_counter()
             result = runtime.run(flow, inputs, run_id=args.run_id, metadata=cli_metadata(args))
             if interactive(args):
                 result = answer_at_terminal(result, runtime.resume)
             elapsed = time.perf_counter() - started
-        except LoomError as exc:
-            _fail(args, exc)
-            return EXIT_USAGE
-        finally:
-            runtime.close()
-            runtime.store.close()
+    except LoomError as exc:  # a run id in use, an unwritable trace file, a broken store
+        _fail(args, exc)
+        return EXIT_USAGE
+    finally:
+        runtime.close()
+        runtime.store.close()
     if args.json:
         print_json(result)
     else:

@@ -1,5 +1,6 @@
-"""What ``loom run`` adds to watch a run: ``--trace FILE``, ``--trace-content``,
-``--quiet``, and the live progress tree on a terminal."""
+"""What ``loom run`` and ``loom resume`` add to watch a run: ``--trace FILE``,
+``--trace-content``, ``--quiet``, and the live progress tree on a terminal
+(``loom chat`` takes the trace options; it prints the conversation instead)."""
 
 from __future__ import annotations
 
@@ -16,14 +17,18 @@ from loom.observability.tracefile import TraceFile
 
 
 def add_observe_options(parser: argparse.ArgumentParser) -> None:
+    add_trace_options(parser)
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="no live progress tree on the terminal, just the result")
+
+
+def add_trace_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trace", metavar="FILE.jsonl",
                         help="write every event of the run to FILE, one JSON line each "
                         "(inputs, outputs, prompts and messages masked; secrets never written)")
     parser.add_argument("--trace-content", action="store_true",
                         help="include inputs, outputs, prompts, LLM text and messages in "
                         "the trace (they may hold personal data; secrets are still removed)")
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="no live progress tree on the terminal, just the result")
 
 
 def live_wanted(args: argparse.Namespace, console: Console) -> bool:
@@ -36,9 +41,11 @@ def live_wanted(args: argparse.Namespace, console: Console) -> bool:
 
 
 @contextlib.contextmanager
-def observing(args: argparse.Namespace, flow: Any, runtime: Any) -> Iterator[None]:
-    """Add the trace file and the live progress listeners to ``runtime`` for the
-    duration of the block; close them after."""
+def observing(
+    args: argparse.Namespace, flow: Any, runtime: Any, live: bool = True
+) -> Iterator[None]:
+    """Add the trace file and (with ``live``) the live progress listeners to
+    ``runtime`` for the duration of the block; close them after."""
     added: list[Any] = []
     trace: TraceFile | None = None
     progress = None
@@ -55,7 +62,7 @@ def observing(args: argparse.Namespace, flow: Any, runtime: Any) -> Iterator[Non
                             f"{exc.strerror or exc}") from None
         added.append(trace)
     console = Console(stderr=True)
-    if live_wanted(args, console):
+    if live and live_wanted(args, console):
         from loom.observability.progress import LiveProgress
 
         progress = LiveProgress(console)

@@ -175,15 +175,20 @@ class Runtime:
                         hint=f"its pending requests are {sorted(pending)}",
                     )
                 state.answers[pending[request_id_]["key"]] = answer
-            component = self._flows.get(state.digest)
-            if component is None:
-                component = self.load(loads(json.dumps(state.flow), format="json",
-                                             registry=self.registry))
-                self._flows[state.digest] = component
-            plan = self._compiler.plan(component)
+            plan = self._compiler.plan(self.flow_of(state))
             return await self._execute(plan, state, owner, stored=True)
         finally:
             await self._store_call(self.store.release, run_id, owner)
+
+    def flow_of(self, state: RunState) -> Flow:
+        """The flow a saved run runs, read from its state (secrets from this runtime's
+        registry) once per document."""
+        component = self._flows.get(state.digest)
+        if component is None:
+            component = self.load(loads(json.dumps(state.flow), format="json",
+                                         registry=self.registry))
+            self._flows[state.digest] = component
+        return component
 
     async def _execute(
         self, plan: FlowPlan, state: RunState, owner: str,
