@@ -160,6 +160,35 @@ async def test_streaming_delivers_tokens_in_order(srv: FakeLlmServer) -> None:
     assert srv.requests[0]["stream"] is True
 
 
+async def test_a_streamed_answer_reports_token_usage(srv: FakeLlmServer) -> None:
+    streamed = await client_for(srv).generate(user("hello there"), stream=True)
+    plain = await client_for(srv).generate(user("hello there"))
+    assert srv.requests[0]["stream_options"] == {"include_usage": True}
+    assert streamed.usage == plain.usage and streamed.usage["completion_tokens"] == 5
+
+
+async def test_a_server_refusing_stream_options_is_asked_again_without_them(
+    srv: FakeLlmServer,
+) -> None:
+    srv.refuse_fields("stream_options")
+    client = client_for(srv, retry=NO_RETRY)  # the second request is not a retry
+    tokens: list[str] = []
+    result = await client.generate(user("hello there"), stream=True, on_token=tokens.append)
+    assert "".join(tokens) == result.text == "fake answer to: hello there"
+    assert result.usage == {}  # the server cannot send counts in a stream
+    assert [r.status for r in srv.recorded] == [400, 200]
+    assert "stream_options" in srv.requests[0] and "stream_options" not in srv.requests[1]
+    await client.generate(user("again"), stream=True)
+    assert len(srv.requests) == 3 and "stream_options" not in srv.requests[2]  # remembered
+
+
+async def test_another_400_on_a_stream_is_not_asked_again(srv: FakeLlmServer) -> None:
+    srv.fail_next(status=400)
+    with pytest.raises(LlmHttpError) as caught:
+        await client_for(srv).generate(user("hi"), stream=True)
+    assert caught.value.status == 400 and len(srv.requests) == 1
+
+
 async def test_streaming_accepts_async_callback(srv: FakeLlmServer) -> None:
     seen: list[str] = []
 

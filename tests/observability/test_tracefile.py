@@ -98,6 +98,18 @@ def test_every_event_is_a_line_that_rebuilds_the_spans(seed_runtime: Any, tmp_pa
     assert max(b.start_time for b in branches) < min(b.end_time for b in branches)  # type: ignore[type-var]
 
 
+def test_a_traced_llm_call_is_streamed_and_still_counts_its_tokens(
+    seed_runtime: Any, llm: FakeLlmServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "run.jsonl"
+    with TraceFile(path) as trace:
+        seed_runtime(listeners=[trace]).run(SEED, {"username": "alice"})
+    assert llm.requests[-1]["stream"] is True  # a listener makes loom stream the answer
+    [response] = [json.loads(line) for line in path.read_text().splitlines()
+                  if '"LlmGenerationResponse"' in line]
+    assert response["input_tokens"] > 0 and response["output_tokens"] > 0
+
+
 def test_an_unwritable_trace_is_a_clear_error(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     target = tmp_path / "missing-dir" / "run.jsonl"

@@ -48,6 +48,7 @@ class LlmClient:
         self._http = http_client
         self._url = endpoint.chat_completions_url
         self._headers = {"Accept": "application/json"}
+        self._stream_options = True  # until the server refuses them
         if endpoint.api_key:
             self._headers["Authorization"] = f"Bearer {endpoint.api_key}"
 
@@ -81,7 +82,7 @@ class LlmClient:
             progress = _Progress()
             try:
                 if stream:
-                    return await self._stream_once(body, on_token, progress)
+                    return await self._stream(body, on_token, progress)
                 return await self._post_once(body)
             except LlmError as exc:
                 if (
@@ -116,6 +117,23 @@ class LlmClient:
             return parse_completion(decode_json(response.text, "the response body"))
         except MalformedResponse as exc:
             raise self._response_error(str(exc)) from None
+
+    async def _stream(
+        self, body: dict[str, Any], on_token: TokenCallback | None, progress: _Progress
+    ) -> LlmResponse:
+        """Stream one answer. A server that refuses ``stream_options`` (some older
+        OpenAI-compatible ones answer 400) is asked again without them, and this client
+        stops sending them: the answer then comes without token counts."""
+        if not self._stream_options:
+            body = {k: v for k, v in body.items() if k != "stream_options"}
+        try:
+            return await self._stream_once(body, on_token, progress)
+        except LlmHttpError as exc:
+            if not (exc.status in (400, 422) and "stream_options" in (exc.body or "")
+                    and "stream_options" in body):
+                raise
+        self._stream_options = False
+        return await self._stream(body, on_token, progress)
 
     async def _stream_once(
         self, body: dict[str, Any], on_token: TokenCallback | None, progress: _Progress

@@ -45,4 +45,6 @@ def build_chat_body(
         body["tools"] = [dict(tool) for tool in tools]
     if stream:
         body["stream"] = True
+        # Ask for token counts in a last chunk (OpenAI, vLLM, Ollama send them on request).
+        body["stream_options"] = {"include_usage": True}
     return body

@@ -60,7 +60,7 @@ class _Handler:
         if failure is not None:
             return _finish(record, _failure_response(failure))
         body = record.body
-        problem = _problem(body)
+        problem = _problem(body) or _refused(body, self.state.refused_fields)
         if problem:
             return _finish(record, _error(400, problem))
         return self._answer(body, record)
@@ -126,6 +126,11 @@ def _problem(body: Any) -> str | None:
     if not all(isinstance(m, dict) and "role" in m for m in messages):
         return "every message needs a 'role'"
     return None
+
+
+def _refused(body: dict[str, Any], refused: frozenset[str]) -> str | None:
+    unknown = sorted(refused & body.keys())
+    return f"Unrecognized request argument supplied: {unknown[0]}" if unknown else None
 
 
 def _header_failure(request: Request) -> Failure | None:

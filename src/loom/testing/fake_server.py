@@ -169,6 +169,11 @@ class FakeLlmServer:
         """Make the next ``n`` requests fail (see :class:`Failure` for the kinds)."""
         self._state.add_failures(n, Failure(kind, status))
 
+    def refuse_fields(self, *names: str) -> None:
+        """Answer 400 to requests carrying any of these top-level fields (e.g.
+        ``stream_options``), as OpenAI-compatible servers that predate them do."""
+        self._state.refused_fields = frozenset(names)
+
     # -- what was received ---------------------------------------------------------
 
     @property
@@ -185,7 +190,8 @@ class FakeLlmServer:
         self._state.clear_records()
 
     def reset(self) -> None:
-        """Forget scripts, pending failures and received requests; latency stays."""
+        """Forget scripts, pending failures, refused fields and received requests;
+        latency stays."""
         self._state.reset()
 
 

@@ -78,6 +78,8 @@ class FakeLlmState:
     _failures: deque[Failure] = field(default_factory=deque)
     _records: list[RecordedRequest] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    # Top-level request fields answered with 400, as servers that predate them do.
+    refused_fields: frozenset[str] = frozenset()
 
     def add_rule(
         self,
@@ -122,11 +124,12 @@ class FakeLlmState:
             self._records.clear()
 
     def reset(self) -> None:
-        """Forget scripts, pending failures and recorded requests."""
+        """Forget scripts, pending failures, refused fields and recorded requests."""
         with self._lock:
             self._rules.clear()
             self._failures.clear()
             self._records.clear()
+            self.refused_fields = frozenset()
 
     def next_id(self) -> str:
         with self._lock:
