@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import threading
 import time
 
@@ -177,3 +178,33 @@ def test_one_pool_serves_successive_event_loops() -> None:
 def test_a_pool_needs_a_thread() -> None:
     with pytest.raises(ValueError, match="at least one thread"):
         ToolThreads(0)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_process_starts_threads_of_its_own() -> None:
+    # The parent's idle threads do not exist in the child: handing them work would hang.
+    pool = ToolThreads(2)
+
+    async def double(x: int) -> int:
+        return int(await pool.submit(lambda: x * 2))
+
+    assert asyncio.run(double(1)) == 2  # the parent now has an idle thread
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if the call comes back
+        code = 1
+        try:
+            code = 0 if asyncio.run(asyncio.wait_for(double(21), 5)) == 42 else 1
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.02)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung on the pool")
+    assert os.waitstatus_to_exitcode(status) == 0
+    pool.shutdown()

@@ -13,6 +13,7 @@ last looked. On two cores this takes 256 parallel 0.1 s sleeps from about
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import weakref
 from collections import deque
@@ -26,7 +27,8 @@ class ToolThreads:
     """Up to ``size`` threads, started on demand and kept for later calls.
 
     Idle threads exit on :meth:`shutdown`, or when the pool is garbage
-    collected. Calls beyond ``size`` wait in order for a free thread.
+    collected. Calls beyond ``size`` wait in order for a free thread. A process
+    forked from one that used the pool starts threads of its own.
     """
 
     def __init__(self, size: int, name: str = "loom-tool") -> None:
@@ -68,11 +70,16 @@ class _Workers:
     def __init__(self, size: int, name: str) -> None:
         self.size = size
         self.name = name
+        self._closed = False
+        self._forget_threads()
+        _EVERY.add(self)
+
+    def _forget_threads(self) -> None:
+        # Also run in a forked child, where none of the parent's threads exist.
         self._lock = threading.Lock()
         self._idle: list[_Worker] = []
         self._backlog: deque[_Job] = deque()
         self._started = 0
-        self._closed = False
 
     def start(self, job: _Job) -> None:
         try:
@@ -115,6 +122,18 @@ class _Workers:
                 return None
             self._idle.append(worker)
         return worker.wait()
+
+
+_EVERY: weakref.WeakSet[_Workers] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for workers in list(_EVERY):
+        workers._forget_threads()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Worker:
