@@ -157,6 +157,23 @@ def test_another_hosts_lease_holds_until_it_expires(store_backend: Any) -> None:
     assert store.claim("r1", "here:1:x").owner == "here:1:x"
 
 
+def test_renewing_keeps_another_hosts_lease_and_only_the_holder_may_renew(
+    store_backend: Any,
+) -> None:
+    store = store_backend.open(lease_timeout=600)
+    holder = "elsewhere:123:abcd"
+    store.save(state("r1", status="running", owner=holder))
+    set_lease(store_backend, "r1", time.time() - 601)  # about to be taken over...
+    assert store.renew("r1", holder) is True  # ...but the holder is alive and says so
+    with pytest.raises(CheckpointError, match="held by process 123 on elsewhere"):
+        store.claim("r1", make_owner())
+    assert store.renew("r1", "here:1:x") is False  # not the holder: nothing renewed
+    assert store.renew("missing", holder) is False
+    set_lease(store_backend, "r1", time.time() - 601)
+    assert store.claim("r1", "here:1:x").owner == "here:1:x"
+    assert store.renew("r1", holder) is False  # taken over: the old holder learns it
+
+
 def test_concurrent_claims_one_wins(store_backend: Any) -> None:
     store_backend.open().save(state("r1"))
     stores = [store_backend.open() for _ in range(6)]
@@ -187,7 +204,9 @@ def test_memory_store_follows_the_same_claim_rules() -> None:
     store.claim("r1", me)
     with pytest.raises(CheckpointError, match="is held by"):
         store.claim("r1", make_owner())
+    assert store.renew("r1", me) is True and store.renew("r1", make_owner()) is False
     store.release("r1", me)
+    assert store.renew("r1", me) is False
     store.claim("r1", make_owner())
 
 

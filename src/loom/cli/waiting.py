@@ -78,6 +78,13 @@ class LazyStore:
     def release(self, run_id: str, owner: str) -> None:
         self.store.release(run_id, owner)
 
+    def renew(self, run_id: str, owner: str) -> bool:
+        return self.store.renew(run_id, owner)
+
+    @property
+    def lease_timeout(self) -> float:
+        return self.store.lease_timeout
+
     def list(self) -> list[RunSummary]:
         return self.store.list()
 

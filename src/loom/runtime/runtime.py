@@ -20,10 +20,18 @@ from loom.runtime.errors import RunError
 from loom.runtime.events import Emitter, Listener, RunStream
 from loom.runtime.executors import FACTORIES
 from loom.runtime.journal import Journal, Suspended
+from loom.runtime.lease import Lease
 from loom.runtime.plan import Compiler, FlowPlan
 from loom.runtime.result import ErrorInfo, RunResult
 from loom.runtime.services import Services
-from loom.runtime.state import CheckpointError, RunNotFound, RunState, RunStatus, flow_digest
+from loom.runtime.state import (
+    CheckpointError,
+    RunNotFound,
+    RunState,
+    RunStatus,
+    RunTakenOver,
+    flow_digest,
+)
 from loom.serialization import load, loads, to_dict
 from loom.spec.component import Component
 from loom.spec.flow import Flow
@@ -198,35 +206,54 @@ class Runtime:
         emitter = Emitter([*self.listeners, *listeners], run_id=state.run_id)
         run = Run(state.run_id, journal=journal, events=emitter)
         state.owner = owner
-        checkpoints = _Checkpoints(self, state, run, stored)
+        lease = None
+        if not isinstance(self.store, MemoryStore):  # a shared store: others may take runs over
+            lease = Lease(
+                state.run_id,
+                held=lambda: checkpoints.stored,
+                interval=lambda: self.store.lease_timeout / 3,
+                renew=lambda: self._store_call(self.store.renew, state.run_id, owner),
+            )
+        checkpoints = _Checkpoints(self, state, run, stored, lease)
         if self.checkpoint == "nodes":
             journal.on_record = checkpoints.running
         ctx = RunContext(self.services, run, (plan.name,), step=plan.name)
+        work = run_flow(plan, ctx, dict(state.inputs))
         try:
-            outcome = await run_flow(plan, ctx, dict(state.inputs))
+            outcome = await (work if lease is None else lease.run(work))
         except Suspended as waiting:
             state.pending = [request.to_state() for request in waiting.requests]
             await checkpoints.save("waiting")
-            return RunResult("waiting", {}, run.messages, run_id=state.run_id,
-                             pending=waiting.requests)
+            result = RunResult("waiting", {}, run.messages, run_id=state.run_id,
+                               pending=waiting.requests)
         except RunError as exc:
             message = exc.message + (f". {exc.hint}" if exc.hint else "")
             info = ErrorInfo(node=exc.node or plan.name, message=message)
             state.error = {"node": info.node, "message": info.message}
             state.pending = []
             await checkpoints.save("failed")
-            return RunResult("failed", {}, run.messages, info, run_id=state.run_id,
-                             exception=exc)
+            result = RunResult("failed", {}, run.messages, info, run_id=state.run_id,
+                               exception=exc)
+        except RunTakenOver:
+            result = None  # told below, from lease.lost
         except BaseException:
             await checkpoints.abandon()
             raise
+        else:
+            state.outputs = outcome.outputs
+            state.pending = []
+            await checkpoints.save("finished")
+            result = RunResult("finished", outcome.outputs, run.messages,
+                               branch=outcome.branch, run_id=state.run_id)
         finally:
             await run.events.drain()
-        state.outputs = outcome.outputs
-        state.pending = []
-        await checkpoints.save("finished")
-        return RunResult("finished", outcome.outputs, run.messages, branch=outcome.branch,
-                         run_id=state.run_id)
+        if lease is not None and lease.lost is not None:  # nothing of ours may be saved now
+            lost = lease.lost
+            info = ErrorInfo(node=plan.name, message=f"{lost.message}. {lost.hint}")
+            return RunResult("failed", {}, run.messages, info, run_id=state.run_id,
+                             exception=lost)
+        assert result is not None
+        return result
 
     def _document(self, flow: Flow) -> tuple[dict[str, Any], str]:
         """The flow's document and digest, computed once per flow object."""
@@ -296,11 +323,14 @@ class _Checkpoints:
     parallel steps costs a few writes, not one each. A write goes on even when
     the step that asked for it is cancelled, and the final save waits for it."""
 
-    def __init__(self, runtime: Runtime, state: RunState, run: Run, stored: bool) -> None:
+    def __init__(
+        self, runtime: Runtime, state: RunState, run: Run, stored: bool, lease: Lease | None
+    ) -> None:
         self.runtime = runtime
         self.state = state
         self.run = run
         self.stored = stored  # the store holds this run (it was resumed, or saved here)
+        self.lease = lease
         self.lock = asyncio.Lock()
         self.asked = 0
         self.covered = 0
@@ -330,7 +360,13 @@ class _Checkpoints:
                     self.stored = False
                     await runtime._store_call(runtime.store.delete, self.state.run_id)
                     return
-            await runtime._save(self.state, self.run, status)
+            try:
+                await runtime._save(self.state, self.run, status)
+            except RunTakenOver as exc:
+                if self.lease is None:
+                    raise
+                self.lease.lose(exc)  # stops the flow; the run ends as taken over
+                return
             self.stored = True
 
     async def abandon(self) -> None:

@@ -32,6 +32,10 @@ class RunNotFound(CheckpointError):  # noqa: N818 - reads better at the call sit
     """The store has no run with this id."""
 
 
+class RunTakenOver(CheckpointError):  # noqa: N818 - reads better at the call sites
+    """Another process holds the run now; this one must stop running it."""
+
+
 # The flow document is the bulk of a run state and never changes during a run:
 # its JSON text is computed once per digest and spliced into every checkpoint.
 _FLOW_TEXTS: dict[str, str] = {}

@@ -5,7 +5,8 @@ A stored run may be *held* by one process at a time: the process that runs it
 owner string ``host:pid:token`` (:func:`make_owner`); a store refuses a second
 holder while the first one is alive. A holder counts as gone when it ran on this
 host and its process no longer exists, or when its lease (renewed at every
-checkpoint) is older than the store's ``lease_timeout``.
+checkpoint, and by the runtime every third of ``lease_timeout`` while it runs)
+is older than the store's ``lease_timeout``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from loom.runtime.state import CheckpointError, RunState
+from loom.runtime.state import CheckpointError, RunState, RunTakenOver
 
 DEFAULT_LEASE_TIMEOUT = 3600.0
 """Seconds after its last checkpoint when a holder on another host counts as gone."""
@@ -38,6 +39,11 @@ class CheckpointStore(Protocol):
     by this process before it is resumed, so two resumptions cannot both run:
     the second gets a CheckpointError."""
 
+    @property
+    def lease_timeout(self) -> float:
+        """Seconds after which a holder on another host that has not renewed counts as gone."""
+        ...
+
     def save(self, state: RunState) -> None: ...
 
     def load(self, run_id: str) -> RunState: ...
@@ -45,6 +51,10 @@ class CheckpointStore(Protocol):
     def claim(self, run_id: str, owner: str) -> RunState: ...
 
     def release(self, run_id: str, owner: str) -> None: ...
+
+    def renew(self, run_id: str, owner: str) -> bool:
+        """Extend the lease of a run ``owner`` holds; False when it no longer holds it."""
+        ...
 
     def list(self) -> list[RunSummary]: ...
 
@@ -101,8 +111,8 @@ def held_error(run_id: str, owner: str) -> CheckpointError:
     )
 
 
-def taken_error(run_id: str, owner: str) -> CheckpointError:
-    return CheckpointError(
+def taken_error(run_id: str, owner: str) -> RunTakenOver:
+    return RunTakenOver(
         f"run '{run_id}' was taken over by {describe_owner(owner)}; this process no "
         "longer owns it and stops saving it",
         hint="the other process continues the run; see `loom runs show` for its state",

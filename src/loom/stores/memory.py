@@ -73,6 +73,14 @@ class MemoryStore:
             if holder is not None and holder[0] == owner:
                 del self._owners[run_id]
 
+    def renew(self, run_id: str, owner: str) -> bool:
+        with self._lock:
+            holder = self._owners.get(run_id)
+            if holder is None or holder[0] != owner:
+                return False
+            self._owners[run_id] = (owner, time.time())
+            return True
+
     def list(self) -> list[RunSummary]:
         with self._lock:
             summaries = [

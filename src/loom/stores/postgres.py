@@ -178,6 +178,14 @@ class PostgresStore:
                 (run_id, owner),
             )
 
+    def renew(self, run_id: str, owner: str) -> bool:
+        with self._transaction(f"cannot renew the lease of run '{run_id}'", single=True) as cur:
+            cur.execute(
+                f"UPDATE {self.table} SET lease_at = %s WHERE run_id = %s AND owner = %s",
+                (time.time(), run_id, owner),
+            )
+            return bool(cur.rowcount == 1)
+
     def list(self) -> list[RunSummary]:
         with self._transaction("cannot list runs", single=True) as cur:
             cur.execute(

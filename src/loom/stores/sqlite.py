@@ -180,6 +180,17 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise self._error(f"cannot release run '{run_id}'", exc) from None
 
+    def renew(self, run_id: str, owner: str) -> bool:
+        try:
+            with self._lock:
+                cursor = self._db.execute(
+                    f"UPDATE {self.table} SET lease_at = ? WHERE run_id = ? AND owner = ?",
+                    (time.time(), run_id, owner),
+                )
+        except sqlite3.Error as exc:
+            raise self._error(f"cannot renew the lease of run '{run_id}'", exc) from None
+        return cursor.rowcount == 1
+
     def list(self) -> list[RunSummary]:
         try:
             with self._lock:
