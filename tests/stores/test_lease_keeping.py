@@ -12,7 +12,16 @@ import pytest
 
 import loom
 from loom.runtime.result import RunResult
-from loom.spec import ControlFlowEdge, EndNode, Flow, Property, ServerTool, StartNode, ToolNode
+from loom.spec import (
+    ControlFlowEdge,
+    EndNode,
+    Flow,
+    InputMessageNode,
+    Property,
+    ServerTool,
+    StartNode,
+    ToolNode,
+)
 from loom.stores.base import describe_owner
 
 LEASE = 0.3  # seconds: the runtime renews every 0.1 s
@@ -134,3 +143,44 @@ def test_a_checkpoint_refused_to_a_run_taken_over_stops_it_too(
     owner, text = store_backend.open().list()[0].owner, store_backend.open().load("long")
     assert owner == "thief:7:beef" and text.status == "running"
     assert list(text.entries) == ["steps>quick#1"]  # our 'slow' result was not written
+
+
+def test_a_finished_run_taken_over_is_not_deleted_from_under_its_new_holder(
+        store_backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Checkpoints at waits only, finished runs not kept: the last store call is a delete.
+    monkeypatch.setattr("loom.runtime.runtime.make_owner", lambda: HOLDER)
+    in_slow, release = threading.Event(), threading.Event()
+
+    def slow(n: int) -> int:
+        in_slow.set()
+        release.wait(10)
+        return n + 1
+
+    start = StartNode(name="start")
+    ask = InputMessageNode(name="ask", message="n?", outputs=[integer("n")])
+    step = ToolNode(name="slow", tool=ServerTool(name="slow", inputs=[integer("n")],
+                                                 outputs=[integer("n")]))
+    end = EndNode(name="end", inputs=[integer("n")])
+    nodes = [start, ask, step, end]
+    flow = Flow(name="asks", start_node=start, nodes=nodes, outputs=[integer("n")],
+                control_flow_connections=[
+                    ControlFlowEdge(name=f"e{i}", from_node=a, to_node=b)
+                    for i, (a, b) in enumerate(itertools.pairwise(nodes))])
+    runtime = loom.Runtime(tools={"slow": slow}, store=store_backend.open(lease_timeout=600),
+                           keep_finished=False)
+    waiting = runtime.run(flow, {}, run_id="asks")
+    assert waiting.status == "waiting"
+    results: list[RunResult] = []
+    thread = threading.Thread(
+        target=lambda: results.append(runtime.resume("asks", {waiting.pending[0].id: 1})))
+    thread.start()
+    assert in_slow.wait(10)
+    set_owner(store_backend, "asks", "thief:7:beef")
+    release.set()
+    thread.join(10)
+    runtime.close()
+    [result] = results
+    assert result.status == "failed" and result.error is not None
+    assert result.error.message == ("run 'asks' was taken over by another process before it "
+                                    "finished here; it is left to that process")
+    assert store_backend.open().list()[0].owner == "thief:7:beef"  # still there, theirs

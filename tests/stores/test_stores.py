@@ -174,6 +174,18 @@ def test_renewing_keeps_another_hosts_lease_and_only_the_holder_may_renew(
     assert store.renew("r1", holder) is False  # taken over: the old holder learns it
 
 
+def test_a_holders_delete_spares_a_run_another_process_took_over(store_backend: Any) -> None:
+    store = store_backend.open()
+    store.save(state("r1", status="running", owner="elsewhere:1:a"))
+    assert store.delete("r1", "elsewhere:2:b") is False  # held by someone else: kept
+    assert store.list()[0].owner == "elsewhere:1:a"
+    assert store.delete("r1", "elsewhere:1:a") is True
+    store.save(state("r2"))  # waiting: nobody holds it
+    assert store.delete("r2", "elsewhere:2:b") is True
+    store.save(state("r3", status="running", owner="elsewhere:1:a"))
+    assert store.delete("r3") is True  # `loom runs delete`: no owner, always
+
+
 def test_concurrent_claims_one_wins(store_backend: Any) -> None:
     store_backend.open().save(state("r1"))
     stores = [store_backend.open() for _ in range(6)]
@@ -205,6 +217,7 @@ def test_memory_store_follows_the_same_claim_rules() -> None:
     with pytest.raises(CheckpointError, match="is held by"):
         store.claim("r1", make_owner())
     assert store.renew("r1", me) is True and store.renew("r1", make_owner()) is False
+    assert store.delete("r1", make_owner()) is False and store.list()[0].run_id == "r1"
     store.release("r1", me)
     assert store.renew("r1", me) is False
     store.claim("r1", make_owner())

@@ -88,8 +88,8 @@ class LazyStore:
     def list(self) -> list[RunSummary]:
         return self.store.list()
 
-    def delete(self, run_id: str) -> bool:
-        return self.store.delete(run_id)
+    def delete(self, run_id: str, owner: str | None = None) -> bool:
+        return self.store.delete(run_id, owner)
 
     def close(self) -> None:
         if self._store is not None:

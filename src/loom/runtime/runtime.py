@@ -12,6 +12,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from loom.errors import LoomError
 from loom.llm import LlmOverrides, aclose_shared_http_client, overrides_from_env
 from loom.runtime.agents import DEFAULT_MAX_ITERATIONS, as_flow
 from loom.runtime.context import Run, RunContext
@@ -227,8 +228,7 @@ class Runtime:
             result = RunResult("waiting", {}, run.messages, run_id=state.run_id,
                                pending=waiting.requests)
         except RunError as exc:
-            message = exc.message + (f". {exc.hint}" if exc.hint else "")
-            info = ErrorInfo(node=exc.node or plan.name, message=message)
+            info = ErrorInfo(node=exc.node or plan.name, message=_with_hint(exc))
             state.error = {"node": info.node, "message": info.message}
             state.pending = []
             await checkpoints.save("failed")
@@ -249,7 +249,7 @@ class Runtime:
             await run.events.drain()
         if lease is not None and lease.lost is not None:  # nothing of ours may be saved now
             lost = lease.lost
-            info = ErrorInfo(node=plan.name, message=f"{lost.message}. {lost.hint}")
+            info = ErrorInfo(node=plan.name, message=_with_hint(lost))
             return RunResult("failed", {}, run.messages, info, run_id=state.run_id,
                              exception=lost)
         assert result is not None
@@ -358,7 +358,15 @@ class _Checkpoints:
                 if not runtime.keep_finished:
                     self.state.status = status
                     self.stored = False
-                    await runtime._store_call(runtime.store.delete, self.state.run_id)
+                    run_id = self.state.run_id
+                    deleted = await runtime._store_call(
+                        runtime.store.delete, run_id, self.state.owner
+                    )
+                    if not deleted and self.lease is not None:  # another process holds it
+                        self.lease.lose(RunTakenOver(
+                            f"run '{run_id}' was taken over by another process before it "
+                            "finished here; it is left to that process",
+                        ))
                     return
             try:
                 await runtime._save(self.state, self.run, status)
@@ -397,6 +405,10 @@ def _blocking(job: Coroutine[Any, Any, RunResult]) -> RunResult:
             await aclose_shared_http_client()
 
     return asyncio.run(run_and_close())
+
+
+def _with_hint(exc: LoomError) -> str:
+    return exc.message + (f". {exc.hint}" if exc.hint else "")
 
 
 def _plain_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -90,8 +90,11 @@ class MemoryStore:
             ]
         return sorted(summaries, key=lambda s: (s.created_at, s.run_id))
 
-    def delete(self, run_id: str) -> bool:
+    def delete(self, run_id: str, owner: str | None = None) -> bool:
         with self._lock:
+            holder = self._owners.get(run_id)
+            if owner is not None and holder is not None and holder[0] != owner:
+                return False
             self._owners.pop(run_id, None)
             self._summaries.pop(run_id, None)
             return self._states.pop(run_id, None) is not None

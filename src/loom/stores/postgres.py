@@ -195,9 +195,14 @@ class PostgresStore:
             rows = cur.fetchall()
         return [_summary(row) for row in rows]
 
-    def delete(self, run_id: str) -> bool:
+    def delete(self, run_id: str, owner: str | None = None) -> bool:
+        query = f"DELETE FROM {self.table} WHERE run_id = %s"
+        params: tuple[str, ...] = (run_id,)
+        if owner is not None:
+            query += " AND (owner IS NULL OR owner = %s)"
+            params += (owner,)
         with self._transaction(f"cannot delete run '{run_id}'", single=True) as cur:
-            cur.execute(f"DELETE FROM {self.table} WHERE run_id = %s", (run_id,))
+            cur.execute(query, params)
             return bool(cur.rowcount)
 
     def drop(self) -> None:

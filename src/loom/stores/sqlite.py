@@ -202,12 +202,15 @@ class SqliteStore:
             raise self._error("cannot list runs", exc) from None
         return [_summary(row) for row in rows]
 
-    def delete(self, run_id: str) -> bool:
+    def delete(self, run_id: str, owner: str | None = None) -> bool:
+        query = f"DELETE FROM {self.table} WHERE run_id = ?"
+        params: tuple[str, ...] = (run_id,)
+        if owner is not None:
+            query += " AND (owner IS NULL OR owner = ?)"
+            params += (owner,)
         try:
             with self._lock:
-                cursor = self._db.execute(
-                    f"DELETE FROM {self.table} WHERE run_id = ?", (run_id,)
-                )
+                cursor = self._db.execute(query, params)
         except sqlite3.Error as exc:
             raise self._error(f"cannot delete run '{run_id}'", exc) from None
         return cursor.rowcount > 0
