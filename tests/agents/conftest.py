@@ -19,29 +19,13 @@ import pytest
 import loom
 from loom.spec.agents import Agent
 from loom.spec.llms import OpenAiCompatibleConfig
-from loom.spec.property import EMPTY, Property
+from loom.spec.property import Property
 from loom.spec.tools import ClientTool, ServerTool, Tool
 from loom.testing import FakeLlmServer
 from loom.testing.asgi import serve_asgi
-
-FAST_RETRY: dict[str, Any] = {
-    "max_attempts": 1,
-    "initial_retry_delay": 0.01,
-    "max_retry_delay": 0.02,
-    "jitter": None,
-}
-
-
-def prop(title: str, type_: str | dict[str, Any] = "string", default: Any = EMPTY) -> Property:
-    schema: dict[str, Any] = dict(type_) if isinstance(type_, dict) else {"type": type_}
-    schema["title"] = title
-    if default is not EMPTY:
-        schema["default"] = default
-    return Property(json_schema=schema)
-
-
-def props(**types: str) -> list[Property]:
-    return [prop(title, kind) for title, kind in types.items()]
+from runtime.conftest import FAST_RETRY
+from runtime.conftest import prop as prop  # re-exported: the agent tests use them too
+from runtime.conftest import props as props
 
 
 def server_tool(name: str, inputs: Sequence[Property] = (), outputs: Sequence[Property] = (),
