@@ -214,3 +214,25 @@ def test_mypy_strict_follows_the_public_surface(tmp_path: Path) -> None:
         f'user.py:{planted + 1}: error: Incompatible types in assignment (expression has type '
         '"Runtime", variable has type "int")  [assignment]'
     ], done.stdout + done.stderr
+
+
+def test_readme_layout_matches_the_tree() -> None:
+    """Every entry of the README's layout exists, and every package of src/loom is in it."""
+    root = SRC.parents[1]
+    readme = (root / "README.md").read_text()
+    block = readme.split("## Layout\n", 1)[1].split("```\n", 2)[1]
+    listed: set[str] = set()
+    under = ""
+    for line in block.splitlines():
+        entry = line.split()[0]
+        if not line.startswith(" "):
+            under = entry if entry == "src/loom/" else ""
+            listed.add(entry.rstrip("/"))
+        else:
+            listed.add((under + entry).rstrip("/"))
+    missing = sorted(entry for entry in listed if not (root / entry).exists())
+    assert not missing, f"the README's layout lists what is not in the tree: {missing}"
+    packages = {
+        str(init.parent.relative_to(root)) for init in SRC.rglob("__init__.py")
+    }
+    assert not packages - listed, f"packages missing from the README's layout: {packages - listed}"
