@@ -277,10 +277,8 @@ def llm_config_stub() -> Any:
 
 
 def test_docs_example_summarizes(shared_dir: Path, fake_llm: FakeLlmServer) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        agent = loom.load(shared_dir / "conformance" / "docs_examples"
-                          / "howto_summarization_transforms.json")
+    agent = loom.load(shared_dir / "conformance" / "docs_examples"
+                      / "howto_summarization_transforms.json")
     instructions = "Create a concise summary of this message"
     fake_llm.script(None, "key points only", system=instructions)
     fake_llm.script(None, "Understood.", system="helpful assistant")

@@ -7,7 +7,7 @@ modules named in :data:`SUBCOMMANDS` are imported in order; one that does not
 exist yet is skipped, so adding a command is adding its module.
 
 Exit codes: 0 ok, 1 invalid input (any :class:`~loom.errors.LoomError`),
-2 usage error (argparse). A LoomError is printed as one message, never a
+2 usage error (argparse) or an optional dependency not installed. A LoomError is printed as one message, never a
 traceback. Output goes through rich: colours on a terminal, plain text
 otherwise (and never wrapped, so messages stay one line per problem).
 """
@@ -26,7 +26,9 @@ from rich.console import Console
 from rich.text import Text
 
 from loom import __version__
+from loom._optional import MissingDependency
 from loom.errors import LoomError
+from loom.serialization import load_registry
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -98,8 +100,6 @@ def read_registries(paths: Sequence[str] | None, strict: bool = False) -> dict[s
     """
     if not paths:
         return None
-    from loom.serialization import load_registry
-
     registry: dict[str, Any] = {}
     for path in paths:
         registry = load_registry(path, registry=registry, strict=strict)
@@ -149,6 +149,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return int(handler(args))
+    except MissingDependency as exc:
+        report_error(exc)
+        return EXIT_USAGE
     except LoomError as exc:
         report_error(exc)
         return EXIT_INVALID

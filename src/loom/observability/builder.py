@@ -462,5 +462,5 @@ def _message(message: Any) -> dict[str, Any]:
 
 def _error_type(error: Any) -> str:
     if isinstance(error, BaseException):
-        return to_jsonable(error)["type"]
+        return str(to_jsonable(error)["type"])
     return str(error)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loom._optional import require
 from loom.errors import LoomError
 from loom.spec.component import Component
 from loom.spec.flow import Flow
@@ -450,15 +451,10 @@ class GraphError(LoomError):
 
 def render(dot: str, fmt: str) -> bytes:
     """DOT text as ``svg``, ``png`` or ``pdf`` bytes, drawn by Graphviz's ``dot``."""
+    graphviz: Any = require("graphviz", "graph", "drawing SVG/PNG",
+                            alternative="write .mmd (Mermaid) or .dot instead")
     try:
-        import graphviz
-    except ImportError:
-        raise GraphError(
-            "drawing SVG/PNG needs the graphviz Python package",
-            hint="pip install 'loom[graph]', or write .mmd (Mermaid) or .dot instead",
-        ) from None
-    try:
-        return graphviz.Source(dot, engine="dot").pipe(format=fmt)
+        return bytes(graphviz.Source(dot, engine="dot").pipe(format=fmt))
     except graphviz.ExecutableNotFound:
         raise GraphError(
             "Graphviz's `dot` program is not installed",

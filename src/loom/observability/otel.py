@@ -22,10 +22,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
-
 from loom import __version__
+from loom._optional import require
 from loom.observability.builder import SpanBuilder
 from loom.observability.masking import MASK, environment_secrets, secrets_of
 from loom.observability.spans import (
@@ -38,6 +36,10 @@ from loom.observability.spans import (
 )
 from loom.runtime.errors import PATH_SEPARATOR
 from loom.runtime.events import RuntimeEvent
+
+require("opentelemetry.trace", "otel", "the OpenTelemetry exporter", package="opentelemetry")
+from opentelemetry import trace  # noqa: E402
+from opentelemetry.trace import SpanKind, Status, StatusCode  # noqa: E402
 
 _OPERATIONS = {"llm": "chat", "tool": "execute_tool", "agent": "invoke_agent"}
 _END_EVENTS = ("End", "Response")

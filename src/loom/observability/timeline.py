@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loom._optional import require
 from loom.errors import LoomError
 from loom.observability.graph import STYLES
 from loom.observability.spans import CANCELLED, ERROR, RUNNING, WAITING, Span
@@ -162,17 +163,11 @@ def draw_timeline(spans: Iterable[Span], output: str | Path, *, title: str | Non
                   dpi: int = 144) -> int:
     """Draw the Gantt chart of ``spans`` into ``output`` (.png, .svg or .pdf).
     Returns the number of rows drawn."""
-    try:
-        import matplotlib
+    require("matplotlib", "graph", "drawing a timeline").use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+    from matplotlib.transforms import blended_transform_factory
 
-        matplotlib.use("Agg", force=True)
-        import matplotlib.pyplot as plt
-        from matplotlib.patches import Patch
-        from matplotlib.transforms import blended_transform_factory
-    except ImportError:
-        raise TimelineError(
-            "drawing a timeline needs matplotlib", hint="pip install 'loom[graph]'"
-        ) from None
     spans = list(spans)
     rows = timeline_rows(spans)
     roots = [s for s in spans if s.parent_id is None]

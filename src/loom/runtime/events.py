@@ -39,7 +39,7 @@ import time
 import warnings
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from loom.errors import LoomWarning
 
@@ -177,7 +177,7 @@ class RunStream:
             self._finished = True
             self.result = self._task.result()
             raise StopAsyncIteration
-        return item
+        return cast(RuntimeEvent, item)
 
     async def aclose(self) -> None:
         """Cancel the run if it is still going."""

@@ -56,6 +56,7 @@ def _load_document(
     loader.collect(data)  # format, component types and references, before anything else
     reject_registry_document(data, source)
     version = declared_version(data, source)
+    root: Component
     if "component_type" in data:
         root_id = data.get("id")
         if isinstance(root_id, str) and root_id in loader.definitions:

@@ -2,26 +2,64 @@
 
 from __future__ import annotations
 
-from loom.spec import (
-    agents,
-    auth,
-    datastores,
-    llms,
-    remote_agents,
-    tools,
-    transforms,
-    transports,
+from loom.spec.agents import (
+    Agent,
+    AgentSpecializationParameters,
+    ManagerWorkers,
+    SpecializedAgent,
+    Swarm,
 )
-from loom.spec.component import (
-    COMPONENT_TYPES,
-    AgenticComponent,
-    Component,
-    ComponentWithIO,
+from loom.spec.auth import AuthConfig, OAuthClientConfig, OAuthConfig
+from loom.spec.component import COMPONENT_TYPES, AgenticComponent, Component, ComponentWithIO
+from loom.spec.datastores import (
+    Datastore,
+    InMemoryCollectionDatastore,
+    MTlsOracleDatabaseConnectionConfig,
+    OracleDatabaseConnectionConfig,
+    OracleDatabaseDatastore,
+    PostgresDatabaseConnectionConfig,
+    PostgresDatabaseDatastore,
+    RelationalDatastore,
+    TlsOracleDatabaseConnectionConfig,
+    TlsPostgresDatabaseConnectionConfig,
 )
 from loom.spec.edges import ControlFlowEdge, DataFlowEdge
 from loom.spec.flow import Flow
-from loom.spec.nodes import *  # noqa: F403
-from loom.spec.nodes import __all__ as _node_names
+from loom.spec.llms import (
+    GeminiAIStudioAuthConfig,
+    GeminiAuthConfig,
+    GeminiConfig,
+    GeminiVertexAIAuthConfig,
+    LlmConfig,
+    OciClientConfig,
+    OciClientConfigWithApiKey,
+    OciClientConfigWithInstancePrincipal,
+    OciClientConfigWithResourcePrincipal,
+    OciClientConfigWithSecurityToken,
+    OciGenAiConfig,
+    OllamaConfig,
+    OpenAiCompatibleConfig,
+    OpenAiConfig,
+    VllmConfig,
+)
+from loom.spec.nodes import (
+    NEXT,
+    AgentNode,
+    ApiNode,
+    BranchingNode,
+    CatchExceptionNode,
+    EndNode,
+    FlowNode,
+    InputMessageNode,
+    LlmNode,
+    MapNode,
+    Node,
+    OutputMessageNode,
+    ParallelFlowNode,
+    ParallelMapNode,
+    StartNode,
+    ToolNode,
+)
 from loom.spec.property import (
     AnyProperty,
     BooleanProperty,
@@ -36,54 +74,64 @@ from loom.spec.property import (
     StringProperty,
     UnionProperty,
 )
-
-_FAMILY_MODULES = [tools, llms, transports, agents, remote_agents, datastores, transforms, auth]
-
-
-def _public_classes() -> dict[str, type]:
-    found: dict[str, type] = {}
-    for module in _FAMILY_MODULES:
-        for name, value in vars(module).items():
-            if isinstance(value, type) and issubclass(value, Component):
-                found[name] = value
-    return found
-
-
-_families = _public_classes()
-globals().update(_families)
+from loom.spec.remote_agents import A2AAgent, A2AConnectionConfig, OciAgent, RemoteAgent
+from loom.spec.tools import (
+    BuiltinTool,
+    ClientTool,
+    MCPTool,
+    MCPToolBox,
+    MCPToolSpec,
+    RemoteTool,
+    ServerTool,
+    Tool,
+    ToolBox,
+)
+from loom.spec.transforms import (
+    ConversationSummarizationTransform,
+    MessageSummarizationTransform,
+    MessageTransform,
+)
+from loom.spec.transports import (
+    ClientTransport,
+    RemoteTransport,
+    SSEmTLSTransport,
+    SSETransport,
+    StdioTransport,
+    StreamableHTTPmTLSTransport,
+    StreamableHTTPTransport,
+)
 
 
 def _rebuild_models() -> None:
     """Resolve the forward references between families (nodes <-> flows <-> agents)."""
-    namespace = {**globals(), **_families}
-    classes = [value for value in namespace.values() if isinstance(value, type)]
-    for cls in classes:
-        if issubclass(cls, Component):
-            cls.model_rebuild(_types_namespace=namespace)
+    namespace = dict(globals())
+    for value in namespace.values():
+        if isinstance(value, type) and issubclass(value, Component):
+            value.model_rebuild(_types_namespace=namespace)
 
 
 _rebuild_models()
 
 __all__ = [
-    "COMPONENT_TYPES",
-    "AgenticComponent",
-    "AnyProperty",
-    "BooleanProperty",
-    "Component",
-    "ComponentWithIO",
-    "ControlFlowEdge",
-    "DataFlowEdge",
-    "DictProperty",
-    "FloatProperty",
-    "Flow",
-    "IntegerProperty",
-    "ListProperty",
-    "NullProperty",
-    "NumberProperty",
-    "ObjectProperty",
-    "Property",
-    "StringProperty",
-    "UnionProperty",
-    *_node_names,
-    *sorted(_families),
+    "COMPONENT_TYPES", "NEXT", "A2AAgent", "A2AConnectionConfig", "Agent", "AgentNode",
+    "AgentSpecializationParameters", "AgenticComponent", "AnyProperty", "ApiNode", "AuthConfig",
+    "BooleanProperty", "BranchingNode", "BuiltinTool", "CatchExceptionNode", "ClientTool",
+    "ClientTransport", "Component", "ComponentWithIO", "ControlFlowEdge",
+    "ConversationSummarizationTransform", "DataFlowEdge", "Datastore", "DictProperty", "EndNode",
+    "FloatProperty", "Flow", "FlowNode", "GeminiAIStudioAuthConfig", "GeminiAuthConfig",
+    "GeminiConfig", "GeminiVertexAIAuthConfig", "InMemoryCollectionDatastore", "InputMessageNode",
+    "IntegerProperty", "ListProperty", "LlmConfig", "LlmNode", "MCPTool", "MCPToolBox",
+    "MCPToolSpec", "MTlsOracleDatabaseConnectionConfig", "ManagerWorkers", "MapNode",
+    "MessageSummarizationTransform", "MessageTransform", "Node", "NullProperty", "NumberProperty",
+    "OAuthClientConfig", "OAuthConfig", "ObjectProperty", "OciAgent", "OciClientConfig",
+    "OciClientConfigWithApiKey", "OciClientConfigWithInstancePrincipal",
+    "OciClientConfigWithResourcePrincipal", "OciClientConfigWithSecurityToken", "OciGenAiConfig",
+    "OllamaConfig", "OpenAiCompatibleConfig", "OpenAiConfig", "OracleDatabaseConnectionConfig",
+    "OracleDatabaseDatastore", "OutputMessageNode", "ParallelFlowNode", "ParallelMapNode",
+    "PostgresDatabaseConnectionConfig", "PostgresDatabaseDatastore", "Property",
+    "RelationalDatastore", "RemoteAgent", "RemoteTool", "RemoteTransport", "SSETransport",
+    "SSEmTLSTransport", "ServerTool", "SpecializedAgent", "StartNode", "StdioTransport",
+    "StreamableHTTPTransport", "StreamableHTTPmTLSTransport", "StringProperty", "Swarm",
+    "TlsOracleDatabaseConnectionConfig", "TlsPostgresDatabaseConnectionConfig", "Tool", "ToolBox",
+    "ToolNode", "UnionProperty", "VllmConfig",
 ]

@@ -40,7 +40,7 @@ def edge_branch(edge: ControlFlowEdge) -> str:
     if edge.from_branch is not None:
         mapping = getattr(edge.from_node, "mapping", None)
         if edge.from_branch not in branches and isinstance(mapping, dict):
-            return mapping.get(edge.from_branch, edge.from_branch)
+            return str(mapping.get(edge.from_branch, edge.from_branch))
         return edge.from_branch
     if NEXT not in branches and DEFAULT_BRANCH in branches:
         return DEFAULT_BRANCH

@@ -115,7 +115,7 @@ def check_titles(schema: dict[str, Any], where: str = "") -> None:
             check_titles(sub, where)
 
 
-def _schema(title: str, base: dict[str, Any], description: str | None, default: Any) -> dict:
+def _schema(title: str, base: dict[str, Any], description: str | None, default: Any) -> dict[str, Any]:
     schema: dict[str, Any] = {"title": title, **base}
     if description is not None:
         schema["description"] = description

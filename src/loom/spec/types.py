@@ -75,7 +75,7 @@ def is_castable(source: dict[str, Any], dest: dict[str, Any]) -> bool:
         s_extra = source.get("additionalProperties", {})
         d_extra = dest.get("additionalProperties", {})
         if isinstance(s_extra, bool) or isinstance(d_extra, bool):
-            return s_extra == d_extra
+            return bool(s_extra == d_extra)
         return is_castable(s_extra, d_extra)
     return False
 
@@ -97,7 +97,7 @@ def same_type(a: dict[str, Any], b: dict[str, Any]) -> bool:
             return False
         ea, eb = a.get("additionalProperties", {}), b.get("additionalProperties", {})
         if isinstance(ea, bool) or isinstance(eb, bool):
-            return ea == eb
+            return bool(ea == eb)
         return same_type(ea, eb)
     return True
 

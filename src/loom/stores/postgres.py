@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from loom._optional import require
 from loom.runtime.state import CheckpointError, RunNotFound, RunState
 from loom.stores.base import (
     DEFAULT_LEASE_TIMEOUT,
@@ -29,17 +30,6 @@ from loom.stores.base import (
     taken_error,
 )
 from loom.stores.sqlite import _parse, _summary, check_table
-
-
-def _psycopg() -> Any:
-    try:
-        import psycopg
-    except ImportError:
-        raise CheckpointError(
-            "the PostgreSQL store needs psycopg 3, which is not installed",
-            hint="pip install 'loom[postgres]' (or 'psycopg[binary]')",
-        ) from None
-    return psycopg
 
 
 class PostgresStore:
@@ -57,7 +47,8 @@ class PostgresStore:
         self.table = check_table(table)
         self.lease_timeout = lease_timeout
         self.connect_timeout = connect_timeout
-        self._psycopg = _psycopg()
+        self._psycopg: Any = require("psycopg", "postgres", "the PostgreSQL store",
+                                     package="psycopg 3")
         self._lock = threading.Lock()
         self._conn: Any = None
         with self._transaction() as cur:

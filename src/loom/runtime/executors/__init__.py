@@ -26,3 +26,5 @@ FACTORIES: dict[type, ExecutorFactory] = {
     nodes.InputMessageNode: InputMessageExecutor,
     nodes.AgentNode: AgentNodeExecutor,
 }
+
+__all__ = ["FACTORIES"]
