@@ -10,6 +10,7 @@ from typing import Any
 from loom.runtime.context import RunContext
 from loom.runtime.errors import NodeFailure, RunError, StepError
 from loom.runtime.journal import Suspended
+from loom.runtime.keys import node_key, step_entry
 from loom.runtime.plan import FlowPlan, NodePlan
 from loom.spec.nodes.base import NEXT
 from loom.spec.property import EMPTY
@@ -91,7 +92,7 @@ async def _walk(plan: FlowPlan, ctx: RunContext, inputs: dict[str, Any]) -> Flow
         if steps > limit:
             raise _too_many_steps(ctx, limit)
         passes[current] += 1
-        key = f"{prefix}>{node.name}#{passes[current]}"
+        key = node_key(prefix, node.name, passes[current])
         step = ctx.at_step(node.name, key)
         if run.events.enabled:
             run.events.emit("node_start", step.path, key, node=node.node, inputs=args)
@@ -145,8 +146,8 @@ class _Chain:
             if self.steps > limit:
                 raise _too_many_steps(ctx, limit)
             self.passes[current] += 1
-            key = f"{ctx.step}>{node.name}#{self.passes[current]}"
-            entry = journal.get(key)
+            key = node_key(ctx.step, node.name, self.passes[current])
+            entry = journal.step(key)
             if entry is not None:
                 outputs, branch = entry["outputs"], entry["branch"]
             else:
@@ -154,7 +155,7 @@ class _Chain:
                     outputs, branch = node.sync_run(args, loop)
                 except StepError as exc:
                     raise NodeFailure(str(exc), ctx.path + (node.name,), hint=exc.hint) from exc
-                journal.entries[key] = {"outputs": outputs, "branch": branch, "messages": []}
+                journal.put_unsaved(key, step_entry(outputs, branch, []))
             if outputs:
                 _push(node, outputs, self.slots)
             current = _next(node, branch, ctx)
@@ -177,7 +178,7 @@ async def _execute(
     journaled = getattr(executor, "journaled", False)
     journal = step.run.journal
     if journaled:
-        entry = journal.get(step.step)
+        entry = journal.step(step.step)
         if entry is not None:
             step.run.messages.extend(entry["messages"])
             return entry["outputs"], entry["branch"]
@@ -190,9 +191,7 @@ async def _execute(
     except Exception as exc:  # a tool, an LLM, a bad value: name the node
         raise NodeFailure(_describe(exc), step.path) from exc
     if journaled:
-        await journal.record(
-            step.step, {"outputs": outputs, "branch": branch, "messages": step.said}
-        )
+        await journal.put(step.step, step_entry(outputs, branch, step.said))
     return outputs, branch
 
 

@@ -9,6 +9,7 @@ from loom.runtime.context import RunContext
 from loom.runtime.engine import FlowOutcome, run_flow
 from loom.runtime.errors import StepError
 from loom.runtime.executors.branches import run_branches
+from loom.runtime.keys import item_name
 from loom.runtime.plan import Compiler
 from loom.runtime.services import LIMIT_KEY, TIMEOUT_KEY, node_option
 from loom.spec.nodes import NEXT, MapNode, ParallelFlowNode, ParallelMapNode
@@ -110,12 +111,12 @@ class MapExecutor:
         iterations = self._iterations(inputs)
         label = self.plan.name
         if self.parallel:
-            jobs = [(f"{label}[{i}]", self.plan, args) for i, args in enumerate(iterations)]
+            jobs = [(item_name(label, i), self.plan, args) for i, args in enumerate(iterations)]
             outcomes = await run_branches(ctx, jobs, self.limit, self.timeout)
         else:
             outcomes = []
             for i, args in enumerate(iterations):
-                child = ctx.child(f"{label}[{i}]")
+                child = ctx.child(item_name(label, i))
                 outcomes.append(await run_flow(self.plan, child, args))
         return self._reduce(outcomes), NEXT
 

@@ -10,6 +10,7 @@ from typing import Any, cast
 from loom.runtime.context import RunContext
 from loom.runtime.errors import PlanError, StepError
 from loom.runtime.executors.api import ApiExecutor
+from loom.runtime.keys import CONFIRM
 from loom.runtime.plan import Compiler
 from loom.runtime.tools import ToolResultError, split_result
 from loom.spec.nodes import NEXT, ToolNode
@@ -81,7 +82,7 @@ class ToolExecutor:
                 "confirmation",
                 prompt=f"Run tool '{self.tool_name}' with {to_text(inputs)}?",
                 tool_call=call,
-                suffix="/confirm",
+                at=(CONFIRM,),
             )
             if not is_yes(answer):
                 raise StepError(
