@@ -174,8 +174,7 @@ async def _execute(
     node: NodePlan, step: RunContext, args: dict[str, Any]
 ) -> tuple[dict[str, Any], str]:
     """Run a node, or replay its recorded result; record what a leaf node did."""
-    executor = node.executor
-    journaled = getattr(executor, "journaled", False)
+    journaled = node.journaled
     journal = step.run.journal
     if journaled:
         entry = journal.step(step.step)
@@ -183,7 +182,7 @@ async def _execute(
             step.run.messages.extend(entry["messages"])
             return entry["outputs"], entry["branch"]
     try:
-        outputs, branch = await executor.run(step, args)  # type: ignore[union-attr]
+        outputs, branch = await node.executor.run(step, args)  # type: ignore[union-attr]
     except (RunError, Suspended, asyncio.CancelledError):
         raise
     except StepError as exc:

@@ -11,16 +11,19 @@ from loom.runtime.agents.loop import AgentRunner
 from loom.runtime.agents.teams import FlowRunner, make_runner
 from loom.runtime.context import RunContext
 from loom.runtime.errors import PlanError
-from loom.runtime.plan import Compiler
+from loom.runtime.plan import Compiler, Executor
 from loom.spec.nodes import NEXT, AgentNode
 
 CONVERSATION_KEY = "conversation"
 CHAT = "chat"
 
 
-class AgentNodeExecutor:
+class AgentNodeExecutor(Executor):
     """Not journaled as a whole: every LLM turn and tool call of the agent is, so
     a resumed run replays the agent's loop up to where it waited."""
+
+    journaled = False
+    threaded = False
 
     def __init__(self, node: AgentNode, compiler: Compiler) -> None:
         self.node = node

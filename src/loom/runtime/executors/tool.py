@@ -11,15 +11,16 @@ from loom.runtime.context import RunContext
 from loom.runtime.errors import PlanError, StepError
 from loom.runtime.executors.api import ApiExecutor
 from loom.runtime.keys import CONFIRM
-from loom.runtime.plan import Compiler
+from loom.runtime.plan import Compiler, Executor
 from loom.runtime.tools import ToolResultError, split_result
 from loom.spec.nodes import NEXT, ToolNode
 from loom.spec.templates import to_text
 from loom.spec.tools import ClientTool, RemoteTool, ServerTool
 
 
-class ToolExecutor:
+class ToolExecutor(Executor):
     journaled = True  # a resumed run replays its recorded result
+    threaded = False  # a plain sync ServerTool: called in a worker thread, without waits
 
     def __init__(self, node: ToolNode, compiler: Compiler) -> None:
         tool = node.tool
@@ -47,12 +48,8 @@ class ToolExecutor:
                 )
         else:
             self.unsupported = f"{tool.component_type} '{tool.name}' is not supported yet"
-
-    @property
-    def threaded(self) -> bool:
-        """A plain sync ServerTool: called in a worker thread, without waits."""
         bound = self.bound
-        return (
+        self.threaded = (
             bound is not None and not bound.is_async and not bound.is_inline and not self.confirm
         )
 
