@@ -64,9 +64,8 @@ class Suspended(Exception):  # noqa: N818 - it is a signal, not an error
 
 @dataclass
 class Journal:
-    """Recorded results (``entries``) and answers to waits (``answers``), by key
-    (see :mod:`loom.runtime.keys`; a node step's key holds a StepEntry, an
-    effect's an EffectEntry). ``on_record`` checkpoints after each ``put``."""
+    """Recorded results and answers to waits, by key (:mod:`loom.runtime.keys`);
+    ``on_record`` checkpoints after each ``put``."""
 
     entries: dict[str, Any] = field(default_factory=dict)
     answers: dict[str, Any] = field(default_factory=dict)
@@ -84,5 +83,5 @@ class Journal:
             await self.on_record()
 
     def put_unsaved(self, key: str, entry: Entry) -> None:
-        """Record without a checkpoint (a run with no ``on_record``, from a worker thread)."""
+        """Record with no checkpoint (no ``on_record``; from a worker thread)."""
         self.entries[key] = entry

@@ -17,7 +17,7 @@ from loom.runtime.values import Converter, converter
 from loom.spec.flow import Flow
 from loom.spec.flow_checks import edge_branch
 from loom.spec.nodes.base import EndNode, Node, StartNode
-from loom.spec.property import EMPTY, Property
+from loom.spec.property import Property
 
 if TYPE_CHECKING:
     from loom.runtime.context import RunContext
@@ -27,14 +27,10 @@ SyncRun = Callable[[dict[str, Any], asyncio.AbstractEventLoop], tuple[dict[str, 
 
 
 class Executor:
-    """Runs one kind of node: inputs in, (outputs, branch taken) out.
-
-    Every executor declares what the engine reads of it (into the NodePlan, at
-    compile time): ``journaled``, the engine records the node's result and
-    replays it on resume (a node that calls out or waits, not one whose inner
-    steps record themselves); ``threaded``, ``sync_run`` is a plain sync call
-    the engine may make from a worker thread, one hop for a stretch of them.
-    """
+    """Runs one kind of node: inputs in, (outputs, branch taken) out. Each one
+    declares what the compiler reads into the NodePlan: ``journaled`` (the engine
+    records the result, replayed on resume) and ``threaded`` (``sync_run`` may be
+    called from a worker thread)."""
 
     journaled: bool
     threaded: bool
@@ -187,6 +183,3 @@ class Compiler:
             outputs=tuple(FlowValue.of(p) for p in flow.outputs or []),
         )
 
-
-def has_default(prop: Property) -> bool:
-    return prop.default is not EMPTY

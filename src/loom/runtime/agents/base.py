@@ -43,20 +43,11 @@ class Outcome:
 class Runner(Protocol):
     """Runs one agentic component."""
 
-    @property
-    def component(self) -> AgenticComponent: ...
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def description(self) -> str: ...
-
-    @property
-    def inputs(self) -> list[Property]: ...
-
-    @property
-    def outputs(self) -> list[Property]: ...
+    component: AgenticComponent
+    name: str
+    description: str
+    inputs: list[Property]
+    outputs: list[Property]
 
     async def converse(
         self,

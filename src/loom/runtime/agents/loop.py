@@ -1,10 +1,8 @@
 """The agent loop: ask the model, run the tools it calls, until the task is done.
 
 One agent invocation runs in its own context (its ``step`` prefixes every
-journal key). LLM turn ``i`` is the effect ``llm{i}``; call ``j`` of that turn is
-``llm{i}.call{j}`` (a ServerTool's result is recorded under it; a ClientTool
-waits on ``llm{i}.call{j}/client``, a confirmation on ``.../confirm``); the
-user's next message is the wait ``llm{i}/input`` (see :mod:`loom.runtime.keys`).
+journal key): each LLM turn and tool call is an effect, each client tool,
+confirmation and user message a wait (keys in :mod:`loom.runtime.keys`).
 A resumed run replays the
 loop: recorded turns and tool results come back from the journal, so nothing
 outside is called twice and the conversation is rebuilt as it was.

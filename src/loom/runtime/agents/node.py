@@ -50,10 +50,8 @@ class AgentNodeExecutor(Executor):
         if self.top_level:
             # Name the agent alone in errors and waits, not "agent > agent".
             ctx = RunContext(ctx.services, ctx.run, ctx.path[:-1], ctx.permit, ctx.step)
-        runner = self.runner
-        if isinstance(runner, FlowRunner):
-            outcome = await runner.converse(ctx, SharedView(ctx), inputs, self.mode, self.goal)
-            branch = outcome.branch if outcome.branch in (self.node.branches or [NEXT]) else NEXT
-            return {**self.defaults, **outcome.outputs}, branch
-        outcome = await runner.converse(ctx, SharedView(ctx), inputs, self.mode, self.goal)
-        return {**self.defaults, **outcome.outputs}, outcome.branch
+        outcome = await self.runner.converse(ctx, SharedView(ctx), inputs, self.mode, self.goal)
+        branch = outcome.branch
+        if isinstance(self.runner, FlowRunner) and branch not in (self.node.branches or [NEXT]):
+            branch = NEXT
+        return {**self.defaults, **outcome.outputs}, branch
