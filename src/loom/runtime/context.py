@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 from loom.runtime.errors import PATH_SEPARATOR
 from loom.runtime.events import Emitter
-from loom.runtime.journal import Journal, PendingRequest, Suspended, WaitKind, request_id
+from loom.runtime.journal import Journal, PendingRequest, Suspended, WaitKind
+from loom.runtime.keys import child_key, effect_entry, effect_key, request_id, wait_key
 
 if TYPE_CHECKING:
     from loom.runtime.services import Services
@@ -67,7 +68,7 @@ class RunContext:
             self.run,
             self.path + names,
             permit if permit is not None else self.permit,
-            self.step + "/" + "/".join(names),
+            child_key(self.step, *names),
         )
 
     def at_step(self, node_name: str, key: str) -> RunContext:
@@ -86,10 +87,11 @@ class RunContext:
         kind: WaitKind,
         prompt: str | None = None,
         tool_call: dict[str, Any] | None = None,
-        suffix: str = "",
+        at: tuple[str, ...] = (),
     ) -> Any:
-        """The answer to this step's request, or Suspended if it has none yet."""
-        key = self.step + suffix
+        """The answer to this step's request (``at`` names the part of the step
+        that asks: ``(call, "client")``), or Suspended if it has none yet."""
+        key = wait_key(self.step, *at)
         answers = self.run.journal.answers
         if key in answers:
             return answers[key]
@@ -101,15 +103,15 @@ class RunContext:
             self.run.events.emit("wait", self.path, self.step, request=request)
         raise Suspended([request])
 
-    async def effect(self, suffix: str, call: Callable[[], Awaitable[Any]]) -> Any:
+    async def effect(self, name: str, call: Callable[[], Awaitable[Any]]) -> Any:
         """Run one outside call of a multi-call step (an agent's LLM turns and tool
         calls), or take its recorded result when the run is replayed."""
-        key = f"{self.step}/{suffix}"
-        entry = self.run.journal.get(key)
+        key = effect_key(self.step, name)
+        entry = self.run.journal.effect(key)
         if entry is not None:
             return entry["value"]
         value = await call()
-        await self.run.journal.record(key, {"value": value})
+        await self.run.journal.put(key, effect_entry(value))
         return value
 
     @contextlib.asynccontextmanager

@@ -10,6 +10,7 @@ from typing import Any
 from loom.runtime.context import RunContext
 from loom.runtime.errors import NodeFailure, RunError, StepError
 from loom.runtime.journal import Suspended
+from loom.runtime.keys import node_key, step_entry
 from loom.runtime.plan import FlowPlan, NodePlan
 from loom.spec.nodes.base import NEXT
 from loom.spec.property import EMPTY
@@ -69,9 +70,10 @@ async def _walk(plan: FlowPlan, ctx: RunContext, inputs: dict[str, Any]) -> Flow
     nodes = plan.nodes
     passes = [0] * len(nodes)
     prefix = ctx.step
-    run = ctx.run
+    events = ctx.run.events
+    watched = events.enabled  # fixed for a run: its listeners are given at the start
     # Unwatched, uncheckpointed runs take consecutive sync tools in one thread hop.
-    chained = not run.events.enabled and run.journal.on_record is None
+    chained = not watched and ctx.run.journal.on_record is None
     loop = asyncio.get_running_loop()
     while True:
         node = nodes[current]
@@ -91,23 +93,24 @@ async def _walk(plan: FlowPlan, ctx: RunContext, inputs: dict[str, Any]) -> Flow
         if steps > limit:
             raise _too_many_steps(ctx, limit)
         passes[current] += 1
-        key = f"{prefix}>{node.name}#{passes[current]}"
+        key = node_key(prefix, node.name, passes[current])
         step = ctx.at_step(node.name, key)
-        if run.events.enabled:
-            run.events.emit("node_start", step.path, key, node=node.node, inputs=args)
+        if watched:
+            events.emit("node_start", step.path, key, node=node.node, inputs=args)
         try:
             outputs, branch = await _execute(node, step, args)
         except BaseException as exc:
-            if run.events.enabled:
-                run.events.exception(step.path, key, exc)
-                run.events.emit("node_end", step.path, key, node=node.node, error=exc)
+            if watched:
+                events.exception(step.path, key, exc)
+                events.emit("node_end", step.path, key, node=node.node, error=exc)
             raise
-        if run.events.enabled:
-            run.events.emit("node_end", step.path, key, node=node.node, outputs=outputs,
-                            branch=branch)
+        if watched:
+            events.emit("node_end", step.path, key, node=node.node, outputs=outputs,
+                        branch=branch)
         if outputs:
             _push(node, outputs, slots)
-        current = _next(node, branch, ctx)
+        successor = node.successors.get(branch)  # _next, inlined: it raises on no edge
+        current = successor if successor is not None else _next(node, branch, ctx)
 
 
 class _Chain:
@@ -134,31 +137,38 @@ class _Chain:
 
     def walk(self, current: int, loop: asyncio.AbstractEventLoop) -> int:
         """Walk from ``current`` to the first node that is not a sync tool (in the thread)."""
-        ctx, nodes, journal = self.ctx, self.plan.nodes, self.ctx.run.journal
-        limit = ctx.services.max_steps
-        while not self.stopped:
-            node = nodes[current]
-            if node.sync_run is None:
-                return current
-            args = _read_inputs(node, self.slots, ctx)
-            self.steps += 1
-            if self.steps > limit:
-                raise _too_many_steps(ctx, limit)
-            self.passes[current] += 1
-            key = f"{ctx.step}>{node.name}#{self.passes[current]}"
-            entry = journal.get(key)
-            if entry is not None:
-                outputs, branch = entry["outputs"], entry["branch"]
-            else:
-                try:
-                    outputs, branch = node.sync_run(args, loop)
-                except StepError as exc:
-                    raise NodeFailure(str(exc), ctx.path + (node.name,), hint=exc.hint) from exc
-                journal.entries[key] = {"outputs": outputs, "branch": branch, "messages": []}
-            if outputs:
-                _push(node, outputs, self.slots)
-            current = _next(node, branch, ctx)
-        return current
+        ctx, nodes, slots, passes = self.ctx, self.plan.nodes, self.slots, self.passes
+        recorded, record = ctx.run.journal.step, ctx.run.journal.put_unsaved
+        prefix, limit, steps = ctx.step, ctx.services.max_steps, self.steps
+        try:
+            while not self.stopped:
+                node = nodes[current]
+                call = node.sync_run
+                if call is None:
+                    return current
+                args = _read_inputs(node, slots, ctx)
+                steps += 1
+                if steps > limit:
+                    raise _too_many_steps(ctx, limit)
+                passes[current] += 1
+                key = node_key(prefix, node.name, passes[current])
+                entry = recorded(key)
+                if entry is not None:
+                    outputs, branch = entry["outputs"], entry["branch"]
+                else:
+                    try:
+                        outputs, branch = call(args, loop)
+                    except StepError as exc:
+                        raise NodeFailure(str(exc), ctx.path + (node.name,),
+                                          hint=exc.hint) from exc
+                    record(key, step_entry(outputs, branch, []))
+                if outputs:
+                    _push(node, outputs, slots)
+                successor = node.successors.get(branch)
+                current = successor if successor is not None else _next(node, branch, ctx)
+            return current
+        finally:
+            self.steps = steps
 
 
 def _too_many_steps(ctx: RunContext, limit: int) -> RunError:
@@ -173,16 +183,15 @@ async def _execute(
     node: NodePlan, step: RunContext, args: dict[str, Any]
 ) -> tuple[dict[str, Any], str]:
     """Run a node, or replay its recorded result; record what a leaf node did."""
-    executor = node.executor
-    journaled = getattr(executor, "journaled", False)
+    journaled = node.journaled
     journal = step.run.journal
     if journaled:
-        entry = journal.get(step.step)
+        entry = journal.step(step.step)
         if entry is not None:
             step.run.messages.extend(entry["messages"])
             return entry["outputs"], entry["branch"]
     try:
-        outputs, branch = await executor.run(step, args)  # type: ignore[union-attr]
+        outputs, branch = await node.executor.run(step, args)  # type: ignore[union-attr]
     except (RunError, Suspended, asyncio.CancelledError):
         raise
     except StepError as exc:
@@ -190,9 +199,7 @@ async def _execute(
     except Exception as exc:  # a tool, an LLM, a bad value: name the node
         raise NodeFailure(_describe(exc), step.path) from exc
     if journaled:
-        await journal.record(
-            step.step, {"outputs": outputs, "branch": branch, "messages": step.said}
-        )
+        await journal.put(step.step, step_entry(outputs, branch, step.said))
     return outputs, branch
 
 

@@ -10,17 +10,13 @@ parallel branches need no position of their own: replay rebuilds them.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from loom.runtime.keys import EffectEntry, Entry, StepEntry
+
 WaitKind = Literal["input", "client_tool", "confirmation"]
-
-
-def request_id(key: str) -> str:
-    """A short, stable id for the request made at step ``key``."""
-    return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
 @dataclass
@@ -68,16 +64,24 @@ class Suspended(Exception):  # noqa: N818 - it is a signal, not an error
 
 @dataclass
 class Journal:
-    """Recorded step results (``entries``) and answers to waits (``answers``), by step key."""
+    """Recorded results and answers to waits, by key (:mod:`loom.runtime.keys`);
+    ``on_record`` checkpoints after each ``put``."""
 
-    entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    entries: dict[str, Any] = field(default_factory=dict)
     answers: dict[str, Any] = field(default_factory=dict)
     on_record: Callable[[], Awaitable[None]] | None = None
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def step(self, key: str) -> StepEntry | None:
         return self.entries.get(key)
 
-    async def record(self, key: str, entry: dict[str, Any]) -> None:
+    def effect(self, key: str) -> EffectEntry | None:
+        return self.entries.get(key)
+
+    async def put(self, key: str, entry: Entry) -> None:
         self.entries[key] = entry
         if self.on_record is not None:
             await self.on_record()
+
+    def put_unsaved(self, key: str, entry: Entry) -> None:
+        """Record with no checkpoint (no ``on_record``; from a worker thread)."""
+        self.entries[key] = entry

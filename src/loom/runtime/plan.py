@@ -8,6 +8,7 @@ engine's loop does no graph look-ups.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -16,17 +17,31 @@ from loom.runtime.values import Converter, converter
 from loom.spec.flow import Flow
 from loom.spec.flow_checks import edge_branch
 from loom.spec.nodes.base import EndNode, Node, StartNode
-from loom.spec.property import EMPTY, Property
+from loom.spec.property import Property
 
 if TYPE_CHECKING:
     from loom.runtime.context import RunContext
 
 
-class Executor(Protocol):
-    """Runs one kind of node: inputs in, (outputs, branch taken) out."""
+SyncRun = Callable[[dict[str, Any], asyncio.AbstractEventLoop], tuple[dict[str, Any], str]]
+
+
+class Executor:
+    """Runs one kind of node: inputs in, (outputs, branch taken) out. Each one
+    declares what the compiler reads into the NodePlan: ``journaled`` (the engine
+    records the result, replayed on resume) and ``threaded`` (``sync_run`` may be
+    called from a worker thread)."""
+
+    journaled: bool
+    threaded: bool
 
     async def run(self, ctx: RunContext, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        ...
+        raise NotImplementedError
+
+    def sync_run(
+        self, inputs: dict[str, Any], loop: asyncio.AbstractEventLoop
+    ) -> tuple[dict[str, Any], str]:
+        raise NotImplementedError(f"{type(self).__name__} is not threaded")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +75,9 @@ class NodePlan:
     pushes: tuple[tuple[str, tuple[int, ...]], ...] = ()
     successors: dict[str, int] = field(default_factory=dict)
     is_end: bool = False
+    journaled: bool = False
     # For a sync tool that runs in a worker thread: the call, made from that thread.
-    sync_run: Callable[[dict[str, Any], Any], tuple[dict[str, Any], str]] | None = None
+    sync_run: SyncRun | None = None
 
 
 @dataclass(slots=True)
@@ -152,8 +168,8 @@ class Compiler:
                     pushes=tuple((title, tuple(t)) for title, t in pushes[i].items()),
                     successors=successors[i],
                     is_end=isinstance(node, EndNode),
-                    sync_run=getattr(executor, "sync_run", None)
-                    if getattr(executor, "threaded", False)
+                    journaled=executor is not None and executor.journaled,
+                    sync_run=executor.sync_run if executor is not None and executor.threaded
                     else None,
                 )
             )
@@ -167,6 +183,3 @@ class Compiler:
             outputs=tuple(FlowValue.of(p) for p in flow.outputs or []),
         )
 
-
-def has_default(prop: Property) -> bool:
-    return prop.default is not EMPTY

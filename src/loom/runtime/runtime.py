@@ -21,6 +21,7 @@ from loom.runtime.errors import RunError
 from loom.runtime.events import Emitter, Listener, RunStream
 from loom.runtime.executors import FACTORIES
 from loom.runtime.journal import Journal, Suspended
+from loom.runtime.keys import root_key
 from loom.runtime.lease import Lease
 from loom.runtime.plan import Compiler, FlowPlan
 from loom.runtime.result import ErrorInfo, RunResult
@@ -218,7 +219,7 @@ class Runtime:
         checkpoints = _Checkpoints(self, state, run, stored, lease)
         if self.checkpoint == "nodes":
             journal.on_record = checkpoints.running
-        ctx = RunContext(self.services, run, (plan.name,), step=plan.name)
+        ctx = RunContext(self.services, run, (plan.name,), step=root_key(plan.name))
         work = run_flow(plan, ctx, dict(state.inputs))
         try:
             outcome = await (work if lease is None else lease.run(work))

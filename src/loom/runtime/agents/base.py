@@ -10,6 +10,7 @@ from loom.runtime.agents.calls import AgentTool, Goal
 from loom.runtime.agents.conversation import Thread
 from loom.runtime.context import RunContext
 from loom.runtime.errors import NodeFailure
+from loom.runtime.keys import child_key
 from loom.runtime.services import node_option
 from loom.spec.component import AgenticComponent
 from loom.spec.nodes import NEXT
@@ -42,20 +43,11 @@ class Outcome:
 class Runner(Protocol):
     """Runs one agentic component."""
 
-    @property
-    def component(self) -> AgenticComponent: ...
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def description(self) -> str: ...
-
-    @property
-    def inputs(self) -> list[Property]: ...
-
-    @property
-    def outputs(self) -> list[Property]: ...
+    component: AgenticComponent
+    name: str
+    description: str
+    inputs: list[Property]
+    outputs: list[Property]
 
     async def converse(
         self,
@@ -97,7 +89,7 @@ def sub_context(ctx: RunContext, name: str, key: str) -> RunContext:
             hint="check the agents' instructions: two of them keep asking each other",
         )
     child = ctx.child(name)
-    child.step = f"{ctx.step}/{key}"
+    child.step = child_key(ctx.step, key)
     return child
 
 

@@ -18,6 +18,7 @@ from typing import Any, cast
 
 from loom.runtime.context import RunContext
 from loom.runtime.errors import NodeFailure, PlanError, StepError
+from loom.runtime.keys import CLIENT, CONFIRM
 from loom.runtime.plan import Compiler
 from loom.runtime.tools import BoundTool, ToolResultError, split_result
 from loom.runtime.values import coerce
@@ -52,9 +53,6 @@ class Call:
     name: str
     arguments: dict[str, Any]
     agent: str
-
-    def has_record(self, suffix: str = "") -> bool:
-        return self.ctx.run.journal.get(f"{self.ctx.step}/{self.key}{suffix}") is not None
 
 
 class AgentTool:
@@ -180,7 +178,7 @@ class _OwnTool(AgentTool):
             "confirmation",
             prompt=f"Run tool '{self.label}' with {to_text(arguments)}?",
             tool_call={"id": call.id, "name": self.label, "arguments": arguments},
-            suffix=f"/{call.key}/confirm",
+            at=(call.key, CONFIRM),
         )
         return is_yes(answer)
 
@@ -249,7 +247,7 @@ class ClientAgentTool(_OwnTool):
         answer = call.ctx.wait(
             "client_tool",
             tool_call={"id": call.id, "name": self.label, "arguments": arguments},
-            suffix=f"/{call.key}/client",
+            at=(call.key, CLIENT),
         )
         try:
             return ToolResult(result_text(self.tool, answer))

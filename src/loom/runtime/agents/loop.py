@@ -1,10 +1,9 @@
 """The agent loop: ask the model, run the tools it calls, until the task is done.
 
 One agent invocation runs in its own context (its ``step`` prefixes every
-journal key). LLM turn ``i`` is the effect ``llm{i}``; call ``j`` of that turn is
-``llm{i}.call{j}`` (a ServerTool's result is recorded under it; a ClientTool
-waits on ``llm{i}.call{j}/client``, a confirmation on ``.../confirm``); the
-user's next message is the wait ``llm{i}/input``. A resumed run replays the
+journal key): each LLM turn and tool call is an effect, each client tool,
+confirmation and user message a wait (keys in :mod:`loom.runtime.keys`).
+A resumed run replays the
 loop: recorded turns and tool results come back from the journal, so nothing
 outside is called twice and the conversation is rebuilt as it was.
 """
@@ -43,6 +42,7 @@ from loom.runtime.agents.transforms import apply, supported
 from loom.runtime.context import RunContext
 from loom.runtime.errors import NodeFailure, PlanError
 from loom.runtime.journal import PendingRequest, Suspended
+from loom.runtime.keys import INPUT, START, call_id, effect_key, llm_turn, tool_call
 from loom.runtime.plan import Compiler
 from loom.spec.agents import Agent, SpecializedAgent
 from loom.spec.nodes import NEXT
@@ -134,7 +134,7 @@ class AgentRunner(ComponentRunner):
         limit = iteration_limit(ctx, self.max_iterations)
         hitl = self.human_in_the_loop and mode != "delegate"
         if mode == "chat" and hitl and not has_user_message(thread.messages):
-            self._ask_user(ctx, thread, None, "start")
+            self._ask_user(ctx, thread, None, START)
         turn = 0
         since_user = 0
         while True:
@@ -148,7 +148,7 @@ class AgentRunner(ComponentRunner):
                 )
             turn += 1
             since_user += 1
-            key = f"llm{turn}"
+            key = llm_turn(turn)
             answer = await ctx.effect(
                 key, functools.partial(self._generate, ctx, key, system, thread.messages,
                                        definitions)
@@ -182,7 +182,7 @@ class AgentRunner(ComponentRunner):
                     since_user = 0
                     continue
                 turn += 1
-                values, branch = await self._fallback(ctx, f"llm{turn}", system, thread, goal)
+                values, branch = await self._fallback(ctx, llm_turn(turn), system, thread, goal)
                 return Outcome(values, text, branch or NEXT)
             if mode == "chat" and hitl:
                 self._ask_user(ctx, thread, text, key)
@@ -191,7 +191,7 @@ class AgentRunner(ComponentRunner):
             return Outcome(goal.defaults(), text)
 
     def _ask_user(self, ctx: RunContext, thread: Thread, prompt: str | None, key: str) -> None:
-        answer = ctx.wait("input", prompt=prompt or None, suffix=f"/{key}/input")
+        answer = ctx.wait("input", prompt=prompt or None, at=(key, INPUT))
         thread.add({"role": "user", "content": to_text(answer)})
 
     async def _generate(
@@ -213,7 +213,7 @@ class AgentRunner(ComponentRunner):
         try:
             answer = await traced_generate(
                 ctx, client, self.llm_config, request, tools=list(definitions) or None,
-                response_schema=schema, request_id=f"{ctx.step}/{key}",
+                response_schema=schema, request_id=effect_key(ctx.step, key),
             )
         except LlmError as exc:
             raise NodeFailure(
@@ -222,7 +222,7 @@ class AgentRunner(ComponentRunner):
                 hint="check the server, or point the run elsewhere with --llm-url / LOOM_LLM_URL",
             ) from exc
         calls = [
-            {"id": call.id or f"call_{key}_{index}", "name": call.name,
+            {"id": call.id or call_id(key, index), "name": call.name,
              "arguments": call.arguments or "{}"}
             for index, call in enumerate(answer.tool_calls)
         ]
@@ -250,7 +250,7 @@ class AgentRunner(ComponentRunner):
             arguments, problem = parse_arguments(spec["arguments"])
             if problem:
                 return ToolResult(f"error: {problem}", error=True)
-            call = Call(ctx, f"{key}.call{index}", spec["id"], tool.name, arguments, self.name)
+            call = Call(ctx, tool_call(key, index), spec["id"], tool.name, arguments, self.name)
             try:
                 return await tool.invoke(call)
             except Suspended as waiting:

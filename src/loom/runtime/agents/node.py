@@ -11,16 +11,19 @@ from loom.runtime.agents.loop import AgentRunner
 from loom.runtime.agents.teams import FlowRunner, make_runner
 from loom.runtime.context import RunContext
 from loom.runtime.errors import PlanError
-from loom.runtime.plan import Compiler
+from loom.runtime.plan import Compiler, Executor
 from loom.spec.nodes import NEXT, AgentNode
 
 CONVERSATION_KEY = "conversation"
 CHAT = "chat"
 
 
-class AgentNodeExecutor:
+class AgentNodeExecutor(Executor):
     """Not journaled as a whole: every LLM turn and tool call of the agent is, so
     a resumed run replays the agent's loop up to where it waited."""
+
+    journaled = False
+    threaded = False
 
     def __init__(self, node: AgentNode, compiler: Compiler) -> None:
         self.node = node
@@ -47,10 +50,8 @@ class AgentNodeExecutor:
         if self.top_level:
             # Name the agent alone in errors and waits, not "agent > agent".
             ctx = RunContext(ctx.services, ctx.run, ctx.path[:-1], ctx.permit, ctx.step)
-        runner = self.runner
-        if isinstance(runner, FlowRunner):
-            outcome = await runner.converse(ctx, SharedView(ctx), inputs, self.mode, self.goal)
-            branch = outcome.branch if outcome.branch in (self.node.branches or [NEXT]) else NEXT
-            return {**self.defaults, **outcome.outputs}, branch
-        outcome = await runner.converse(ctx, SharedView(ctx), inputs, self.mode, self.goal)
-        return {**self.defaults, **outcome.outputs}, outcome.branch
+        outcome = await self.runner.converse(ctx, SharedView(ctx), inputs, self.mode, self.goal)
+        branch = outcome.branch
+        if isinstance(self.runner, FlowRunner) and branch not in (self.node.branches or [NEXT]):
+            branch = NEXT
+        return {**self.defaults, **outcome.outputs}, branch

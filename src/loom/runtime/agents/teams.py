@@ -29,6 +29,7 @@ from loom.runtime.agents.loop import AgentRunner
 from loom.runtime.context import RunContext
 from loom.runtime.engine import run_flow
 from loom.runtime.errors import NodeFailure, PlanError
+from loom.runtime.keys import MANAGER, activation_key
 from loom.runtime.plan import Compiler
 from loom.spec.agents import Agent, ManagerWorkers, SpecializedAgent, Swarm
 from loom.spec.component import AgenticComponent
@@ -153,7 +154,7 @@ class ManagerWorkersRunner(ComponentRunner):
     ) -> Outcome:
         team = _Team()
         tools = [self._assign(team, worker, inputs) for worker in self.workers]
-        manager_ctx = sub_context(ctx, self.manager.name, "manager")
+        manager_ctx = sub_context(ctx, self.manager.name, MANAGER)
         return await self.manager.converse(
             manager_ctx, thread.fresh(manager_ctx), inputs, mode, goal, [*extra_tools, *tools]
         )
@@ -222,7 +223,7 @@ class SwarmRunner(ComponentRunner):
                     ctx.path,
                     hint='raise it with metadata {"loom": {"max_iterations": N}} on the swarm',
                 )
-            agent_ctx = sub_context(ctx, active.name, f"a{activation}")
+            agent_ctx = sub_context(ctx, active.name, activation_key(activation))
             tools = self._tools(team, active, inputs, active_agent=True)
             outcome = await active.converse(agent_ctx, thread.fresh(agent_ctx), inputs, mode,
                                             goal, [*extra_tools, *tools])

@@ -34,6 +34,7 @@ from loom.errors import LoomWarning
 from loom.llm import LlmError
 from loom.runtime.context import RunContext
 from loom.runtime.errors import NodeFailure
+from loom.runtime.keys import effect_key, summary_key, summary_prefix
 from loom.spec.datastores import InMemoryCollectionDatastore
 from loom.spec.templates import render
 from loom.spec.transforms import (
@@ -81,7 +82,7 @@ async def apply(
     head = request[:1] if request and request[0].get("role") == "system" else []
     messages = request[len(head):]
     for index, transform in enumerate(transforms):
-        summarize = _Summarize(ctx, f"summary{index}", transform)
+        summarize = _Summarize(ctx, summary_prefix(index), transform)
         if isinstance(transform, MessageSummarizationTransform):
             messages = await _summarize_messages(transform, summarize, messages)
         else:
@@ -159,7 +160,7 @@ class _Summarize:
         digest = hashlib.sha256(
             json.dumps([self.transform.summarization_instructions, content]).encode()
         ).hexdigest()
-        value = await self.ctx.effect(f"{self.prefix}.{digest[:16]}",
+        value = await self.ctx.effect(summary_key(self.prefix, digest),
                                       lambda: self._cached(digest, content))
         return str(value)
 
@@ -183,7 +184,7 @@ class _Summarize:
                    {"role": "user", "content": content}]
         try:
             answer = await traced_generate(self.ctx, client, transform.llm, request,
-                                           request_id=f"{self.ctx.step}/{self.prefix}")
+                                           request_id=effect_key(self.ctx.step, self.prefix))
         except LlmError as exc:
             raise NodeFailure(
                 f"LLM '{transform.llm.name}' of {transform.component_type} "

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from loom.runtime.agents.node import AgentNodeExecutor
 from loom.runtime.executors.api import ApiExecutor
-from loom.runtime.executors.basic import BranchingExecutor, OutputMessageExecutor
+from loom.runtime.executors.branching import BranchingExecutor
 from loom.runtime.executors.llm import LlmExecutor
-from loom.runtime.executors.messages import InputMessageExecutor
-from loom.runtime.executors.parallel import MapExecutor, ParallelFlowExecutor
-from loom.runtime.executors.subflows import CatchExceptionExecutor, FlowNodeExecutor
+from loom.runtime.executors.messages import InputMessageExecutor, OutputMessageExecutor
+from loom.runtime.executors.subflows import (
+    CatchExceptionExecutor,
+    FlowNodeExecutor,
+    MapExecutor,
+    ParallelFlowExecutor,
+)
 from loom.runtime.executors.tool import ToolExecutor
 from loom.runtime.plan import ExecutorFactory
 from loom.spec import nodes

@@ -13,7 +13,7 @@ from loom.llm import RetryPolicy, shared_http_client
 from loom.llm.errors import redact
 from loom.runtime.context import RunContext
 from loom.runtime.errors import StepError
-from loom.runtime.plan import Compiler
+from loom.runtime.plan import Compiler, Executor
 from loom.spec.nodes import NEXT, ApiNode
 from loom.spec.templates import render, render_nested
 
@@ -50,8 +50,9 @@ def _normalized(url: str) -> SplitResult | None:
         return None
 
 
-class ApiExecutor:
+class ApiExecutor(Executor):
     journaled = True  # a resumed run replays its recorded result
+    threaded = False
 
     def __init__(self, node: ApiNode, compiler: Compiler) -> None:
         self.node = node

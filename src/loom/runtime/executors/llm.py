@@ -9,7 +9,7 @@ from typing import Any
 from loom.llm import LlmClient, LlmError, LlmResponse
 from loom.runtime.context import RunContext
 from loom.runtime.errors import StepError
-from loom.runtime.plan import Compiler
+from loom.runtime.plan import Compiler, Executor
 from loom.spec.nodes import NEXT, LlmNode
 from loom.spec.property import Property
 from loom.spec.templates import render
@@ -71,8 +71,9 @@ async def traced_generate(
     return answer
 
 
-class LlmExecutor:
+class LlmExecutor(Executor):
     journaled = True  # a resumed run replays its recorded result
+    threaded = False
 
     def __init__(self, node: LlmNode, compiler: Compiler) -> None:
         self.config = node.llm_config

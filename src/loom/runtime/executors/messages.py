@@ -1,19 +1,35 @@
-"""InputMessageNode: say the optional message, then wait for the user's answer."""
+"""OutputMessageNode and InputMessageNode: say something, wait for the user's answer."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from loom.runtime.context import RunContext
-from loom.runtime.plan import Compiler
-from loom.spec.nodes import NEXT, InputMessageNode
+from loom.runtime.plan import Compiler, Executor
+from loom.spec.nodes import NEXT, InputMessageNode, OutputMessageNode
 from loom.spec.templates import render, to_text
 
 
-class InputMessageExecutor:
+class OutputMessageExecutor(Executor):
+    """Appends the rendered message to the conversation as an assistant message."""
+
+    journaled = False  # replay says it again
+    threaded = False
+
+    def __init__(self, node: OutputMessageNode, compiler: Compiler) -> None:
+        self.message = node.message
+        self.name = node.name
+
+    async def run(self, ctx: RunContext, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        ctx.say({"role": "assistant", "content": render(self.message, inputs), "node": self.name})
+        return {}, NEXT
+
+
+class InputMessageExecutor(Executor):
     """The run pauses here until the user answers (see ``Runtime.resume``)."""
 
     journaled = True
+    threaded = False
 
     def __init__(self, node: InputMessageNode, compiler: Compiler) -> None:
         self.message = node.message

@@ -10,15 +10,17 @@ from typing import Any, cast
 from loom.runtime.context import RunContext
 from loom.runtime.errors import PlanError, StepError
 from loom.runtime.executors.api import ApiExecutor
-from loom.runtime.plan import Compiler
+from loom.runtime.keys import CONFIRM
+from loom.runtime.plan import Compiler, Executor
 from loom.runtime.tools import ToolResultError, split_result
 from loom.spec.nodes import NEXT, ToolNode
 from loom.spec.templates import to_text
 from loom.spec.tools import ClientTool, RemoteTool, ServerTool
 
 
-class ToolExecutor:
+class ToolExecutor(Executor):
     journaled = True  # a resumed run replays its recorded result
+    threaded = False  # a plain sync ServerTool: called in a worker thread, without waits
 
     def __init__(self, node: ToolNode, compiler: Compiler) -> None:
         tool = node.tool
@@ -46,12 +48,8 @@ class ToolExecutor:
                 )
         else:
             self.unsupported = f"{tool.component_type} '{tool.name}' is not supported yet"
-
-    @property
-    def threaded(self) -> bool:
-        """A plain sync ServerTool: called in a worker thread, without waits."""
         bound = self.bound
-        return (
+        self.threaded = (
             bound is not None and not bound.is_async and not bound.is_inline and not self.confirm
         )
 
@@ -81,7 +79,7 @@ class ToolExecutor:
                 "confirmation",
                 prompt=f"Run tool '{self.tool_name}' with {to_text(inputs)}?",
                 tool_call=call,
-                suffix="/confirm",
+                at=(CONFIRM,),
             )
             if not is_yes(answer):
                 raise StepError(

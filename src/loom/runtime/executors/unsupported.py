@@ -6,10 +6,14 @@ from typing import Any
 
 from loom.runtime.context import RunContext
 from loom.runtime.errors import StepError
+from loom.runtime.plan import Executor
 from loom.spec.nodes.base import Node
 
 
-class Unsupported:
+class Unsupported(Executor):
+    journaled = False
+    threaded = False
+
     def __init__(self, node: Node, reason: str | None = None) -> None:
         self.node = node
         self.reason = reason or f"{node.component_type} is not supported yet by loom's runtime"

@@ -1,31 +1,22 @@
-"""Nodes that need no outside call: OutputMessageNode and BranchingNode."""
+"""BranchingNode: the input's value picks the branch."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from loom.runtime.context import RunContext
-from loom.runtime.plan import Compiler
-from loom.spec.nodes import NEXT, BranchingNode, OutputMessageNode
+from loom.runtime.plan import Compiler, Executor
+from loom.spec.nodes import BranchingNode
 from loom.spec.nodes.branching import DEFAULT_BRANCH
-from loom.spec.templates import render, to_text
+from loom.spec.templates import to_text
 
 
-class OutputMessageExecutor:
-    """Appends the rendered message to the conversation as an assistant message."""
-
-    def __init__(self, node: OutputMessageNode, compiler: Compiler) -> None:
-        self.message = node.message
-        self.name = node.name
-
-    async def run(self, ctx: RunContext, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        ctx.say({"role": "assistant", "content": render(self.message, inputs), "node": self.name})
-        return {}, NEXT
-
-
-class BranchingExecutor:
+class BranchingExecutor(Executor):
     """Looks the input up in ``mapping``; values are compared as text, booleans as
     ``true``/``false`` (JSON), numbers without quotes (``5`` matches key ``"5"``)."""
+
+    journaled = False  # no outside call: replay recomputes it
+    threaded = False
 
     def __init__(self, node: BranchingNode, compiler: Compiler) -> None:
         self.mapping = dict(node.mapping)
