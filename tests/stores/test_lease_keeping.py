@@ -108,7 +108,7 @@ def test_a_long_step_keeps_the_runs_lease(store_backend: Any,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     started = Started(store_backend, monkeypatch)
     time.sleep(4 * LEASE)  # well past the lease of the checkpoint written before 'slow'
-    with pytest.raises(loom.runtime.state.CheckpointError) as caught:
+    with pytest.raises(loom.CheckpointError) as caught:
         store_backend.open(lease_timeout=LEASE).claim("long", "here:1:x")
     assert f"is held by {describe_owner(HOLDER)}" in str(caught.value)
     result = started.finish()

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loom.errors import LoomError
+from loom.errors import GraphError
 from loom.spec.component import Component
 from loom.spec.flow import Flow
 from loom.spec.nodes import (
@@ -442,10 +442,6 @@ def _mermaid_cluster(graph: Graph, cluster: Cluster, lines: list[str], indent: s
 
 FORMATS = ("svg", "png", "pdf", "dot", "gv", "mmd")
 PNG_DPI = 120
-
-
-class GraphError(LoomError):
-    """A picture could not be drawn (no Graphviz, unknown format)."""
 
 
 def render(dot: str, fmt: str) -> bytes:

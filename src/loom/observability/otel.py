@@ -26,6 +26,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from loom import __version__
+from loom.errors import PATH_SEPARATOR
 from loom.observability.builder import SpanBuilder
 from loom.observability.masking import MASK, environment_secrets, secrets_of
 from loom.observability.spans import (
@@ -36,7 +37,6 @@ from loom.observability.spans import (
     SpanEvent,
     SpanProcessor,
 )
-from loom.runtime.errors import PATH_SEPARATOR
 from loom.runtime.events import RuntimeEvent
 
 _OPERATIONS = {"llm": "chat", "tool": "execute_tool", "agent": "invoke_agent"}

@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from loom.errors import BranchTimeout
 from loom.runtime.context import RunContext
 from loom.runtime.engine import FlowOutcome, run_flow
-from loom.runtime.errors import BranchTimeout
 from loom.runtime.journal import PendingRequest, Suspended
 from loom.runtime.plan import FlowPlan
 

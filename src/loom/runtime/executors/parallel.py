@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from loom.errors import StepError
 from loom.runtime.context import RunContext
 from loom.runtime.engine import FlowOutcome, run_flow
-from loom.runtime.errors import StepError
 from loom.runtime.executors.branches import run_branches
 from loom.runtime.plan import Compiler
 from loom.runtime.services import LIMIT_KEY, TIMEOUT_KEY, node_option

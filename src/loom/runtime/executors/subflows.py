@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from loom.errors import RunError
 from loom.runtime.context import RunContext
 from loom.runtime.engine import run_flow
-from loom.runtime.errors import RunError
 from loom.runtime.journal import Suspended
 from loom.runtime.plan import Compiler
 from loom.spec.nodes import CatchExceptionNode, FlowNode

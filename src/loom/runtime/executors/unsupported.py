@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from loom.errors import StepError
 from loom.runtime.context import RunContext
-from loom.runtime.errors import StepError
 from loom.spec.nodes.base import Node
 
 
