@@ -27,6 +27,7 @@ from rich.text import Text
 
 from loom import __version__
 from loom.errors import LoomError
+from loom.serialization import load_registry
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -98,8 +99,6 @@ def read_registries(paths: Sequence[str] | None, strict: bool = False) -> dict[s
     """
     if not paths:
         return None
-    from loom.serialization import load_registry
-
     registry: dict[str, Any] = {}
     for path in paths:
         registry = load_registry(path, registry=registry, strict=strict)

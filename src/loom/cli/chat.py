@@ -42,7 +42,7 @@ from loom.runtime import Runtime
 from loom.runtime.events import RuntimeEvent
 from loom.runtime.journal import PendingRequest
 from loom.runtime.result import RunResult
-from loom.spec.flow import Flow
+from loom.spec.flows.flow import Flow
 from loom.spec.tools import ServerTool
 from loom.spec.walk import walk
 

@@ -21,7 +21,7 @@ from typing import Any
 
 from loom.errors import GraphError
 from loom.spec.component import Component
-from loom.spec.flow import Flow
+from loom.spec.flows.flow import Flow
 from loom.spec.nodes import (
     AgentNode,
     ApiNode,

@@ -18,8 +18,8 @@ from loom.spec.component import (
     Component,
     ComponentWithIO,
 )
-from loom.spec.edges import ControlFlowEdge, DataFlowEdge
-from loom.spec.flow import Flow
+from loom.spec.flows.edges import ControlFlowEdge, DataFlowEdge
+from loom.spec.flows.flow import Flow
 from loom.spec.nodes import *  # noqa: F403
 from loom.spec.nodes import __all__ as _node_names
 from loom.spec.property import (

@@ -16,6 +16,8 @@ from pathlib import Path
 from loom.errors import CheckpointError
 from loom.stores.base import CheckpointStore, RunSummary
 from loom.stores.memory import MemoryStore
+from loom.stores.postgres import PostgresStore
+from loom.stores.sqlite import SqliteStore
 
 __all__ = [
     "CheckpointStore",
@@ -51,8 +53,6 @@ def store_opener(url: str | None = None) -> Callable[[], CheckpointStore]:
         return MemoryStore
     if url.startswith(("postgresql://", "postgres://")):
         def postgres() -> CheckpointStore:
-            from loom.stores.postgres import PostgresStore
-
             return PostgresStore(url)
 
         return postgres
@@ -76,20 +76,6 @@ def store_opener(url: str | None = None) -> Callable[[], CheckpointStore]:
         path = url  # a plain file path
 
     def sqlite() -> CheckpointStore:
-        from loom.stores.sqlite import SqliteStore
-
         return SqliteStore(path)
 
     return sqlite
-
-
-def __getattr__(name: str) -> object:
-    if name == "SqliteStore":
-        from loom.stores.sqlite import SqliteStore
-
-        return SqliteStore
-    if name == "PostgresStore":
-        from loom.stores.postgres import PostgresStore
-
-        return PostgresStore
-    raise AttributeError(name)

@@ -32,7 +32,7 @@ from loom.runtime.engine import run_flow
 from loom.runtime.plan import Compiler
 from loom.spec.agents import Agent, ManagerWorkers, SpecializedAgent, Swarm
 from loom.spec.component import AgenticComponent
-from loom.spec.flow import Flow
+from loom.spec.flows.flow import Flow
 from loom.spec.templates import to_text
 
 TASK_ARGUMENT = "task"

@@ -10,6 +10,7 @@ from loom.runtime.executors.messages import InputMessageExecutor
 from loom.runtime.executors.parallel import MapExecutor, ParallelFlowExecutor
 from loom.runtime.executors.subflows import CatchExceptionExecutor, FlowNodeExecutor
 from loom.runtime.executors.tool import ToolExecutor
+from loom.runtime.executors.unsupported import Unsupported
 from loom.runtime.plan import ExecutorFactory
 from loom.spec import nodes
 
@@ -25,4 +26,5 @@ FACTORIES: dict[type, ExecutorFactory] = {
     nodes.ApiNode: ApiExecutor,
     nodes.InputMessageNode: InputMessageExecutor,
     nodes.AgentNode: AgentNodeExecutor,
+    nodes.Node: Unsupported,  # any other node: fails clearly when reached
 }

@@ -27,7 +27,7 @@ from loom.runtime.result import ErrorInfo, RunResult
 from loom.runtime.services import Services
 from loom.serialization import load, loads, to_dict
 from loom.spec.component import Component
-from loom.spec.flow import Flow
+from loom.spec.flows.flow import Flow
 from loom.stores.base import CheckpointStore, make_owner
 from loom.stores.memory import MemoryStore
 
