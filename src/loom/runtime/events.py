@@ -98,7 +98,7 @@ class Emitter:
         self._failed.add(id(listener))
         name = getattr(listener, "__qualname__", type(listener).__name__)
         warnings.warn(
-            f"event listener {name} raised {type(exc).__name__}: {exc}; the run goes on",
+            f"event listener {name} raised {describe(exc)}; the run goes on",
             LoomWarning,
             stacklevel=2,
         )
