@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 import loom  # noqa: E402
-from loom.runtime.state import RunState  # noqa: E402
+from loom.runs import RunState  # noqa: E402
 from loom.stores import CheckpointStore, MemoryStore  # noqa: E402
 from loom.stores.base import make_owner  # noqa: E402
 from loom.stores.sqlite import SqliteStore  # noqa: E402

@@ -5,20 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from loom.errors import LoomError
-
-
-class MissingDependency(LoomError):
-    """An optional package is not installed; the hint names the extra that brings it."""
-
-    def __init__(self, package: str, extra: str, purpose: str, alternative: str | None) -> None:
-        hint = f"pip install 'loom[{extra}]'"
-        super().__init__(
-            f"{purpose} needs {package}, which is not installed",
-            hint=f"{hint}, or {alternative}" if alternative else hint,
-        )
-        self.package = package
-        self.extra = extra
+from loom.errors import MissingDependency
 
 
 def require(

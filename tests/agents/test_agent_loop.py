@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from loom.runtime import PlanError
+from loom.errors import PlanError
 from loom.spec.tools import BuiltinTool
 from loom.testing import FakeLlmServer, ScriptedToolCall, ToolCallsReply
 

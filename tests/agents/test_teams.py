@@ -12,7 +12,7 @@ from loom.spec.agents import (
     SpecializedAgent,
     Swarm,
 )
-from loom.spec.edges import ControlFlowEdge
+from loom.spec.flows.edges import ControlFlowEdge
 from loom.testing import FakeLlmServer, ScriptedToolCall, ToolCallsReply
 
 from .conftest import (

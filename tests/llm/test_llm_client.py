@@ -11,13 +11,10 @@ from typing import Any
 import jsonschema
 import pytest
 
+from loom.errors import LlmConnectionError, LlmHttpError, LlmResponseError, LlmTimeoutError
 from loom.llm import (
     LlmClient,
-    LlmConnectionError,
     LlmEndpoint,
-    LlmHttpError,
-    LlmResponseError,
-    LlmTimeoutError,
     RetryPolicy,
     aclose_shared_http_client,
     shared_http_client,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from loom.llm import LlmEndpoint, LlmHttpError, apply_overrides, overrides_from_env
+from loom.errors import LlmHttpError
+from loom.llm import LlmEndpoint, apply_overrides, overrides_from_env
 from loom.llm.endpoint import chat_completions_url
 from loom.llm.parsing import MalformedResponse, StreamAssembler, parse_completion
 from loom.llm.request import build_chat_body

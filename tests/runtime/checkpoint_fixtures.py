@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import loom
+from loom.runs import RunState
 from loom.runtime.journal import PendingRequest
-from loom.runtime.state import RunState
 from loom.stores import MemoryStore
 from loom.testing import FakeLlmServer, ScriptedToolCall, ToolCallsReply
 

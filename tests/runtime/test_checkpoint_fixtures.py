@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from loom.runs import RunState
 from loom.runtime.journal import PendingRequest
-from loom.runtime.state import RunState
 from loom.testing import FakeLlmServer
 
 from .checkpoint_fixtures import FIXTURES, Calls, generate, runtime

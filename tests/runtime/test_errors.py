@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 import loom
-from loom.runtime import NodeFailure, PlanError
+from loom.errors import NodeFailure, PlanError
 from loom.spec import CatchExceptionNode, FlowNode, ParallelFlowNode
 
 from .conftest import Recorder, linear_flow, prop, props, runtime, tool_node, tool_subflow

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import loom
-from loom.runtime.state import CheckpointError, RunNotFound
+from loom.errors import CheckpointError, RunNotFound
 from loom.spec import (
     BranchingNode,
     CatchExceptionNode,

@@ -67,7 +67,7 @@ class Started:
 
     def __init__(self, backend: Any, monkeypatch: pytest.MonkeyPatch,
                  lease: float = LEASE) -> None:
-        monkeypatch.setattr("loom.runtime.runtime.make_owner", lambda: HOLDER)
+        monkeypatch.setattr("loom.runtime.host.runtime.make_owner", lambda: HOLDER)
         self.calls: list[str] = []
         self.in_slow = threading.Event()
         self.release = threading.Event()
@@ -108,7 +108,7 @@ def test_a_long_step_keeps_the_runs_lease(store_backend: Any,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     started = Started(store_backend, monkeypatch)
     time.sleep(4 * LEASE)  # well past the lease of the checkpoint written before 'slow'
-    with pytest.raises(loom.runtime.state.CheckpointError) as caught:
+    with pytest.raises(loom.CheckpointError) as caught:
         store_backend.open(lease_timeout=LEASE).claim("long", "here:1:x")
     assert f"is held by {describe_owner(HOLDER)}" in str(caught.value)
     result = started.finish()
@@ -148,7 +148,7 @@ def test_a_checkpoint_refused_to_a_run_taken_over_stops_it_too(
 def test_a_finished_run_taken_over_is_not_deleted_from_under_its_new_holder(
         store_backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     # Checkpoints at waits only, finished runs not kept: the last store call is a delete.
-    monkeypatch.setattr("loom.runtime.runtime.make_owner", lambda: HOLDER)
+    monkeypatch.setattr("loom.runtime.host.runtime.make_owner", lambda: HOLDER)
     in_slow, release = threading.Event(), threading.Event()
 
     def slow(n: int) -> int:

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 import loom
-from loom.runtime.state import CheckpointError, RunNotFound, RunState, flow_digest
+from loom.errors import CheckpointError, RunNotFound
+from loom.runs import RunState, flow_digest
 from loom.spec import InputMessageNode, StartNode
 from loom.stores import MemoryStore, default_store_url, open_store
 from loom.stores.base import describe_owner, make_owner

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import loom
-from loom.runtime.state import CheckpointError
+from loom.errors import CheckpointError
 
 
 def open_spec(spec: dict[str, Any]) -> Any:

@@ -26,8 +26,7 @@ from rich.console import Console
 from rich.text import Text
 
 from loom import __version__
-from loom._optional import MissingDependency
-from loom.errors import LoomError
+from loom.errors import LoomError, MissingDependency
 from loom.serialization import load_registry
 
 EXIT_OK = 0

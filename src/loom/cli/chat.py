@@ -36,14 +36,13 @@ from loom.cli import (
 )
 from loom.cli.run import _load_tools, _parse_inputs
 from loom.cli.waiting import add_store_options, cli_metadata, store_from
-from loom.errors import LoomError
+from loom.errors import CheckpointError, LoomError, RunNotFound
 from loom.observability.run_options import add_trace_options, observing
 from loom.runtime import Runtime
 from loom.runtime.events import RuntimeEvent
 from loom.runtime.journal import PendingRequest
 from loom.runtime.result import RunResult
-from loom.runtime.state import CheckpointError, RunNotFound
-from loom.spec.flow import Flow
+from loom.spec.flows.flow import Flow
 from loom.spec.tools import ServerTool
 from loom.spec.walk import walk
 

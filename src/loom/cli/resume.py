@@ -29,12 +29,12 @@ from loom.cli.waiting import (
     print_result,
     store_from,
 )
-from loom.errors import LoomError
+from loom.errors import CheckpointError, LoomError
 from loom.observability.run_options import add_observe_options, observing
+from loom.runs import RunState
 from loom.runtime import Runtime
 from loom.runtime.journal import PendingRequest
 from loom.runtime.result import RunResult
-from loom.runtime.state import CheckpointError, RunState
 
 _YES = ("y", "yes", "true", "1", "ok", "confirm")
 _NO = ("n", "no", "false", "0", "refuse", "deny")

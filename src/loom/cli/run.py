@@ -42,7 +42,7 @@ from loom.cli.waiting import (
 from loom.errors import LoomError
 from loom.observability.run_options import add_observe_options, observing
 from loom.runtime import Runtime
-from loom.spec.flow import Flow
+from loom.spec.flows.flow import Flow
 from loom.spec.property import Property
 from loom.spec.tools import ServerTool
 from loom.spec.walk import walk

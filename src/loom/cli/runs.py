@@ -18,7 +18,7 @@ from rich.text import Text
 
 from loom.cli import EXIT_INVALID, EXIT_OK, err, out, red, yellow
 from loom.cli.waiting import add_store_options, describe_call, store_from
-from loom.runtime.state import RunState
+from loom.runs import RunState
 from loom.stores import CheckpointStore
 from loom.stores.base import RunSummary, describe_owner
 

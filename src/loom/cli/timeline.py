@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from loom.cli import EXIT_OK, out
-from loom.errors import LoomError
-from loom.observability.timeline import TimelineError, draw_timeline
+from loom.errors import LoomError, TimelineError
+from loom.observability.timeline import draw_timeline
 from loom.observability.tracefile import read_trace
 
 FORMATS = (".png", ".svg", ".pdf")

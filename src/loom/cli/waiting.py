@@ -23,9 +23,9 @@ from rich.text import Text
 
 from loom.cli import err, green, out, red, yellow
 from loom.errors import LoomError
+from loom.runs import RunState
 from loom.runtime.journal import PendingRequest
 from loom.runtime.result import RunResult
-from loom.runtime.state import RunState
 from loom.stores import CheckpointStore, MemoryStore, RunSummary, store_opener
 
 EXIT_OK = 0

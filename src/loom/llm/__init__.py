@@ -1,4 +1,4 @@
-"""Talking to OpenAI-compatible LLM servers: endpoint, client, retries, errors."""
+"""Talking to OpenAI-compatible LLM servers: endpoint, client, retries (errors: loom.errors)."""
 
 from loom.llm.client import LlmClient, TokenCallback
 from loom.llm.endpoint import (
@@ -9,13 +9,6 @@ from loom.llm.endpoint import (
     chat_completions_url,
     overrides_from_env,
 )
-from loom.llm.errors import (
-    LlmConnectionError,
-    LlmError,
-    LlmHttpError,
-    LlmResponseError,
-    LlmTimeoutError,
-)
 from loom.llm.http import aclose_shared_http_client, new_http_client, shared_http_client
 from loom.llm.response import LlmResponse, ToolCall
 from loom.llm.retry import RetryPolicy
@@ -23,14 +16,9 @@ from loom.llm.retry import RetryPolicy
 __all__ = [
     "DEFAULT_TIMEOUT",
     "LlmClient",
-    "LlmConnectionError",
     "LlmEndpoint",
-    "LlmError",
-    "LlmHttpError",
     "LlmOverrides",
     "LlmResponse",
-    "LlmResponseError",
-    "LlmTimeoutError",
     "RetryPolicy",
     "TokenCallback",
     "ToolCall",

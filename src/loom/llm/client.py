@@ -16,14 +16,14 @@ from typing import Any
 
 import httpx
 
-from loom.llm.endpoint import LlmEndpoint
-from loom.llm.errors import (
+from loom.errors import (
     LlmConnectionError,
     LlmError,
     LlmHttpError,
     LlmResponseError,
     LlmTimeoutError,
 )
+from loom.llm.endpoint import LlmEndpoint
 from loom.llm.http import shared_http_client
 from loom.llm.parsing import (
     DONE,

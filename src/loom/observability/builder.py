@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Iterable
 from typing import Any
 
-from loom.errors import LoomWarning
+from loom.errors import LoomWarning, describe
 from loom.observability.masking import (
     MASK,
     SENSITIVE_FIELDS,
@@ -245,7 +245,7 @@ class SpanBuilder:
                 self._failed.add(id(processor))
                 warnings.warn(
                     f"span processor {type(processor).__name__}.{method} raised "
-                    f"{type(exc).__name__}: {exc}; the run goes on",
+                    f"{describe(exc)}; the run goes on",
                     LoomWarning,
                     stacklevel=2,
                 )

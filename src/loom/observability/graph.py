@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from loom._optional import require
-from loom.errors import LoomError
+from loom.errors import GraphError
 from loom.spec.component import Component
-from loom.spec.flow import Flow
+from loom.spec.flows.flow import Flow
 from loom.spec.nodes import (
     AgentNode,
     ApiNode,
@@ -443,10 +443,6 @@ def _mermaid_cluster(graph: Graph, cluster: Cluster, lines: list[str], indent: s
 
 FORMATS = ("svg", "png", "pdf", "dot", "gv", "mmd")
 PNG_DPI = 120
-
-
-class GraphError(LoomError):
-    """A picture could not be drawn (no Graphviz, unknown format)."""
 
 
 def render(dot: str, fmt: str) -> bytes:

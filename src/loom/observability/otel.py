@@ -24,6 +24,7 @@ from typing import Any
 
 from loom import __version__
 from loom._optional import require
+from loom.errors import PATH_SEPARATOR
 from loom.observability.builder import SpanBuilder
 from loom.observability.masking import MASK, environment_secrets, secrets_of
 from loom.observability.spans import (
@@ -34,7 +35,6 @@ from loom.observability.spans import (
     SpanEvent,
     SpanProcessor,
 )
-from loom.runtime.errors import PATH_SEPARATOR
 from loom.runtime.events import RuntimeEvent
 
 require("opentelemetry.trace", "otel", "the OpenTelemetry exporter", package="opentelemetry")

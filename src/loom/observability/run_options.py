@@ -13,6 +13,7 @@ from rich.console import Console
 
 from loom.errors import LoomError
 from loom.observability.masking import environment_secrets, secrets_of
+from loom.observability.progress import LiveProgress
 from loom.observability.tracefile import TraceFile
 
 
@@ -63,8 +64,6 @@ def observing(
         added.append(trace)
     console = Console(stderr=True)
     if live and live_wanted(args, console):
-        from loom.observability.progress import LiveProgress
-
         progress = LiveProgress(console)
         added.append(progress)
     runtime.listeners.extend(added)

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from loom._optional import require
-from loom.errors import LoomError
 from loom.observability.graph import STYLES
 from loom.observability.spans import CANCELLED, ERROR, RUNNING, WAITING, Span
 
@@ -32,10 +31,6 @@ KIND_NAMES = {
 }
 SUBFLOW_COLOURS = {"parallel": ("#ede9fe", "#7c3aed"), "subflow": ("#f1f5f9", "#64748b")}
 PARALLEL_TYPES = ("ParallelFlowNode", "ParallelMapNode", "MapNode")
-
-
-class TimelineError(LoomError):
-    """The trace cannot be drawn (unreadable, matplotlib missing)."""
 
 
 @dataclass

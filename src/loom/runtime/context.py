@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from loom.runtime.errors import PATH_SEPARATOR
+from loom.errors import PATH_SEPARATOR
 from loom.runtime.events import Emitter
 from loom.runtime.journal import Journal, PendingRequest, Suspended, WaitKind
 from loom.runtime.keys import child_key, effect_entry, effect_key, request_id, wait_key

@@ -7,8 +7,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from loom.errors import NodeFailure, RunError, StepError, describe
 from loom.runtime.context import RunContext
-from loom.runtime.errors import NodeFailure, RunError, StepError
 from loom.runtime.journal import Suspended
 from loom.runtime.keys import node_key, step_entry
 from loom.runtime.plan import FlowPlan, NodePlan
@@ -197,7 +197,7 @@ async def _execute(
     except StepError as exc:
         raise NodeFailure(str(exc), step.path, hint=exc.hint) from exc
     except Exception as exc:  # a tool, an LLM, a bad value: name the node
-        raise NodeFailure(_describe(exc), step.path) from exc
+        raise NodeFailure(describe(exc), step.path) from exc
     if journaled:
         await journal.put(step.step, step_entry(outputs, branch, step.said))
     return outputs, branch
@@ -249,8 +249,3 @@ def _finish(plan: FlowPlan, end: NodePlan, values: dict[str, Any]) -> FlowOutcom
                 continue
         outputs[spec.title] = value
     return FlowOutcome(outputs, end.node.branch_name)  # type: ignore[attr-defined]
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

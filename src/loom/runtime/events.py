@@ -41,7 +41,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from loom.errors import LoomWarning
+from loom.errors import LoomWarning, NodeFailure, StepError, describe
+from loom.runtime.journal import Suspended
 
 Listener = Callable[["RuntimeEvent"], None | Awaitable[None]]
 
@@ -97,7 +98,7 @@ class Emitter:
         self._failed.add(id(listener))
         name = getattr(listener, "__qualname__", type(listener).__name__)
         warnings.warn(
-            f"event listener {name} raised {type(exc).__name__}: {exc}; the run goes on",
+            f"event listener {name} raised {describe(exc)}; the run goes on",
             LoomWarning,
             stacklevel=2,
         )
@@ -107,7 +108,7 @@ class Emitter:
         (waits and cancellations are not errors)."""
         if isinstance(exc, (asyncio.CancelledError, GeneratorExit, KeyboardInterrupt)):
             return
-        if type(exc).__name__ == "Suspended" or any(exc is seen for seen in self._reported):
+        if isinstance(exc, Suspended) or any(exc is seen for seen in self._reported):
             return
         self._reported.append(exc)
         kind, message = describe_exception(exc)
@@ -127,19 +128,16 @@ def describe_exception(exc: BaseException) -> tuple[str, str]:
     with no stack trace. A node failure that wraps another error names the original
     type (``ValueError``, ``LlmHttpError``...)."""
     origin = exc
-    while type(origin).__name__ in _WRAPPERS and origin.__cause__ is not None:
+    while type(origin) in _WRAPPERS and origin.__cause__ is not None:
         origin = origin.__cause__
-    if type(origin).__name__ == "StepError":
+    if type(origin) is StepError:
         origin = exc
-    text = getattr(exc, "message", None)
-    if not isinstance(text, str):
-        text = str(exc)
-    lines = text.strip().splitlines()
+    lines = describe(exc, node=False, typed=False).strip().splitlines()
     first = lines[0] if lines else type(origin).__name__
     return type(origin).__name__, first[:MAX_EXCEPTION_MESSAGE]
 
 
-_WRAPPERS = ("NodeFailure", "StepError")
+_WRAPPERS = (NodeFailure, StepError)
 
 
 _END: Any = object()

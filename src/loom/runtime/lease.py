@@ -17,8 +17,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from loom.errors import LoomError
-from loom.runtime.state import RunTakenOver
+from loom.errors import LoomError, RunTakenOver
 
 T = TypeVar("T")
 

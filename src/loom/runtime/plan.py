@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from loom.runtime.values import Converter, converter
-from loom.spec.flow import Flow
-from loom.spec.flow_checks import edge_branch
+from loom.spec.flows.checks import edge_branch
+from loom.spec.flows.flow import Flow
 from loom.spec.nodes.base import EndNode, Node, StartNode
 from loom.spec.property import Property
 
@@ -112,13 +112,12 @@ class Compiler:
         return plan
 
     def executor(self, node: Node) -> Executor:
+        """The factory of the node's nearest class makes it (``Node``'s: nodes not supported)."""
         for cls in type(node).__mro__:
             factory = self.factories.get(cls)
             if factory is not None:
                 return factory(node, self)
-        from loom.runtime.executors.unsupported import Unsupported
-
-        return Unsupported(node)
+        raise LookupError(f"no executor factory for {type(node).__name__}, nor for Node")
 
     def _compile(self, flow: Flow) -> FlowPlan:
         index = {node.id: i for i, node in enumerate(flow.nodes)}

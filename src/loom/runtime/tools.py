@@ -7,6 +7,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from loom.errors import StepError
 from loom.spec.property import Property
 from loom.spec.types import describe_type, value_matches
 
@@ -46,7 +47,7 @@ class BoundTool:
         return await result if inspect.isawaitable(result) else result
 
 
-class ToolResultError(Exception):
+class ToolResultError(StepError):
     """A tool returned something that does not fit its declared outputs."""
 
 

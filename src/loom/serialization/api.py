@@ -19,7 +19,7 @@ from loom.serialization.versions import (
 )
 from loom.serialization.writer import DocumentWriter
 from loom.spec.component import Component
-from loom.spec.flow_checks import LENIENT_TYPES
+from loom.spec.flows.checks import LENIENT_TYPES
 
 Registry = Mapping[str, Any]
 

@@ -23,8 +23,8 @@ from loom.spec.datastores import (
     TlsOracleDatabaseConnectionConfig,
     TlsPostgresDatabaseConnectionConfig,
 )
-from loom.spec.edges import ControlFlowEdge, DataFlowEdge
-from loom.spec.flow import Flow
+from loom.spec.flows.edges import ControlFlowEdge, DataFlowEdge
+from loom.spec.flows.flow import Flow
 from loom.spec.llms import (
     GeminiAIStudioAuthConfig,
     GeminiAuthConfig,

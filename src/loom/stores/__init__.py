@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from loom.runtime.state import CheckpointError
+from loom.errors import CheckpointError
 from loom.stores.base import CheckpointStore, RunSummary
 from loom.stores.memory import MemoryStore
 from loom.stores.postgres import PostgresStore

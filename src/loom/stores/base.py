@@ -17,7 +17,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from loom.runtime.state import CheckpointError, RunState, RunTakenOver
+from loom.errors import CheckpointError, RunTakenOver
+from loom.runs import RunState
 
 DEFAULT_LEASE_TIMEOUT = 3600.0
 """Seconds after its last checkpoint when a holder on another host counts as gone."""

@@ -9,7 +9,8 @@ from __future__ import annotations
 import threading
 import time
 
-from loom.runtime.state import RunNotFound, RunState
+from loom.errors import RunNotFound
+from loom.runs import RunState
 from loom.stores.base import (
     DEFAULT_LEASE_TIMEOUT,
     RunSummary,

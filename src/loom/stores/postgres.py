@@ -20,7 +20,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from loom._optional import require
-from loom.runtime.state import CheckpointError, RunNotFound, RunState
+from loom.errors import CheckpointError, RunNotFound
+from loom.runs import RunState
 from loom.stores.base import (
     DEFAULT_LEASE_TIMEOUT,
     RunSummary,

@@ -21,7 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from loom.runtime.state import CheckpointError, RunNotFound, RunState
+from loom.errors import CheckpointError, RunNotFound
+from loom.runs import RunState
 from loom.stores.base import (
     DEFAULT_LEASE_TIMEOUT,
     RunSummary,

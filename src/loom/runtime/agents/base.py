@@ -6,10 +6,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from loom.errors import NodeFailure
 from loom.runtime.agents.calls import AgentTool, Goal
 from loom.runtime.agents.conversation import Thread
 from loom.runtime.context import RunContext
-from loom.runtime.errors import NodeFailure
 from loom.runtime.keys import child_key
 from loom.runtime.services import node_option
 from loom.spec.component import AgenticComponent

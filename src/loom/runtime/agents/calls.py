@@ -16,8 +16,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+from loom.errors import NodeFailure, PlanError, describe
+from loom.runtime.asking import is_yes
 from loom.runtime.context import RunContext
-from loom.runtime.errors import NodeFailure, PlanError, StepError
 from loom.runtime.keys import CLIENT, CONFIRM
 from loom.runtime.plan import Compiler
 from loom.runtime.tools import BoundTool, ToolResultError, split_result
@@ -172,8 +173,6 @@ class _OwnTool(AgentTool):
         self.raise_errors = raise_errors
 
     def confirmed(self, call: Call, arguments: dict[str, Any]) -> bool:
-        from loom.runtime.executors.tool import is_yes  # the package imports this one
-
         answer = call.ctx.wait(
             "confirmation",
             prompt=f"Run tool '{self.label}' with {to_text(arguments)}?",
@@ -211,9 +210,9 @@ class _OwnTool(AgentTool):
                     events.emit("tool_end", call.ctx.path, call.ctx.step, tool=tool, error=exc,
                                 request_id=call.id)
                 if self.raise_errors:
-                    raise NodeFailure(f"tool '{self.label}' failed: {_describe(exc)}",
+                    raise NodeFailure(f"tool '{self.label}' failed: {describe(exc)}",
                                       call.ctx.path) from exc
-                return {"content": f"error: {_describe(exc)}", "error": True}
+                return {"content": f"error: {describe(exc)}", "error": True}
             if events.enabled:
                 events.emit("tool_end", call.ctx.path, call.ctx.step, tool=tool,
                             outputs=content, request_id=call.id)
@@ -221,13 +220,6 @@ class _OwnTool(AgentTool):
 
         value = await call.ctx.effect(call.key, attempt)
         return ToolResult(value["content"], bool(value["error"]))
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, ToolResultError | StepError):
-        return str(exc)
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 class ServerAgentTool(_OwnTool):

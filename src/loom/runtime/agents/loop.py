@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from loom.llm import LlmError
+from loom.errors import LlmError, NodeFailure, PlanError
 from loom.runtime.agents.base import (
     ITERATIONS_KEY,
     TOOL_ERRORS_KEY,
@@ -39,8 +39,8 @@ from loom.runtime.agents.calls import (
 )
 from loom.runtime.agents.conversation import Thread, has_user_message, request_messages
 from loom.runtime.agents.transforms import apply, supported
+from loom.runtime.asking import traced_generate
 from loom.runtime.context import RunContext
-from loom.runtime.errors import NodeFailure, PlanError
 from loom.runtime.journal import PendingRequest, Suspended
 from loom.runtime.keys import INPUT, START, call_id, effect_key, llm_turn, tool_call
 from loom.runtime.plan import Compiler
@@ -207,8 +207,6 @@ class AgentRunner(ComponentRunner):
         request = await apply(ctx, self.transforms, request_messages(system, messages))
         if extra:
             request.append({"role": "user", "content": extra})
-        from loom.runtime.executors.llm import traced_generate  # the package imports this one
-
         client = ctx.services.llm_client(self.llm_config)
         try:
             answer = await traced_generate(

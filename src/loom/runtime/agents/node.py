@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from loom.errors import PlanError
 from loom.runtime.agents.base import ITERATIONS_KEY, Mode, option
 from loom.runtime.agents.calls import Goal
 from loom.runtime.agents.conversation import SharedView
 from loom.runtime.agents.loop import AgentRunner
 from loom.runtime.agents.teams import FlowRunner, make_runner
 from loom.runtime.context import RunContext
-from loom.runtime.errors import PlanError
 from loom.runtime.plan import Compiler, Executor
 from loom.spec.nodes import NEXT, AgentNode
 

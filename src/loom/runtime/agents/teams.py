@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from loom.errors import NodeFailure, PlanError
 from loom.runtime.agents.base import (
     ITERATIONS_KEY,
     ComponentRunner,
@@ -28,12 +29,11 @@ from loom.runtime.agents.conversation import PrivateThread, Thread
 from loom.runtime.agents.loop import AgentRunner
 from loom.runtime.context import RunContext
 from loom.runtime.engine import run_flow
-from loom.runtime.errors import NodeFailure, PlanError
 from loom.runtime.keys import MANAGER, activation_key
 from loom.runtime.plan import Compiler
 from loom.spec.agents import Agent, ManagerWorkers, SpecializedAgent, Swarm
 from loom.spec.component import AgenticComponent
-from loom.spec.flow import Flow
+from loom.spec.flows.flow import Flow
 from loom.spec.templates import to_text
 
 TASK_ARGUMENT = "task"

@@ -30,10 +30,9 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-from loom.errors import LoomWarning
-from loom.llm import LlmError
+from loom.errors import LlmError, LoomWarning, NodeFailure
+from loom.runtime.asking import traced_generate
 from loom.runtime.context import RunContext
-from loom.runtime.errors import NodeFailure
 from loom.runtime.keys import effect_key, summary_key, summary_prefix
 from loom.spec.datastores import InMemoryCollectionDatastore
 from loom.spec.templates import render
@@ -176,8 +175,6 @@ class _Summarize:
         return summary
 
     async def _ask(self, content: str) -> str:
-        from loom.runtime.executors.llm import traced_generate  # the package imports this one
-
         transform = self.transform
         client = self.ctx.services.llm_client(transform.llm)
         request = [{"role": "system", "content": transform.summarization_instructions},

@@ -10,8 +10,8 @@ from loom.errors import LoadError
 from loom.runtime.agents.base import option
 from loom.runtime.agents.node import CHAT, CONVERSATION_KEY
 from loom.spec.component import AgenticComponent, Component
-from loom.spec.edges import ControlFlowEdge
-from loom.spec.flow import Flow
+from loom.spec.flows.edges import ControlFlowEdge
+from loom.spec.flows.flow import Flow
 from loom.spec.nodes import AgentNode, EndNode, StartNode
 
 IMPLICIT_KEY = "implicit_flow"

@@ -14,6 +14,7 @@ from loom.runtime.executors.subflows import (
     ParallelFlowExecutor,
 )
 from loom.runtime.executors.tool import ToolExecutor
+from loom.runtime.executors.unsupported import Unsupported
 from loom.runtime.plan import ExecutorFactory
 from loom.spec import nodes
 
@@ -29,6 +30,7 @@ FACTORIES: dict[type, ExecutorFactory] = {
     nodes.ApiNode: ApiExecutor,
     nodes.InputMessageNode: InputMessageExecutor,
     nodes.AgentNode: AgentNodeExecutor,
+    nodes.Node: Unsupported,  # any other node: fails clearly when reached
 }
 
 __all__ = ["FACTORIES"]

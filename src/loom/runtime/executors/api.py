@@ -9,10 +9,9 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 import httpx
 
+from loom.errors import StepError, redact
 from loom.llm import RetryPolicy, shared_http_client
-from loom.llm.errors import redact
 from loom.runtime.context import RunContext
-from loom.runtime.errors import StepError
 from loom.runtime.plan import Compiler, Executor
 from loom.spec.nodes import NEXT, ApiNode
 from loom.spec.templates import render, render_nested

@@ -7,9 +7,9 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from loom.errors import BranchTimeout, RunError, StepError
 from loom.runtime.context import RunContext
 from loom.runtime.engine import FlowOutcome, run_flow
-from loom.runtime.errors import BranchTimeout, RunError, StepError
 from loom.runtime.journal import PendingRequest, Suspended
 from loom.runtime.keys import item_name
 from loom.runtime.plan import Compiler, Executor, FlowPlan

@@ -7,8 +7,9 @@ import inspect
 from collections.abc import Awaitable
 from typing import Any, cast
 
+from loom.errors import PlanError, StepError
+from loom.runtime.asking import is_yes
 from loom.runtime.context import RunContext
-from loom.runtime.errors import PlanError, StepError
 from loom.runtime.executors.api import ApiExecutor
 from loom.runtime.keys import CONFIRM
 from loom.runtime.plan import Compiler, Executor
@@ -111,15 +112,6 @@ class ToolExecutor(Executor):
             return split_result(self.tool_name, self.outputs, result)
         except ToolResultError as exc:
             raise StepError(str(exc), hint="return what the tool's outputs declare") from exc
-
-
-def is_yes(answer: Any) -> bool:
-    """A confirmation answer: true, or text such as "yes", "y", "ok"."""
-    if isinstance(answer, str):
-        return answer.strip().lower() in ("true", "yes", "y", "ok", "confirm", "1")
-    if isinstance(answer, dict):
-        return is_yes(answer.get("confirmed", answer.get("approve", False)))
-    return answer is True or answer == 1
 
 
 async def _awaited(result: Awaitable[Any]) -> Any:

@@ -13,7 +13,7 @@ from loom.spec.property import ListProperty, Property, UnionProperty
 from loom.spec.types import same_type
 
 if TYPE_CHECKING:
-    from loom.spec.flow import Flow
+    from loom.spec.flows.flow import Flow
 
 Reducer = Literal["append", "sum", "average", "max", "min"]
 NUMERIC_REDUCERS = ("sum", "average", "max", "min")

@@ -17,8 +17,8 @@ from loom.spec.property import Property, by_title
 from loom.spec.types import describe_type, is_castable
 
 if TYPE_CHECKING:
-    from loom.spec.edges import ControlFlowEdge
-    from loom.spec.flow import Flow
+    from loom.spec.flows.edges import ControlFlowEdge
+    from loom.spec.flows.flow import Flow
 
 DEFAULT_BRANCH = "default"
 # Set by a non-strict load: a type mismatch on a data edge is then a warning, as

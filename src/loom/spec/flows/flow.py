@@ -6,8 +6,8 @@ import warnings
 
 from loom.errors import LoomWarning
 from loom.spec.component import AgenticComponent
-from loom.spec.edges import ControlFlowEdge, DataFlowEdge
-from loom.spec.flow_checks import check_flow
+from loom.spec.flows.checks import check_flow
+from loom.spec.flows.edges import ControlFlowEdge, DataFlowEdge
 from loom.spec.nodes.base import NEXT, EndNode, Node
 from loom.spec.property import Property, by_title
 from loom.spec.types import same_type

@@ -12,12 +12,12 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from loom.errors import LoomError
+from loom.errors import CheckpointError, RunError, RunNotFound, RunTakenOver, describe
 from loom.llm import LlmOverrides, aclose_shared_http_client, overrides_from_env
+from loom.runs import RunState, RunStatus, flow_digest
 from loom.runtime.agents import DEFAULT_MAX_ITERATIONS, as_flow
 from loom.runtime.context import Run, RunContext
 from loom.runtime.engine import run_flow
-from loom.runtime.errors import RunError
 from loom.runtime.events import Emitter, Listener, RunStream
 from loom.runtime.executors import FACTORIES
 from loom.runtime.journal import Journal, Suspended
@@ -26,17 +26,9 @@ from loom.runtime.lease import Lease
 from loom.runtime.plan import Compiler, FlowPlan
 from loom.runtime.result import ErrorInfo, RunResult
 from loom.runtime.services import Services
-from loom.runtime.state import (
-    CheckpointError,
-    RunNotFound,
-    RunState,
-    RunStatus,
-    RunTakenOver,
-    flow_digest,
-)
 from loom.serialization import load, loads, to_dict
 from loom.spec.component import Component
-from loom.spec.flow import Flow
+from loom.spec.flows.flow import Flow
 from loom.stores.base import CheckpointStore, make_owner
 from loom.stores.memory import MemoryStore
 
@@ -229,7 +221,7 @@ class Runtime:
             result = RunResult("waiting", {}, run.messages, run_id=state.run_id,
                                pending=waiting.requests)
         except RunError as exc:
-            info = ErrorInfo(node=exc.node or plan.name, message=_with_hint(exc))
+            info = ErrorInfo(node=exc.node or plan.name, message=describe(exc, node=False))
             state.error = {"node": info.node, "message": info.message}
             state.pending = []
             await checkpoints.save("failed")
@@ -250,7 +242,7 @@ class Runtime:
             await run.events.drain()
         if lease is not None and lease.lost is not None:  # nothing of ours may be saved now
             lost = lease.lost
-            info = ErrorInfo(node=plan.name, message=_with_hint(lost))
+            info = ErrorInfo(node=plan.name, message=describe(lost, node=False))
             return RunResult("failed", {}, run.messages, info, run_id=state.run_id,
                              exception=lost)
         assert result is not None
@@ -406,10 +398,6 @@ def _blocking(job: Coroutine[Any, Any, RunResult]) -> RunResult:
             await aclose_shared_http_client()
 
     return asyncio.run(run_and_close())
-
-
-def _with_hint(exc: LoomError) -> str:
-    return exc.message + (f". {exc.hint}" if exc.hint else "")
 
 
 def _plain_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Any]:

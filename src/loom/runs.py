@@ -2,7 +2,8 @@
 
 The state holds the flow document (secrets left out), the inputs, the journal
 of recorded step results and answers, the pending requests and the outcome. It
-is plain JSON with a format version; anything else is refused on load.
+is plain JSON with a format version; anything else is refused on load. It sits
+below the runtime (which writes it) and the stores (which keep it).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import json
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
-from loom.errors import LoomError
+from loom.errors import CheckpointError
 
 STATE_FORMAT = "loom.run/1"
 RunStatus = Literal["running", "waiting", "finished", "failed"]
@@ -22,18 +23,6 @@ _SHAPES: dict[str, type | tuple[type, ...]] = {
     "answers": dict, "pending": list, "messages": list, "outputs": dict,
     "metadata": dict, "created_at": (int, float), "updated_at": (int, float),
 }
-
-
-class CheckpointError(LoomError):
-    """A checkpoint cannot be read, written or resumed."""
-
-
-class RunNotFound(CheckpointError):  # noqa: N818 - reads better at the call sites
-    """The store has no run with this id."""
-
-
-class RunTakenOver(CheckpointError):  # noqa: N818 - reads better at the call sites
-    """Another process holds the run now; this one must stop running it."""
 
 
 # The flow document is the bulk of a run state and never changes during a run:
