@@ -196,8 +196,13 @@ class FakeLlmServer:
 
 
 def bind_socket(port: int) -> socket.socket:
-    """A listening socket on 127.0.0.1 (port 0 picks a free one)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    """A listening socket on 127.0.0.1 (port 0 picks a free one).
+
+    ``IPPROTO_TCP`` must be named: asyncio sets TCP_NODELAY only on sockets whose
+    ``proto`` says TCP, and accepted sockets inherit it. With ``proto=0`` Nagle
+    holds each response's body until the client's delayed ACK, ~40 ms later.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((HOST, port))
