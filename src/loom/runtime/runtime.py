@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from loom.errors import LoomError
-from loom.llm import LlmOverrides, aclose_shared_http_client, overrides_from_env
+from loom.llm import LlmOverrides, overrides_from_env
 from loom.runtime.agents import DEFAULT_MAX_ITERATIONS, as_flow
+from loom.runtime.blocking import run_blocking
 from loom.runtime.context import Run, RunContext
 from loom.runtime.engine import run_flow
 from loom.runtime.errors import RunError
@@ -397,14 +398,7 @@ def _blocking(job: Coroutine[Any, Any, RunResult]) -> RunResult:
         job.close()
         raise RuntimeError("a blocking Runtime method was called inside an event loop: "
                            "use arun() / aresume()")
-
-    async def run_and_close() -> RunResult:
-        try:
-            return await job
-        finally:
-            await aclose_shared_http_client()
-
-    return asyncio.run(run_and_close())
+    return run_blocking(job)
 
 
 def _with_hint(exc: LoomError) -> str:
