@@ -156,3 +156,27 @@ async def aclose_shared_http_client() -> None:
     client = _clients.pop(asyncio.get_running_loop(), None)
     if client is not None:
         await client.aclose()
+
+
+def transport_retryable(exc: Exception) -> bool:
+    """Whether another attempt may get past a transport failure: a timeout, a
+    refused or reset connection may; a TLS failure or an unsupported URL cannot."""
+    if isinstance(exc, httpx.TimeoutException):
+        return True
+    if is_tls_error(exc):
+        return False
+    return isinstance(exc, (httpx.NetworkError, httpx.RemoteProtocolError))
+
+
+def is_tls_error(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError):
+            return True
+        text = str(current)
+        if "CERTIFICATE_VERIFY_FAILED" in text or "[SSL" in text:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
