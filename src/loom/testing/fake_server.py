@@ -165,9 +165,17 @@ class FakeLlmServer:
     def clear_scripts(self) -> None:
         self._state.clear_rules()
 
-    def fail_next(self, n: int = 1, status: int = 500, kind: FailureKind = "status") -> None:
-        """Make the next ``n`` requests fail (see :class:`Failure` for the kinds)."""
-        self._state.add_failures(n, Failure(kind, status))
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int = 500,
+        kind: FailureKind = "status",
+        retry_after: float | str | None = None,
+    ) -> None:
+        """Make the next ``n`` requests fail (see :class:`Failure` for the kinds);
+        ``retry_after`` (seconds or an HTTP date) is sent as ``Retry-After``."""
+        after = None if retry_after is None else str(retry_after)
+        self._state.add_failures(n, Failure(kind, status, after))
 
     def refuse_fields(self, *names: str) -> None:
         """Answer 400 to requests carrying any of these top-level fields (e.g.
