@@ -36,8 +36,7 @@ _tls: ssl.SSLContext | None = None
 
 
 def tls_context() -> ssl.SSLContext:
-    """The process's verifying TLS context: loading CA certificates takes tens of
-    milliseconds, so it is done once, on the first ``https`` request."""
+    """The process's TLS context, made on first need: loading CAs takes ~35 ms."""
     global _tls
     with _tls_lock:
         if _tls is None:
@@ -49,8 +48,8 @@ class ShardedTransport(httpx.AsyncBaseTransport):
     """Several small connection pools; each request goes to the least busy one.
 
     Least-busy (not round-robin) keeps a sequential caller on one pool and so
-    on one kept-alive connection, while a burst spreads evenly. ``http`` and
-    ``https`` requests have pools of their own, so plain HTTP never loads CAs.
+    on one kept-alive connection, while a burst spreads evenly. Plain HTTP has
+    pools of its own, which never load CAs.
     """
 
     def __init__(
@@ -72,7 +71,7 @@ class ShardedTransport(httpx.AsyncBaseTransport):
     def _pool(self, tls: bool, index: int) -> httpx.AsyncHTTPTransport:
         pool = self._pools[tls][index]
         if pool is None:
-            # A plain-HTTP pool never starts TLS; its context verifies (and trusts nobody).
+            # Never used by plain HTTP; it would verify (and trust nobody).
             verify = tls_context() if tls else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
             pool = httpx.AsyncHTTPTransport(limits=self._limits, verify=verify)
             self._pools[tls][index] = pool
@@ -159,8 +158,7 @@ async def aclose_shared_http_client() -> None:
 
 
 def transport_retryable(exc: Exception) -> bool:
-    """Whether another attempt may get past a transport failure: a timeout, a
-    refused or reset connection may; a TLS failure or an unsupported URL cannot."""
+    """A timeout or a refused/reset connection may pass; TLS or URL errors cannot."""
     if isinstance(exc, httpx.TimeoutException):
         return True
     if is_tls_error(exc):

@@ -1,7 +1,5 @@
-"""The one retry loop: LLM calls, ApiNode and RemoteTool all go through :func:`retrying`.
-
-The policy itself (fields, defaults, delays) is :class:`loom.spec.retry_policy.RetryPolicy`.
-"""
+"""The one retry loop, for LLM calls, ApiNode and RemoteTool; the policy is
+:class:`loom.spec.retry_policy.RetryPolicy`."""
 
 from __future__ import annotations
 
@@ -19,9 +17,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Failure:
-    """What a failed attempt tells the loop: the HTTP status and body (``None``
-    for a timeout or a connection error), the server's ``Retry-After``, and, for
-    a failure without a status, whether another attempt may help."""
+    """A failed attempt: HTTP status and body (no status: timeout or connection
+    error, retried when ``retryable``), and the server's ``Retry-After``."""
 
     status: int | None = None
     body: str = ""
@@ -35,12 +32,9 @@ async def retrying(
     judge: Callable[[Exception], Failure | None],
     gave_up: Callable[[Exception, int], None] | None = None,
 ) -> T:
-    """Call ``attempt`` until it succeeds or the policy says stop.
-
-    ``judge`` reads an exception of ``attempt``: ``None`` means it is not a
-    failure to retry (it propagates at once). ``gave_up(exc, attempts)`` runs
-    before the last exception propagates.
-    """
+    """Call ``attempt`` until it succeeds or the policy says stop. ``judge``
+    returns ``None`` for an exception that is never retried; ``gave_up(exc,
+    attempts)`` runs before the last exception propagates."""
     retry_index = 0
     while True:
         try:
@@ -62,8 +56,7 @@ def _worth(policy: RetryPolicy, failure: Failure) -> bool:
 
 
 def retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds a ``Retry-After`` header asks for, in either form (``120`` or an
-    HTTP date); ``None`` when absent or unreadable."""
+    """Seconds a ``Retry-After`` header asks for (``120`` or an HTTP date)."""
     value = headers.get("retry-after")
     if value is None:
         return None

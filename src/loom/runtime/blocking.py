@@ -1,11 +1,7 @@
-"""The event loop behind the blocking ``Runtime`` methods.
-
-The main thread keeps one loop from call to call (closed at exit): a new loop
-per call would drop the shared HTTP client and its kept-alive connections each
-time. Each call still runs in a copy of the caller's context and, as with
-``asyncio.run``, the tasks it leaves behind are cancelled. Other threads, a
-forked child's first call and Python 3.10 get a new loop per call.
-"""
+"""The loop behind the blocking ``Runtime`` methods. The main thread keeps one
+(closed at exit) so that the shared HTTP client keeps its connections; each call
+still gets a copy of the caller's context and, as with ``asyncio.run``, its
+leftover tasks are cancelled. Other threads and Python 3.10 get a loop per call."""
 
 from __future__ import annotations
 
@@ -22,12 +18,19 @@ from loom.llm import aclose_shared_http_client
 
 T = TypeVar("T")
 
-_kept: tuple[int, Any] | None = None  # (pid, asyncio.Runner) of the main thread
+_kept: tuple[int, Any] | None = None  # (pid, asyncio.Runner)
 _forked_off: list[Any] = []  # a parent's runner, in a child: never run nor collected
 
 
 def run_blocking(job: Coroutine[Any, Any, T]) -> T:
-    """Run ``job`` to completion from sync code (not inside a running loop)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        job.close()
+        raise RuntimeError("a blocking Runtime method was called inside an event loop: "
+                           "use arun() / aresume()")
     if sys.version_info >= (3, 11) and threading.current_thread() is threading.main_thread():
         runner = _main_runner()
         try:

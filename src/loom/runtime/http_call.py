@@ -1,6 +1,4 @@
-"""A templated HTTP request, as ApiNode and RemoteTool describe one: rendered
-from the inputs, checked against the allow list, sent with the retry policy,
-its JSON response turned into outputs."""
+"""The templated HTTP request of an ApiNode or a RemoteTool."""
 
 from __future__ import annotations
 
@@ -25,12 +23,8 @@ FORM = "application/x-www-form-urlencoded"
 
 
 def url_allowed(url: str, allow_list: list[str]) -> bool:
-    """Same scheme and host:port, and the path starts with the entry's path.
-
-    Both sides are compared as the HTTP client will send them: it removes dot
-    segments ("/items/../admin" goes out as "/admin"), so the raw text must not
-    be trusted. Percent-encoded dot segments, which a server may resolve, are refused.
-    """
+    """Same scheme and host:port, and the path starts with the entry's, both as
+    httpx sends them (dot segments removed); encoded dot segments are refused."""
     target = _normalized(url)
     if target is None or any(seg in (".", "..") for seg in unquote(target.path).split("/")):
         return False
@@ -53,15 +47,14 @@ def _normalized(url: str) -> SplitResult | None:
         return None
 
 
-class _Answered(Exception):
-    """An HTTP error status, kept for the retry loop to judge."""
+class _Answered(Exception):  # an error status, for the retry loop to judge
 
     def __init__(self, response: httpx.Response) -> None:
         self.response = response
 
 
 class HttpCall:
-    """One ApiNode's or RemoteTool's request; ``await call(inputs)`` gives the outputs."""
+    """``await call(inputs)``: render, check the allow list, send, read the outputs."""
 
     def __init__(self, source: ApiNode | RemoteTool) -> None:
         self.source = source

@@ -8,14 +8,14 @@ import dataclasses
 import json
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from loom.errors import LoomError
 from loom.llm import LlmOverrides, overrides_from_env
 from loom.runtime.agents import DEFAULT_MAX_ITERATIONS, as_flow
-from loom.runtime.blocking import run_blocking
+from loom.runtime.blocking import run_blocking as _blocking
 from loom.runtime.context import Run, RunContext
 from loom.runtime.engine import run_flow
 from loom.runtime.errors import RunError
@@ -387,18 +387,6 @@ class _Checkpoints:
                     await self.runtime._store_call(
                         self.runtime.store.release, self.state.run_id, self.state.owner
                     )
-
-
-def _blocking(job: Coroutine[Any, Any, RunResult]) -> RunResult:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        job.close()
-        raise RuntimeError("a blocking Runtime method was called inside an event loop: "
-                           "use arun() / aresume()")
-    return run_blocking(job)
 
 
 def _with_hint(exc: LoomError) -> str:

@@ -1,10 +1,5 @@
-"""RetryPolicy (AGENTSPEC 7.4): fields, defaults, checks, and the wait before a retry.
-
-The one model behind every component's ``retry_policy`` (which stays the plain
-dict the author wrote) and behind every retry loom makes (``loom.llm.retry``).
-The defaults are the spec's, so a config without a policy behaves here as in
-any other Agent Spec runtime.
-"""
+"""RetryPolicy (AGENTSPEC 7.4), the one model behind every ``retry_policy`` field
+(kept as the author's dict) and every retry loom makes (``loom.llm.retry``)."""
 
 from __future__ import annotations
 
@@ -28,12 +23,8 @@ def _default_recoverable() -> dict[str, list[str]]:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """When and how long to wait before trying a request again.
-
-    ``max_attempts`` counts retries, not the first attempt. A status listed in
-    ``recoverable_statuses`` with an empty list is always retried; with a
-    non-empty list only when the response body contains one of the strings.
-    """
+    """``max_attempts`` counts retries. A status in ``recoverable_statuses`` is
+    retried when its list is empty or the body contains one of its strings."""
 
     max_attempts: int = 2
     request_timeout: float | None = None
@@ -48,22 +39,15 @@ class RetryPolicy:
     def from_dict(
         cls, data: Mapping[str, Any] | None, component: ComponentRef | None = None
     ) -> RetryPolicy:
-        """The policy a spec object describes (``None``: the defaults); bad values
-        raise a SpecError naming the field (and ``component``)."""
-        if data is None:
-            return cls()
-        values = dict(data)
+        """The policy of a spec object (``None``: the defaults); raises SpecError."""
+        values = dict(data or {})
         if "recoverable_statuses" in values:  # the Python API may give int keys or None
-            values["recoverable_statuses"] = {
-                str(code): items for code, items in (values["recoverable_statuses"] or {}).items()
-            }
+            statuses = values["recoverable_statuses"] or {}
+            values["recoverable_statuses"] = {str(code): v for code, v in statuses.items()}
         check_retry_policy(values, component=component)
-        for name in ("request_timeout", "initial_retry_delay", "max_retry_delay", "backoff_factor"):
-            if values.get(name) is not None:
-                values[name] = float(values[name])
         if "recoverable_statuses" in values:
             values["recoverable_statuses"] = {
-                code: list(items) for code, items in values["recoverable_statuses"].items()
+                code: list(v) for code, v in values["recoverable_statuses"].items()
             }
         return cls(**values)
 
@@ -81,11 +65,8 @@ class RetryPolicy:
     def delay(
         self, retry_index: int, status: int | None = None, *, rng: random.Random | None = None
     ) -> float:
-        """Seconds to wait before retry number ``retry_index`` (0 = first retry).
-
-        ``status`` is the HTTP status that failed, or ``None`` for a timeout or
-        a connection error (treated like a 5xx service error).
-        """
+        """Seconds before retry ``retry_index`` (0 = the first); ``status`` ``None``
+        (a timeout, a connection error) counts as a service error."""
         uniform = (rng or random).uniform
         base = self.initial_retry_delay * self.backoff_factor**retry_index
         cap = self.max_retry_delay
@@ -104,8 +85,7 @@ class RetryPolicy:
     def wait(
         self, retry_index: int, status: int | None = None, retry_after: float | None = None
     ) -> float:
-        """:meth:`delay`, or the server's ``Retry-After`` when longer, capped at
-        ``max_retry_delay`` so that a server cannot park a run for an hour."""
+        """:meth:`delay`, or a longer ``Retry-After`` capped at ``max_retry_delay``."""
         delay = self.delay(retry_index, status)
         if retry_after is None:
             return delay
@@ -127,23 +107,19 @@ def check_retry_policy(
     if unknown:
         raise fail(f"{field} has unknown key(s) {unknown}",
                    f"a retry policy accepts only {sorted(RETRY_POLICY_DEFAULTS)}")
-    for key, minimum, exclusive in (
-        ("max_attempts", 0, False),
-        ("request_timeout", 0, True),
-        ("initial_retry_delay", 0, False),
-        ("max_retry_delay", 0, False),
-        ("backoff_factor", 0, True),
-    ):
-        if key not in policy or (key == "request_timeout" and policy[key] is None):
+    for key in ("max_attempts", "request_timeout", "initial_retry_delay", "max_retry_delay",
+                "backoff_factor"):
+        value, where = policy.get(key), f"{field}.{key}"
+        if key not in policy or (key == "request_timeout" and value is None):
             continue
-        value, where = policy[key], f"{field}.{key}"
         integer = key == "max_attempts"
         kind = "an integer" if integer else "a number"
         if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
             null = " or null" if key == "request_timeout" else ""
             raise fail(f"{where} must be {kind}{null}, got {value!r}", f"write {where} as {kind}")
-        if value < minimum or (exclusive and value == minimum):
-            bound = f"greater than {minimum}" if exclusive else f"at least {minimum}"
+        exclusive = key in ("request_timeout", "backoff_factor")
+        if value < 0 or (exclusive and value == 0):
+            bound = "greater than 0" if exclusive else "at least 0"
             raise fail(f"{where} must be {bound}, got {value!r}", f"use a value {bound}")
     jitter = policy.get("jitter", RETRY_POLICY_DEFAULTS["jitter"])
     if jitter is not None and jitter not in JITTER_MODES:
@@ -175,10 +151,4 @@ def check_retry_policy(
 
 def retry_settings(policy: Mapping[str, Any] | None) -> dict[str, Any] | None:
     """A retry policy with every default filled in (``None``: no retries configured)."""
-    if policy is None:
-        return None
-    settings = {**RETRY_POLICY_DEFAULTS, **policy}
-    settings["recoverable_statuses"] = {
-        code: list(names) for code, names in settings["recoverable_statuses"].items()
-    }
-    return settings
+    return None if policy is None else asdict(RetryPolicy.from_dict(policy))
