@@ -109,3 +109,14 @@ def test_a_forked_child_does_not_use_its_parents_loop(fake_llm: FakeLlmServer) -
         pytest.fail("the forked child hung")
     assert os.waitstatus_to_exitcode(status) == 0
     assert rt.run(flow).status == "finished"  # and the parent's loop still works
+
+
+def test_a_loop_closed_by_someone_else_is_replaced() -> None:
+    rt = runtime()
+    flow = linear_flow("main")
+    assert rt.run(flow).status == "finished"
+    from loom.runtime import blocking
+
+    assert blocking._kept is not None
+    blocking._kept[1].get_loop().close()  # e.g. asyncio.get_event_loop().close() in user code
+    assert rt.run(flow).status == "finished"

@@ -52,10 +52,10 @@ if sys.version_info >= (3, 11):
 
     def _main_runner() -> asyncio.Runner:
         global _kept
-        if _kept is None or _kept[0] != os.getpid():
+        if _kept is None or _kept[0] != os.getpid() or _kept[1].get_loop().is_closed():
             if _kept is None:
                 atexit.register(_close)
-            else:  # its selector and sockets are the parent's
+            elif _kept[0] != os.getpid():  # its selector and sockets are the parent's
                 _forked_off.append(_kept[1])
             _kept = (os.getpid(), asyncio.Runner())
         runner: asyncio.Runner = _kept[1]
