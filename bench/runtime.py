@@ -474,13 +474,20 @@ def run(quick: bool) -> tuple[list[list[str]], str]:
         )
         total = time.perf_counter() - t0
     caption = (
-        f"loom vs wayflowcore {wayflow_side.wayflow_version()}, Python {sys.version.split()[0]}, "
+        f"loom vs wayflowcore {_wayflow_version()}, Python {sys.version.split()[0]}, "
         f"{os.cpu_count()} CPUs; medians of {rep} runs ({FANOUT_REPEAT} for fan-out) after 1 warm-up (WayFlow: its own repeats); "
         f"LLM server: {llm['kind']} at {llm['url']}"
         + (f" ({llm['latency_s']} s)" if llm.get("latency_s") is not None else "")
         + f"; {'--quick; ' if quick else ''}measured in {total:.0f} s"
     )
     return rows, caption
+
+
+def _wayflow_version() -> str:
+    try:
+        return wayflow_side.wayflow_version()
+    except Exception:  # not installed: its rows say so, the table still prints
+        return "(not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:
