@@ -38,9 +38,6 @@ LAZY_ALLOWED = {
         "require() imports optional third-party packages by name (never a loom module)",
     ("loom.cli", "importlib"):
         "the subcommands, modules of loom.cli itself, are found by name in SUBCOMMANDS",
-    # Helper A moves the HTTP request builder out of executors/api.py; drop this then.
-    ("loom.runtime.agents.calls", "loom.runtime.executors.api"):
-        "RemoteTool borrows ApiExecutor's request builder (being moved to a neutral module)",
 }
 
 

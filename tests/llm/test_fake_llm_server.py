@@ -205,3 +205,33 @@ def test_recording_can_be_turned_off() -> None:
         body = {"model": "m", "messages": [{"role": "user", "content": "q"}]}
         assert httpx.post(server.url + "/chat/completions", json=body).status_code == 200
         assert server.requests == []
+
+
+def test_accepted_connections_do_not_wait_for_nagle() -> None:
+    """Accepted sockets get TCP_NODELAY from asyncio only when the listener says
+    IPPROTO_TCP; without it every answer waited ~40 ms for a delayed ACK."""
+    import asyncio
+    import socket
+
+    from loom.testing.fake_server import bind_socket
+
+    async def accepted_nodelay() -> int:
+        seen: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        class Probe(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                sock = transport.get_extra_info("socket")
+                seen.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+                transport.close()
+
+        listener = bind_socket(0)
+        server = await asyncio.get_running_loop().create_server(Probe, sock=listener)
+        try:
+            _, writer = await asyncio.open_connection(*listener.getsockname())
+            value = await asyncio.wait_for(seen, 5)
+            writer.close()
+            return value
+        finally:
+            server.close()
+
+    assert asyncio.run(accepted_nodelay()) != 0

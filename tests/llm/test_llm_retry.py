@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import random
+import time
+from typing import Any
 
 import pytest
 
 from loom.errors import SpecError
 from loom.llm import RetryPolicy
+from loom.llm.retry import Failure, retry_after, retrying
 
 
 class EdgeRng(random.Random):
@@ -157,3 +160,54 @@ def test_from_dict_reads_the_spec_object() -> None:
 def test_from_dict_rejects_bad_values(data: dict[str, object]) -> None:
     with pytest.raises(SpecError, match="retry_policy"):
         RetryPolicy.from_dict(data)
+
+
+# --- Retry-After and the one retry loop ------------------------------------------------
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    from email.utils import formatdate
+
+    assert retry_after({"retry-after": "7"}) == 7.0
+    assert retry_after({"retry-after": " 0.5 "}) == 0.5
+    assert retry_after({"retry-after": "-3"}) == 0.0
+    assert retry_after({}) is None
+    assert retry_after({"retry-after": "soon"}) is None
+    later = retry_after({"retry-after": formatdate(time.time() + 30, usegmt=True)})
+    assert later is not None and 28 <= later <= 30
+    assert retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0  # past
+
+
+def test_wait_takes_the_longer_of_backoff_and_retry_after_up_to_the_cap() -> None:
+    policy = RetryPolicy(initial_retry_delay=1.0, max_retry_delay=8.0, jitter=None)
+    assert policy.wait(0) == 1.0
+    assert policy.wait(0, 429, retry_after=0.2) == 1.0
+    assert policy.wait(0, 429, retry_after=5.0) == 5.0
+    assert policy.wait(0, 429, retry_after=3600.0) == 8.0
+
+
+async def test_retrying_stops_on_success_on_a_verdict_or_when_the_retries_run_out() -> None:
+    policy = RetryPolicy(max_attempts=2, initial_retry_delay=0.0, max_retry_delay=0.0)
+    calls: list[int] = []
+    noted: list[int] = []
+
+    def attempt_failing(times: int) -> Any:
+        async def attempt() -> str:
+            calls.append(1)
+            if len(calls) <= times:
+                raise ValueError("nope")
+            return "ok"
+
+        return attempt
+
+    def judge(status: int | None) -> Any:
+        return lambda exc: None if status == -1 else Failure(status)
+
+    assert await retrying(policy, attempt_failing(2), judge(503)) == "ok"
+    assert len(calls) == 3
+    for status, expected in ((503, 3), (400, 1), (-1, 1), (None, 3)):
+        calls.clear()
+        with pytest.raises(ValueError):
+            await retrying(policy, attempt_failing(10), judge(status),
+                           lambda exc, n: noted.append(n))
+        assert len(calls) == expected and noted[-1] == expected

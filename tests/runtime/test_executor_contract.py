@@ -46,6 +46,6 @@ def test_the_plan_holds_the_contract_of_each_node() -> None:
 
 def test_executor_modules_are_named_after_the_node_modules() -> None:
     node_modules = {info.name for info in pkgutil.iter_modules(spec_nodes.__path__)}
-    # api.py is folded into tool.py later; unsupported.py serves every node kind.
+    # unsupported.py serves every node kind.
     for info in pkgutil.iter_modules(executors.__path__):
-        assert info.name in node_modules | {"api", "unsupported"}, info.name
+        assert info.name in node_modules | {"unsupported"}, info.name

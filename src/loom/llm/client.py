@@ -7,9 +7,7 @@ pooled HTTP client unless given their own. Retries follow the endpoint's
 
 from __future__ import annotations
 
-import asyncio
 import inspect
-import ssl
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any
@@ -24,7 +22,7 @@ from loom.errors import (
     LlmTimeoutError,
 )
 from loom.llm.endpoint import LlmEndpoint
-from loom.llm.http import shared_http_client
+from loom.llm.http import is_tls_error, shared_http_client, transport_retryable
 from loom.llm.parsing import (
     DONE,
     MalformedResponse,
@@ -35,6 +33,7 @@ from loom.llm.parsing import (
 )
 from loom.llm.request import build_chat_body
 from loom.llm.response import LlmResponse
+from loom.llm.retry import Failure, retry_after, retrying
 
 TokenCallback = Callable[[str], Any]
 """Called with each streamed text delta; may be sync or async."""
@@ -76,24 +75,25 @@ class LlmClient:
         body = build_chat_body(
             self._endpoint, messages, response_schema=response_schema, tools=tools, stream=stream
         )
-        policy = self._endpoint.retry
-        retry_index = 0
-        while True:
-            progress = _Progress()
-            try:
-                if stream:
-                    return await self._stream(body, on_token, progress)
-                return await self._post_once(body)
-            except LlmError as exc:
-                if (
-                    progress.emitted
-                    or retry_index >= policy.max_attempts
-                    or not self._worth_retry(exc)
-                ):
-                    exc.note_attempts(retry_index + 1)
-                    raise
-                await asyncio.sleep(self._retry_delay(exc, retry_index))
-                retry_index += 1
+        progress = _Progress()
+
+        async def attempt() -> LlmResponse:
+            if stream:
+                return await self._stream(body, on_token, progress)
+            return await self._post_once(body)
+
+        def judge(exc: Exception) -> Failure | None:
+            if not isinstance(exc, LlmError) or progress.emitted:
+                return None
+            if isinstance(exc, LlmHttpError):
+                return Failure(exc.status, exc.body, exc.retry_after)
+            return Failure(retryable=exc.retryable)
+
+        def gave_up(exc: Exception, attempts: int) -> None:
+            if isinstance(exc, LlmError):
+                exc.note_attempts(attempts)
+
+        return await retrying(self._endpoint.retry, attempt, judge, gave_up)
 
     def _client(self) -> httpx.AsyncClient:
         return self._http if self._http is not None else shared_http_client()
@@ -175,26 +175,13 @@ class LlmClient:
             raise MalformedResponse("the event stream ended before 'data: [DONE]'")
         return assembler.result()
 
-    def _worth_retry(self, exc: LlmError) -> bool:
-        if isinstance(exc, LlmHttpError):
-            return self._endpoint.retry.is_recoverable_status(exc.status, exc.body)
-        return exc.retryable
-
-    def _retry_delay(self, exc: LlmError, retry_index: int) -> float:
-        policy = self._endpoint.retry
-        status = exc.status if isinstance(exc, LlmHttpError) else None
-        delay = policy.delay(retry_index, status)
-        if isinstance(exc, LlmHttpError) and exc.retry_after is not None:
-            delay = max(delay, min(exc.retry_after, policy.max_retry_delay))
-        return delay
-
     def _http_error(self, response: httpx.Response) -> LlmHttpError:
         return LlmHttpError(
             response.status_code,
             response.text,
             url=self._url,
             model=self._endpoint.model,
-            retry_after=_retry_after(response),
+            retry_after=retry_after(response.headers),
             secret=self._endpoint.api_key,
         )
 
@@ -213,7 +200,7 @@ class LlmClient:
         if isinstance(exc, httpx.DecodingError):
             return self._response_error(f"cannot decode the body ({exc})")
         detail = str(exc) or type(exc).__name__
-        if _is_tls_error(exc):
+        if is_tls_error(exc):
             return LlmConnectionError(
                 url=url,
                 model=model,
@@ -230,8 +217,9 @@ class LlmClient:
                 hint="The URL must look like http://host:port or https://host/v1; "
                 "set --llm-url or LOOM_LLM_URL",
             )
-        retryable = isinstance(exc, (httpx.NetworkError, httpx.RemoteProtocolError))
-        return LlmConnectionError(url=url, model=model, detail=detail, retryable=retryable)
+        return LlmConnectionError(
+            url=url, model=model, detail=detail, retryable=transport_retryable(exc)
+        )
 
 
 class _Progress:
@@ -247,27 +235,3 @@ class _Progress:
         result = on_token(text)
         if inspect.isawaitable(result):
             await result
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: rare for LLM servers, the backoff applies
-
-
-def _is_tls_error(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, ssl.SSLError):
-            return True
-        text = str(current)
-        if "CERTIFICATE_VERIFY_FAILED" in text or "[SSL" in text:
-            return True
-        current = current.__cause__ or current.__context__
-    return False

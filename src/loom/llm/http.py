@@ -7,12 +7,14 @@ An ``AsyncClient`` is bound to the loop it first ran on, hence one per loop.
 httpcore's connection pool does work quadratic in its size on every request,
 which makes a single 1,000-connection pool crawl (tens of seconds for 1,000
 concurrent calls). The shared client therefore spreads requests over several
-small pools (:class:`ShardedTransport`).
+small pools (:class:`ShardedTransport`), created as they are first needed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
+import threading
 import weakref
 from collections.abc import AsyncIterator
 
@@ -29,11 +31,25 @@ _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient
 )
 
 
+_tls_lock = threading.Lock()
+_tls: ssl.SSLContext | None = None
+
+
+def tls_context() -> ssl.SSLContext:
+    """The process's TLS context, made on first need: loading CAs takes ~35 ms."""
+    global _tls
+    with _tls_lock:
+        if _tls is None:
+            _tls = httpx.create_ssl_context()
+        return _tls
+
+
 class ShardedTransport(httpx.AsyncBaseTransport):
     """Several small connection pools; each request goes to the least busy one.
 
     Least-busy (not round-robin) keeps a sequential caller on one pool and so
-    on one kept-alive connection, while a burst spreads evenly.
+    on one kept-alive connection, while a burst spreads evenly. Plain HTTP has
+    pools of its own, which never load CAs.
     """
 
     def __init__(
@@ -41,23 +57,35 @@ class ShardedTransport(httpx.AsyncBaseTransport):
     ) -> None:
         # Keep-alive limit = connection limit: a lower one makes httpcore close
         # and reopen connections under load.
-        limits = httpx.Limits(
+        self._limits = httpx.Limits(
             max_connections=connections_per_shard,
             max_keepalive_connections=connections_per_shard,
             keepalive_expiry=KEEPALIVE_EXPIRY,
         )
-        tls = httpx.create_ssl_context()  # loading CA certificates is slow: do it once
         count = max(1, shards)
-        self._pools = [httpx.AsyncHTTPTransport(limits=limits, verify=tls) for _ in range(count)]
-        self._busy = [0] * count
+        self._pools: dict[bool, list[httpx.AsyncHTTPTransport | None]] = {
+            tls: [None] * count for tls in (False, True)
+        }
+        self._busy = {tls: [0] * count for tls in (False, True)}
+
+    def _pool(self, tls: bool, index: int) -> httpx.AsyncHTTPTransport:
+        pool = self._pools[tls][index]
+        if pool is None:
+            # Never used by plain HTTP; it would verify (and trust nobody).
+            verify = tls_context() if tls else ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            pool = httpx.AsyncHTTPTransport(limits=self._limits, verify=verify)
+            self._pools[tls][index] = pool
+        return pool
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        busy = self._busy
+        tls = request.url.scheme != "http"
+        busy = self._busy[tls]
         index = busy.index(min(busy))
+        pool = self._pool(tls, index)
         busy[index] += 1
         release = _Release(busy, index)
         try:
-            response = await self._pools[index].handle_async_request(request)
+            response = await pool.handle_async_request(request)
         except BaseException:
             release()
             raise
@@ -70,8 +98,10 @@ class ShardedTransport(httpx.AsyncBaseTransport):
         )
 
     async def aclose(self) -> None:
-        for pool in self._pools:
-            await pool.aclose()
+        for pools in self._pools.values():
+            for pool in pools:
+                if pool is not None:
+                    await pool.aclose()
 
 
 class _Release:
@@ -125,3 +155,26 @@ async def aclose_shared_http_client() -> None:
     client = _clients.pop(asyncio.get_running_loop(), None)
     if client is not None:
         await client.aclose()
+
+
+def transport_retryable(exc: Exception) -> bool:
+    """A timeout or a refused/reset connection may pass; TLS or URL errors cannot."""
+    if isinstance(exc, httpx.TimeoutException):
+        return True
+    if is_tls_error(exc):
+        return False
+    return isinstance(exc, (httpx.NetworkError, httpx.RemoteProtocolError))
+
+
+def is_tls_error(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLError):
+            return True
+        text = str(current)
+        if "CERTIFICATE_VERIFY_FAILED" in text or "[SSL" in text:
+            return True
+        current = current.__cause__ or current.__context__
+    return False

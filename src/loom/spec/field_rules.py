@@ -16,22 +16,10 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from loom.spec.component import Component
+from loom.spec.retry_policy import RETRY_POLICY_DEFAULTS as RETRY_POLICY_DEFAULTS
+from loom.spec.retry_policy import check_retry_policy as check_policy
+from loom.spec.retry_policy import retry_settings as retry_settings
 from loom.spec.templates import placeholders_in
-
-# --- RetryPolicy (AGENTSPEC 7.4) ---------------------------------------------
-
-JITTER_MODES: tuple[str, ...] = ("equal", "full", "full_and_equal_for_throttle", "decorrelated")
-
-RETRY_POLICY_DEFAULTS: dict[str, Any] = {
-    "max_attempts": 2,
-    "request_timeout": None,
-    "initial_retry_delay": 1.0,
-    "max_retry_delay": 8.0,
-    "backoff_factor": 2.0,
-    "jitter": "full_and_equal_for_throttle",
-    "service_error_retry_on_any_5xx": True,
-    "recoverable_statuses": {"409": [], "429": []},
-}
 
 
 def _is_number(value: Any) -> bool:
@@ -73,78 +61,9 @@ def check_number(
 def check_retry_policy(
     component: Component, policy: Mapping[str, Any] | None, field: str = "retry_policy"
 ) -> None:
-    """Check a RetryPolicy object: known keys only, types, bounds, jitter mode."""
-    if policy is None:
-        return
-    unknown = sorted(set(policy) - set(RETRY_POLICY_DEFAULTS))
-    if unknown:
-        raise component.error(
-            f"{field} has unknown key(s) {unknown}",
-            hint=f"a retry policy accepts only {sorted(RETRY_POLICY_DEFAULTS)}",
-        )
-    if "max_attempts" in policy:
-        check_number(
-            component, f"{field}.max_attempts", policy["max_attempts"], minimum=0, integer=True
-        )
-    if "request_timeout" in policy:
-        check_number(
-            component,
-            f"{field}.request_timeout",
-            policy["request_timeout"],
-            minimum=0,
-            exclusive=True,
-            allow_none=True,
-        )
-    for key in ("initial_retry_delay", "max_retry_delay"):
-        if key in policy:
-            check_number(component, f"{field}.{key}", policy[key], minimum=0)
-    if "backoff_factor" in policy:
-        check_number(
-            component,
-            f"{field}.backoff_factor",
-            policy["backoff_factor"],
-            minimum=0,
-            exclusive=True,
-        )
-    jitter = policy.get("jitter", RETRY_POLICY_DEFAULTS["jitter"])
-    if jitter is not None and jitter not in JITTER_MODES:
-        raise component.error(
-            f"{field}.jitter {jitter!r} is not a jitter mode",
-            hint=f"use one of {list(JITTER_MODES)} or null (no jitter)",
-        )
-    retry_5xx = policy.get("service_error_retry_on_any_5xx", True)
-    if not isinstance(retry_5xx, bool):
-        raise component.error(
-            f"{field}.service_error_retry_on_any_5xx must be true or false, got {retry_5xx!r}",
-            hint="write true (retry every 5xx but 501) or false",
-        )
-    statuses = policy.get("recoverable_statuses", {})
-    if not isinstance(statuses, Mapping) or not all(
-        isinstance(code, str) and isinstance(names, list) and all(isinstance(n, str) for n in names)
-        for code, names in statuses.items()
-    ):
-        raise component.error(
-            f"{field}.recoverable_statuses must map HTTP statuses (strings) to lists of error codes",
-            hint='e.g. {"429": [], "409": ["Conflict"]}',
-        )
-    initial = policy.get("initial_retry_delay", RETRY_POLICY_DEFAULTS["initial_retry_delay"])
-    maximum = policy.get("max_retry_delay", RETRY_POLICY_DEFAULTS["max_retry_delay"])
-    if maximum < initial:
-        raise component.error(
-            f"{field}.max_retry_delay ({maximum}) is smaller than initial_retry_delay ({initial})",
-            hint="max_retry_delay caps the delay, so it must be >= initial_retry_delay",
-        )
-
-
-def retry_settings(policy: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A retry policy with every default filled in (``None``: no retries configured)."""
-    if policy is None:
-        return None
-    settings = {**RETRY_POLICY_DEFAULTS, **policy}
-    settings["recoverable_statuses"] = {
-        code: list(names) for code, names in settings["recoverable_statuses"].items()
-    }
-    return settings
+    """Check a RetryPolicy object (see :mod:`loom.spec.retry_policy`)."""
+    if policy is not None:
+        check_policy(policy, field, component.ref)
 
 
 # --- other plain objects -------------------------------------------------------

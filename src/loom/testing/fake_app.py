@@ -158,4 +158,7 @@ def _failure_response(failure: Failure) -> Response:
         return Response("<html>this is not JSON", media_type="application/json")
     if failure.kind == "bad_sse":
         return Response("data: {this is not json\n\n", media_type="text/event-stream")
-    return _error(failure.status, f"injected failure: HTTP {failure.status}")
+    response = _error(failure.status, f"injected failure: HTTP {failure.status}")
+    if failure.retry_after is not None:
+        response.headers["Retry-After"] = failure.retry_after
+    return response

@@ -165,9 +165,17 @@ class FakeLlmServer:
     def clear_scripts(self) -> None:
         self._state.clear_rules()
 
-    def fail_next(self, n: int = 1, status: int = 500, kind: FailureKind = "status") -> None:
-        """Make the next ``n`` requests fail (see :class:`Failure` for the kinds)."""
-        self._state.add_failures(n, Failure(kind, status))
+    def fail_next(
+        self,
+        n: int = 1,
+        status: int = 500,
+        kind: FailureKind = "status",
+        retry_after: float | str | None = None,
+    ) -> None:
+        """Make the next ``n`` requests fail (see :class:`Failure` for the kinds);
+        ``retry_after`` (seconds or an HTTP date) is sent as ``Retry-After``."""
+        after = None if retry_after is None else str(retry_after)
+        self._state.add_failures(n, Failure(kind, status, after))
 
     def refuse_fields(self, *names: str) -> None:
         """Answer 400 to requests carrying any of these top-level fields (e.g.
@@ -196,8 +204,13 @@ class FakeLlmServer:
 
 
 def bind_socket(port: int) -> socket.socket:
-    """A listening socket on 127.0.0.1 (port 0 picks a free one)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    """A listening socket on 127.0.0.1 (port 0 picks a free one).
+
+    ``IPPROTO_TCP`` must be named: asyncio sets TCP_NODELAY only on sockets whose
+    ``proto`` says TCP, and accepted sockets inherit it. With ``proto=0`` Nagle
+    holds each response's body until the client's delayed ACK, ~40 ms later.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((HOST, port))

@@ -29,10 +29,12 @@ class Failure:
     ``timeout``: hold the request until the client gives up (or an hour).
     ``malformed``: 200 with a body that is not JSON.
     ``bad_sse``: 200 ``text/event-stream`` whose event is not JSON.
+    ``retry_after``, with ``status``: the ``Retry-After`` header to send.
     """
 
     kind: FailureKind = "status"
     status: int = 500
+    retry_after: str | None = None
 
     @classmethod
     def parse(cls, value: str) -> Failure:

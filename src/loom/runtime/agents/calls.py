@@ -14,11 +14,12 @@ import json
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from loom.errors import NodeFailure, PlanError, describe
 from loom.runtime.asking import is_yes
 from loom.runtime.context import RunContext
+from loom.runtime.http_call import HttpCall
 from loom.runtime.keys import CLIENT, CONFIRM
 from loom.runtime.plan import Compiler
 from loom.runtime.tools import BoundTool, ToolResultError, split_result
@@ -252,13 +253,11 @@ class RemoteAgentTool(_OwnTool):
 
     def __init__(self, tool: RemoteTool, compiler: Compiler, raise_errors: bool) -> None:
         super().__init__(tool, raise_errors)
-        from loom.runtime.executors.api import ApiExecutor
-
-        self.request = ApiExecutor(cast(Any, tool), compiler)
+        self.request = HttpCall(tool)
 
     async def execute(self, call: Call, arguments: dict[str, Any]) -> ToolResult:
         async def send() -> Any:
-            outputs, _ = await self.request.run(call.ctx, arguments)
+            outputs = await self.request(arguments)
             if len(outputs) == 1:
                 return next(iter(outputs.values()))
             return outputs

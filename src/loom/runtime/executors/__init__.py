@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from loom.runtime.agents.node import AgentNodeExecutor
-from loom.runtime.executors.api import ApiExecutor
 from loom.runtime.executors.branching import BranchingExecutor
 from loom.runtime.executors.llm import LlmExecutor
 from loom.runtime.executors.messages import InputMessageExecutor, OutputMessageExecutor
@@ -13,7 +12,7 @@ from loom.runtime.executors.subflows import (
     MapExecutor,
     ParallelFlowExecutor,
 )
-from loom.runtime.executors.tool import ToolExecutor
+from loom.runtime.executors.tool import ApiExecutor, ToolExecutor
 from loom.runtime.executors.unsupported import Unsupported
 from loom.runtime.plan import ExecutorFactory
 from loom.spec import nodes

@@ -1,20 +1,20 @@
-"""ToolNode: call one tool with the node's inputs."""
+"""ToolNode and ApiNode: one tool call, or one templated HTTP request, from the inputs."""
 
 from __future__ import annotations
 
 import asyncio
 import inspect
 from collections.abc import Awaitable
-from typing import Any, cast
+from typing import Any
 
 from loom.errors import PlanError, StepError
 from loom.runtime.asking import is_yes
 from loom.runtime.context import RunContext
-from loom.runtime.executors.api import ApiExecutor
+from loom.runtime.http_call import HttpCall
 from loom.runtime.keys import CONFIRM
 from loom.runtime.plan import Compiler, Executor
 from loom.runtime.tools import ToolResultError, split_result
-from loom.spec.nodes import NEXT, ToolNode
+from loom.spec.nodes import NEXT, ApiNode, ToolNode
 from loom.spec.templates import to_text
 from loom.spec.tools import ClientTool, RemoteTool, ServerTool
 
@@ -32,12 +32,12 @@ class ToolExecutor(Executor):
         self.bound = None
         self.client = isinstance(tool, ClientTool)
         self.confirm = bool(getattr(tool, "requires_confirmation", False))
-        self.remote: ApiExecutor | None = None
+        self.remote: HttpCall | None = None
         if self.client:
             pass
         elif isinstance(tool, RemoteTool):
             # A RemoteTool is an ApiNode's request with the tool's arguments as inputs.
-            self.remote = ApiExecutor(cast(Any, tool), compiler)
+            self.remote = HttpCall(tool)
         elif isinstance(tool, ServerTool):
             self.bound = compiler.services.tools.get(tool.name)
             if self.bound is None:
@@ -91,7 +91,7 @@ class ToolExecutor(Executor):
             result = ctx.wait("client_tool", tool_call=call)
             return self._split(result), NEXT
         if self.remote is not None:
-            return await self.remote.run(ctx, inputs)
+            return await self.remote(inputs), NEXT
         if self.bound is None:
             raise StepError(self.unsupported or "unsupported tool")
         events = ctx.run.events
@@ -116,3 +116,17 @@ class ToolExecutor(Executor):
 
 async def _awaited(result: Awaitable[Any]) -> Any:
     return await result
+
+
+class ApiExecutor(Executor):
+    """An ApiNode: its request is :class:`~loom.runtime.http_call.HttpCall`, as a RemoteTool's."""
+
+    journaled = True  # a resumed run replays its recorded result
+    threaded = False
+
+    def __init__(self, node: ApiNode, compiler: Compiler) -> None:
+        self.node = node
+        self.call = HttpCall(node)
+
+    async def run(self, ctx: RunContext, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        return await self.call(inputs), NEXT

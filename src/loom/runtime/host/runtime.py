@@ -8,14 +8,15 @@ import dataclasses
 import json
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 from loom.errors import CheckpointError, RunError, RunNotFound, RunTakenOver, describe
-from loom.llm import LlmOverrides, aclose_shared_http_client, overrides_from_env
+from loom.llm import LlmOverrides, overrides_from_env
 from loom.runs import RunState, RunStatus, flow_digest
 from loom.runtime.agents import DEFAULT_MAX_ITERATIONS, as_flow
+from loom.runtime.blocking import run_blocking as _blocking
 from loom.runtime.context import Run, RunContext
 from loom.runtime.engine import run_flow
 from loom.runtime.events import Emitter, Listener, RunStream
@@ -381,23 +382,6 @@ class _Checkpoints:
                     )
 
 
-def _blocking(job: Coroutine[Any, Any, RunResult]) -> RunResult:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        job.close()
-        raise RuntimeError("a blocking Runtime method was called inside an event loop: "
-                           "use arun() / aresume()")
-
-    async def run_and_close() -> RunResult:
-        try:
-            return await job
-        finally:
-            await aclose_shared_http_client()
-
-    return asyncio.run(run_and_close())
 
 
 def _plain_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Any]:
