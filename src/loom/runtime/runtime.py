@@ -15,6 +15,7 @@ from typing import Any, Literal
 from loom.errors import LoomError
 from loom.llm import LlmOverrides, aclose_shared_http_client, overrides_from_env
 from loom.runtime.agents import DEFAULT_MAX_ITERATIONS, as_flow
+from loom.runtime.cache import IdentityCache, LruCache
 from loom.runtime.context import Run, RunContext
 from loom.runtime.engine import run_flow
 from loom.runtime.errors import RunError
@@ -40,6 +41,8 @@ from loom.stores.base import CheckpointStore, make_owner
 from loom.stores.memory import MemoryStore
 
 FlowSource = Component | str | Path | Any
+FLOWS_KEPT = 128
+"""Flows a Runtime remembers by digest, so that resuming a recent run reuses its flow."""
 
 
 class Runtime:
@@ -105,8 +108,8 @@ class Runtime:
         self.keep_finished = (
             keep_finished if keep_finished is not None else not isinstance(self.store, MemoryStore)
         )
-        self._flows: dict[str, Flow] = {}
-        self._documents: dict[int, tuple[Flow, dict[str, Any], str]] = {}
+        self._flows: LruCache[str, Flow] = LruCache(FLOWS_KEPT)  # by digest, for resume
+        self._documents: IdentityCache[Flow, tuple[dict[str, Any], str]] = IdentityCache()
 
     def load(self, source: FlowSource) -> Flow:
         """A Flow from a loom component, a file path, JSON/YAML text, or a
@@ -133,19 +136,17 @@ class Runtime:
         the pending requests, and is saved in the store for :meth:`aresume`."""
         component = self.load(flow)
         plan = self._compiler.plan(component)
-        document, digest = self._document(component)
         now = time.time()
-        state = RunState(
+        state = RunState(  # the flow's document and digest: at its first checkpoint
             run_id=run_id or uuid.uuid4().hex,
             status="running",
-            flow=document,
-            digest=digest,
+            flow={},
+            digest="",
             inputs=_plain_inputs(inputs),
             metadata=dict(metadata or {}),
             created_at=now,
             updated_at=now,
         )
-        self._flows[state.digest] = component
         if run_id is not None:
             await self._refuse_existing(run_id)
         return await self._execute(plan, state, make_owner(), listeners=listeners)
@@ -196,7 +197,7 @@ class Runtime:
         if component is None:
             component = self.load(loads(json.dumps(state.flow), format="json",
                                          registry=self.registry))
-            self._flows[state.digest] = component
+            component = self._flows.put(state.digest, component)
         return component
 
     async def _execute(
@@ -215,7 +216,7 @@ class Runtime:
                 interval=lambda: self.store.lease_timeout / 3,
                 renew=lambda: self._store_call(self.store.renew, state.run_id, owner),
             )
-        checkpoints = _Checkpoints(self, state, run, stored, lease)
+        checkpoints = _Checkpoints(self, state, run, stored, lease, plan.flow)
         if self.checkpoint == "nodes":
             journal.on_record = checkpoints.running
         ctx = RunContext(self.services, run, (plan.name,), step=plan.name)
@@ -257,13 +258,17 @@ class Runtime:
 
     def _document(self, flow: Flow) -> tuple[dict[str, Any], str]:
         """The flow's document and digest, computed once per flow object."""
-        cached = self._documents.get(id(flow))
-        if cached is None or cached[0] is not flow:
-            document = to_dict(flow)
-            cached = self._documents[id(flow)] = (flow, document, flow_digest(document))
-        return cached[1], cached[2]
 
-    async def _save(self, state: RunState, run: Run, status: RunStatus) -> None:
+        def make() -> tuple[dict[str, Any], str]:
+            document = to_dict(flow)
+            return document, flow_digest(document)
+
+        return self._documents.get_or_make(flow, make)
+
+    async def _save(self, state: RunState, run: Run, status: RunStatus, flow: Flow) -> None:
+        if not state.digest:  # its first checkpoint
+            state.flow, state.digest = self._document(flow)
+            self._flows.put(state.digest, flow)
         state.status = status
         state.messages = list(run.messages)
         state.updated_at = time.time()
@@ -324,9 +329,11 @@ class _Checkpoints:
     the step that asked for it is cancelled, and the final save waits for it."""
 
     def __init__(
-        self, runtime: Runtime, state: RunState, run: Run, stored: bool, lease: Lease | None
+        self, runtime: Runtime, state: RunState, run: Run, stored: bool, lease: Lease | None,
+        flow: Flow,
     ) -> None:
         self.runtime = runtime
+        self.flow = flow
         self.state = state
         self.run = run
         self.stored = stored  # the store holds this run (it was resumed, or saved here)
@@ -369,7 +376,7 @@ class _Checkpoints:
                         ))
                     return
             try:
-                await runtime._save(self.state, self.run, status)
+                await runtime._save(self.state, self.run, status, self.flow)
             except RunTakenOver as exc:
                 if self.lease is None:
                     raise
