@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from loom.runtime.cache import IdentityCache
+from loom._cache import IdentityCache
 from loom.runtime.values import Converter, converter
 from loom.spec.flow import Flow
 from loom.spec.flow_checks import edge_branch

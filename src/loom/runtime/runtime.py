@@ -12,10 +12,10 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from loom._cache import IdentityCache, LruCache, Same
 from loom.errors import LoomError
 from loom.llm import LlmOverrides, aclose_shared_http_client, overrides_from_env
 from loom.runtime.agents import DEFAULT_MAX_ITERATIONS, as_flow
-from loom.runtime.cache import IdentityCache, LruCache
 from loom.runtime.context import Run, RunContext
 from loom.runtime.engine import run_flow
 from loom.runtime.errors import RunError
@@ -41,8 +41,8 @@ from loom.stores.base import CheckpointStore, make_owner
 from loom.stores.memory import MemoryStore
 
 FlowSource = Component | str | Path | Any
-FLOWS_KEPT = 128
-"""Flows a Runtime remembers by digest, so that resuming a recent run reuses its flow."""
+FLOWS_KEPT = 128  # by digest: resuming a recent run reuses its flow
+TEXTS_KEPT = 64  # by text: running a recent JSON/YAML text again reuses its flow
 
 
 class Runtime:
@@ -110,12 +110,21 @@ class Runtime:
         )
         self._flows: LruCache[str, Flow] = LruCache(FLOWS_KEPT)  # by digest, for resume
         self._documents: IdentityCache[Flow, tuple[dict[str, Any], str]] = IdentityCache()
+        self._texts: LruCache[tuple[Any, ...], Flow] = LruCache(TEXTS_KEPT)
 
     def load(self, source: FlowSource) -> Flow:
         """A Flow from a loom component, a file path, JSON/YAML text, or a
         pyagentspec component; an agent (Agent, Swarm, ManagerWorkers...) comes
         back as its implicit flow (StartNode -> AgentNode -> EndNode)."""
         return as_flow(_to_component(source, self.registry))
+
+    def _loaded(self, source: FlowSource) -> Flow:
+        # Loading costs more than running a small flow: the same text, with the
+        # same registry entries, runs the Flow (and plan) it gave last time.
+        if not isinstance(source, str) or not _is_document(source):
+            return self.load(source)
+        key = (source, *((name, Same(value)) for name, value in self.registry.items()))
+        return self._texts.get_or_make(key, lambda: self.load(source))
 
     def compile(self, source: FlowSource) -> FlowPlan:
         """Check the flow can run here (every tool bound) and return its plan."""
@@ -134,7 +143,7 @@ class Runtime:
         ``status="failed"`` with the node path and the message; a run that waits
         for a person or a client returns ``status="waiting"``, its ``run_id`` and
         the pending requests, and is saved in the store for :meth:`aresume`."""
-        component = self.load(flow)
+        component = self._loaded(flow)
         plan = self._compiler.plan(component)
         now = time.time()
         state = RunState(  # the flow's document and digest: at its first checkpoint
@@ -422,14 +431,19 @@ def _plain_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(inputs or {})
 
 
+def _is_document(source: str) -> bool:
+    """JSON/YAML text, not a path."""
+    text = source.lstrip()
+    return text.startswith(("{", "component_type")) or "\n" in text
+
+
 def _to_component(source: FlowSource, registry: Mapping[str, Any]) -> Component:
     if isinstance(source, Component):
         return source
     if isinstance(source, Path):
         return load(source, registry=registry)
     if isinstance(source, str):
-        text = source.lstrip()
-        if text.startswith("{") or "\n" in text or text.startswith("component_type"):
+        if _is_document(source):
             return loads(source, registry=registry)
         return load(source, registry=registry)
     if type(source).__module__.startswith("pyagentspec"):

@@ -7,8 +7,8 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from loom._cache import IdentityCache, LruCache
 from loom.llm import LlmClient, LlmEndpoint, LlmOverrides, RetryPolicy, apply_overrides
-from loom.runtime.cache import IdentityCache, LruCache
 from loom.runtime.threads import ToolThreads
 from loom.runtime.tools import BoundTool
 from loom.spec.llms import LlmConfig

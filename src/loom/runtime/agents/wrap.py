@@ -4,10 +4,10 @@ StartNode -> AgentNode -> EndNode, whose AgentNode is the top of a conversation
 
 from __future__ import annotations
 
+from loom._cache import IdentityCache
 from loom.errors import LoadError
 from loom.runtime.agents.base import option
 from loom.runtime.agents.node import CHAT, CONVERSATION_KEY
-from loom.runtime.cache import IdentityCache
 from loom.spec.component import AgenticComponent, Component
 from loom.spec.edges import ControlFlowEdge
 from loom.spec.flow import Flow

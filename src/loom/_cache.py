@@ -10,7 +10,7 @@ from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
-O = TypeVar("O")
+T = TypeVar("T")
 V = TypeVar("V")
 
 
@@ -48,7 +48,7 @@ class LruCache(Generic[K, V]):
         return len(self._items)
 
 
-class IdentityCache(Generic[O, V]):
+class IdentityCache(Generic[T, V]):
     """Values computed per object, by identity (objects that compare equal are
     still different keys). An entry goes when its key is collected, and, with
     ``maxsize``, once ``maxsize`` other keys were used since. A value that refers
@@ -58,13 +58,13 @@ class IdentityCache(Generic[O, V]):
         if maxsize is not None and maxsize < 1:
             raise ValueError("maxsize must be at least 1")
         self.maxsize = maxsize
-        self._items: OrderedDict[int, tuple[weakref.ref[O], V]] = OrderedDict()
+        self._items: OrderedDict[int, tuple[weakref.ref[T], V]] = OrderedDict()
         self._lock = threading.Lock()
         # ids of collected keys: a collection may happen while this thread holds
         # the lock, so the callback only notes the id and the next access drops it
         self._dead: list[int] = []
 
-    def get(self, key: O) -> V | None:
+    def get(self, key: T) -> V | None:
         with self._lock:
             self._purge()
             entry = self._items.get(id(key))
@@ -73,7 +73,7 @@ class IdentityCache(Generic[O, V]):
             self._items.move_to_end(id(key))
             return entry[1]
 
-    def put(self, key: O, value: V) -> V:
+    def put(self, key: T, value: V) -> V:
         """Keep ``value`` for ``key`` (a value already there wins); return the kept one."""
         key_id, dead = id(key), self._dead
         ref = weakref.ref(key, lambda _: dead.append(key_id))
@@ -89,7 +89,7 @@ class IdentityCache(Generic[O, V]):
                 self._items.popitem(last=False)
             return value
 
-    def get_or_make(self, key: O, make: Callable[[], V]) -> V:
+    def get_or_make(self, key: T, make: Callable[[], V]) -> V:
         """The value for ``key``, made when there is none (outside the lock:
         ``make`` may use this cache)."""
         value = self.get(key)
@@ -106,3 +106,19 @@ class IdentityCache(Generic[O, V]):
             entry = self._items.get(key_id)
             if entry is not None and entry[0]() is None:  # not a new key with a reused id
                 del self._items[key_id]
+
+
+class Same:
+    """A key part that compares its value by identity, and holds it (so that
+    its id is not reused while the key lives)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __hash__(self) -> int:
+        return id(self.value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Same) and other.value is self.value
