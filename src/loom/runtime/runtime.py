@@ -112,6 +112,11 @@ class Runtime:
         self._documents: IdentityCache[Flow, tuple[dict[str, Any], str]] = IdentityCache()
         self._texts: LruCache[tuple[Any, ...], Flow] = LruCache(TEXTS_KEPT)
 
+    @property
+    def llm_overrides(self) -> LlmOverrides:
+        """The url, model or api_key that replace every LLM config's here (a copy)."""
+        return self.services.llm_overrides.copy()
+
     def load(self, source: FlowSource) -> Flow:
         """A Flow from a loom component, a file path, JSON/YAML text, or a
         pyagentspec component; an agent (Agent, Swarm, ManagerWorkers...) comes
