@@ -65,13 +65,14 @@ class IdentityCache(Generic[T, V]):
         self._dead: list[int] = []
 
     def get(self, key: T) -> V | None:
-        with self._lock:
-            self._purge()
-            entry = self._items.get(id(key))
-            if entry is None or entry[0]() is not key:
-                return None
-            self._items.move_to_end(id(key))
-            return entry[1]
+        entry = self._items.get(id(key))  # a dict read needs no lock
+        if entry is None or entry[0]() is not key:
+            return None
+        if self.maxsize is not None:
+            with self._lock:
+                if id(key) in self._items:
+                    self._items.move_to_end(id(key))
+        return entry[1]
 
     def put(self, key: T, value: V) -> V:
         """Keep ``value`` for ``key`` (a value already there wins); return the kept one."""

@@ -233,3 +233,15 @@ def test_a_changed_registry_loads_the_text_again(fake_llm: Any) -> None:
     assert rt.run(text).status == "finished"
     assert fake_llm.recorded[-1].headers.get("authorization") == "Bearer sk-two"
     assert seen[0] is seen[1] and seen[2] is not seen[0]
+
+
+def test_a_span_builder_forgets_the_components_of_dropped_flows() -> None:
+    from loom.observability.builder import SpanBuilder
+
+    builder = SpanBuilder()
+    flow = double_flow("traced")
+    assert builder.ref(flow) is builder.ref(flow)
+    ref = weakref.ref(flow)
+    del flow
+    assert collected(ref)
+    assert len(builder._refs) == 0

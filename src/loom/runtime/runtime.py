@@ -60,6 +60,8 @@ class Runtime:
     block, as with :func:`loom.inline`. ``max_iterations`` bounds the LLM calls an
     agent makes per user message (an agent's metadata ``{"loom": {"max_iterations":
     N}}`` overrides it); agents run through an implicit one-AgentNode flow.
+    Running JSON/YAML text seen recently reuses the Flow it gave (while the
+    registry holds the same entries): components are not to be changed once run.
     """
 
     def __init__(
