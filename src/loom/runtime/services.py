@@ -41,8 +41,7 @@ class Services:
         self.max_steps = max_steps
         self.max_iterations = max_iterations  # LLM calls an agent may make per user message
         self.pool = ToolThreads(tool_threads)
-        # One client per endpoint (it learns what the server refuses), found from
-        # each config object at once; the configs of dropped flows take theirs along.
+        # One client per endpoint (it learns what the server refuses), by config object.
         self._llm_clients: IdentityCache[LlmConfig, LlmClient] = IdentityCache()
         self._endpoint_clients: LruCache[tuple[str, str | None], LlmClient] = LruCache(64)
         self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
