@@ -28,7 +28,7 @@ Internal signals, never seen by users: :class:`StepError` (below; an executor's
 failure, which the engine turns into a NodeFailure naming the node),
 ``Suspended`` (runtime/journal.py: a run must wait), ``ToolResultError``
 (runtime/tools.py), ``MalformedResponse`` (llm/parsing.py) and the CLI's
-``CommandError`` (cli/run.py).
+``CommandError`` (cli/setup.py).
 
 :func:`describe` is the text users see for any exception, hint included once.
 """

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -28,13 +27,12 @@ from loom.cli import (
     err,
     green,
     out,
-    read_registries,
     red,
     report_error,
     show_warnings,
     yellow,
 )
-from loom.cli.run import _load_tools, _parse_inputs
+from loom.cli.setup import RuntimeOptions, prepare
 from loom.cli.waiting import add_store_options, cli_metadata, store_from
 from loom.errors import CheckpointError, LoomError, RunNotFound
 from loom.observability.run_options import add_trace_options, observing
@@ -43,8 +41,6 @@ from loom.runtime.events import RuntimeEvent
 from loom.runtime.journal import PendingRequest
 from loom.runtime.result import RunResult
 from loom.spec.flows.flow import Flow
-from loom.spec.tools import ServerTool
-from loom.spec.walk import walk
 
 EXIT_FAILED = 1
 LEAVE = ("/exit", "/quit")
@@ -80,12 +76,15 @@ def register(subparsers: Any) -> None:
 def chat_command(args: argparse.Namespace) -> int:
     with collected_warnings() as warned:
         try:
-            flow, runtime, inputs = _prepare(args)
+            prepared = prepare(RuntimeOptions.from_args(args), args.config,
+                               lambda: store_from(args), inputs=args.input,
+                               inputs_json=args.inputs_json)
         except LoomError as exc:
             show_warnings(warned)
             report_error(exc)
             return EXIT_USAGE
     show_warnings(warned)
+    flow, runtime, inputs = prepared.flow, prepared.runtime, prepared.inputs
     printer = ChatPrinter()
     runtime.listeners.append(printer)
     try:
@@ -102,30 +101,6 @@ def chat_command(args: argparse.Namespace) -> int:
         runtime.close()
         runtime.store.close()
     return _report(args, result, printer)
-
-
-def _prepare(args: argparse.Namespace) -> tuple[Flow, Runtime, dict[str, Any]]:
-    registry = read_registries(args.registry)
-    tools = _load_tools(args.tools)
-    llm = {"url": args.llm_url, "model": args.llm_model}
-    options: dict[str, Any] = {}
-    if args.max_iterations is not None:
-        options["max_iterations"] = args.max_iterations
-    runtime = Runtime(
-        tools=tools,
-        llm={k: v for k, v in llm.items() if v},
-        registry=registry,
-        store=store_from(args),
-        **options,
-    )
-    flow = runtime.load(Path(args.config))
-    server_tools = {c.name for c in walk(flow) if isinstance(c, ServerTool)}
-    runtime.services.tools = {
-        name: bound for name, bound in runtime.services.tools.items() if name in server_tools
-    }
-    inputs = _parse_inputs(flow, args.input, args.inputs_json)
-    runtime.compile(flow)
-    return flow, runtime, inputs
 
 
 def _start(args: argparse.Namespace, runtime: Runtime, flow: Flow, inputs: dict[str, Any],

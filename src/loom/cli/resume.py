@@ -13,11 +13,12 @@ still waiting.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-from typing import Any, Literal
+from typing import Any
 
-from loom.cli import EXIT_USAGE, add_registry_option, read_registries, report_error
-from loom.cli.run import CommandError, _load_tools
+from loom.cli import EXIT_USAGE, add_registry_option, report_error
+from loom.cli.setup import CommandError, RuntimeOptions, build_runtime
 from loom.cli.waiting import (
     METADATA_KEY,
     add_store_options,
@@ -148,23 +149,10 @@ def parse_answer(kind: str, text: str) -> Any:
 
 def _runtime(args: argparse.Namespace, state: RunState, store: Any) -> Runtime:
     saved = state.metadata.get(METADATA_KEY)
-    options: dict[str, Any] = saved if isinstance(saved, dict) else {}
-    tools = _load_tools(args.tools or list(options.get("tools") or []))
-    registry = read_registries(args.registry or list(options.get("registry") or []))
-    llm = {"url": options.get("llm_url"), "model": options.get("llm_model")}
-    checkpoint: Literal["waits", "nodes"] = (
-        "nodes" if options.get("checkpoint") == "nodes" else "waits"
-    )
-    return Runtime(
-        tools=tools,
-        llm={k: v for k, v in llm.items() if v},
-        max_concurrency=int(options.get("max_concurrency") or 1024),
-        branch_timeout=options.get("branch_timeout"),
-        registry=registry,
-        inline_tools=bool(options.get("inline_tools", False)),
-        store=store,
-        checkpoint=checkpoint,
-    )
+    options = RuntimeOptions.saved(saved if isinstance(saved, dict) else {})
+    options = dataclasses.replace(options, tools=args.tools or options.tools,
+                                  registry=args.registry or options.registry)
+    return build_runtime(options, store)
 
 
 def _waiting_result(state: RunState) -> RunResult:

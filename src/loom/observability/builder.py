@@ -8,6 +8,7 @@ import warnings
 from collections.abc import Iterable
 from typing import Any
 
+from loom._cache import IdentityCache
 from loom.errors import LoomWarning, describe
 from loom.observability.masking import (
     MASK,
@@ -55,7 +56,7 @@ class SpanBuilder:
         keep_events: bool = False,
     ) -> None:
         self.processors = list(processors)
-        self._refs: dict[int, tuple[Any, Any]] = {}
+        self._refs: IdentityCache[Component, Any] = IdentityCache()  # weak: one per flow
         self.mask_sensitive = mask_sensitive
         self.scrub = Scrubber(secrets)
         self.keep_events = keep_events
@@ -206,13 +207,9 @@ class SpanBuilder:
 
     def ref(self, component: Any) -> Any:
         """A component's reference, cached (components outlive their runs)."""
-        cached = self._refs.get(id(component))
-        if cached is not None and cached[0] is component:
-            return cached[1]
-        ref = _ref(component)
         if isinstance(component, Component):
-            self._refs[id(component)] = (component, ref)
-        return ref
+            return self._refs.get_or_make(component, lambda: _ref(component))
+        return _ref(component)
 
     def _event(self, span: Span, event: RuntimeEvent, type_: str, values: dict[str, Any]) -> None:
         item = SpanEvent(

@@ -52,7 +52,7 @@ def observing(
     progress = None
     if getattr(args, "trace", None):
         secrets = set(secrets_of(flow)) | environment_secrets()
-        key = (getattr(runtime.services, "llm_overrides", None) or {}).get("api_key")
+        key = (getattr(runtime, "llm_overrides", None) or {}).get("api_key")
         if key:
             secrets.add(key)
         try:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from loom._cache import IdentityCache
 from loom.runtime.values import Converter, converter
 from loom.spec.flows.checks import edge_branch
 from loom.spec.flows.flow import Flow
@@ -95,21 +96,20 @@ class ExecutorFactory(Protocol):
     def __call__(self, node: Any, compiler: Compiler) -> Executor: ...
 
 
+PLANS_KEPT = 256
+"""Plans kept per Compiler: a plan refers to its flow, so only this bounds them."""
+
+
 class Compiler:
-    """Turns flows into plans, reusing the plan of a flow seen before."""
+    """Turns flows into plans, reusing the plan of a flow seen recently."""
 
     def __init__(self, factories: dict[type, ExecutorFactory], services: Any) -> None:
         self.factories = factories
         self.services = services
-        self._plans: dict[int, tuple[Flow, FlowPlan]] = {}
+        self._plans: IdentityCache[Flow, FlowPlan] = IdentityCache(PLANS_KEPT)
 
     def plan(self, flow: Flow) -> FlowPlan:
-        cached = self._plans.get(id(flow))
-        if cached is not None and cached[0] is flow:
-            return cached[1]
-        plan = self._compile(flow)
-        self._plans[id(flow)] = (flow, plan)
-        return plan
+        return self._plans.get_or_make(flow, lambda: self._compile(flow))
 
     def executor(self, node: Node) -> Executor:
         """The factory of the node's nearest class makes it (``Node``'s: nodes not supported)."""

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from loom._cache import IdentityCache, LruCache
 from loom.llm import LlmClient, LlmEndpoint, LlmOverrides, RetryPolicy, apply_overrides
 from loom.runtime.threads import ToolThreads
 from loom.runtime.tools import BoundTool
@@ -40,7 +41,9 @@ class Services:
         self.max_steps = max_steps
         self.max_iterations = max_iterations  # LLM calls an agent may make per user message
         self.pool = ToolThreads(tool_threads)
-        self._llm_clients: dict[str, LlmClient] = {}
+        # One client per endpoint (it learns what the server refuses), by config object.
+        self._llm_clients: IdentityCache[LlmConfig, LlmClient] = IdentityCache()
+        self._endpoint_clients: LruCache[tuple[str, str | None], LlmClient] = LruCache(64)
         self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
 
     def inline(self, which: bool | Iterable[str]) -> None:
@@ -60,9 +63,13 @@ class Services:
         return semaphore
 
     def llm_client(self, config: LlmConfig) -> LlmClient:
-        client = self._llm_clients.get(config.id)
+        client = self._llm_clients.get(config)
         if client is None:
-            client = self._llm_clients[config.id] = LlmClient(self.endpoint(config))
+            endpoint = self.endpoint(config)
+            client = self._endpoint_clients.get_or_make(
+                (repr(endpoint), endpoint.api_key), lambda: LlmClient(endpoint)
+            )
+            client = self._llm_clients.put(config, client)
         return client
 
     def endpoint(self, config: LlmConfig) -> LlmEndpoint:

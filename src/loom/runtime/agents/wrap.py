@@ -4,8 +4,7 @@ StartNode -> AgentNode -> EndNode, whose AgentNode is the top of a conversation
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
+from loom._cache import IdentityCache
 from loom.errors import LoadError
 from loom.runtime.agents.base import option
 from loom.runtime.agents.node import CHAT, CONVERSATION_KEY
@@ -15,8 +14,8 @@ from loom.spec.flows.flow import Flow
 from loom.spec.nodes import AgentNode, EndNode, StartNode
 
 IMPLICIT_KEY = "implicit_flow"
-_CACHE_SIZE = 256
-_cache: OrderedDict[int, tuple[Component, Flow]] = OrderedDict()
+# An implicit flow refers to its agent, so only the bound frees them.
+_flows: IdentityCache[AgenticComponent, Flow] = IdentityCache(256)
 
 
 def as_flow(component: Component) -> Flow:
@@ -30,15 +29,7 @@ def as_flow(component: Component) -> Flow:
             "and agents (Agent, SpecializedAgent, Swarm, ManagerWorkers)",
             hint="run a configuration whose root is one of those",
         )
-    cached = _cache.get(id(component))
-    if cached is not None and cached[0] is component:
-        _cache.move_to_end(id(component))
-        return cached[1]
-    flow = _implicit_flow(component)
-    _cache[id(component)] = (component, flow)
-    while len(_cache) > _CACHE_SIZE:
-        _cache.popitem(last=False)
-    return flow
+    return _flows.get_or_make(component, lambda: _implicit_flow(component))
 
 
 def is_implicit(flow: Flow) -> bool:

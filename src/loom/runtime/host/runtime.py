@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+from loom._cache import IdentityCache, LruCache, Same
 from loom.errors import CheckpointError, RunError, RunNotFound, RunTakenOver, describe
 from loom.llm import LlmOverrides, overrides_from_env
 from loom.runs import RunState, RunStatus, flow_digest
@@ -34,6 +35,8 @@ from loom.stores.base import CheckpointStore, make_owner
 from loom.stores.memory import MemoryStore
 
 FlowSource = Component | str | Path | Any
+FLOWS_KEPT = 128  # by digest: resuming a recent run reuses its flow
+TEXTS_KEPT = 64  # by text: running a recent JSON/YAML text again reuses its flow
 
 
 class Runtime:
@@ -51,6 +54,8 @@ class Runtime:
     block, as with :func:`loom.inline`. ``max_iterations`` bounds the LLM calls an
     agent makes per user message (an agent's metadata ``{"loom": {"max_iterations":
     N}}`` overrides it); agents run through an implicit one-AgentNode flow.
+    Running JSON/YAML text seen recently reuses the Flow it gave (while the
+    registry holds the same entries): components are not to be changed once run.
     """
 
     def __init__(
@@ -99,14 +104,28 @@ class Runtime:
         self.keep_finished = (
             keep_finished if keep_finished is not None else not isinstance(self.store, MemoryStore)
         )
-        self._flows: dict[str, Flow] = {}
-        self._documents: dict[int, tuple[Flow, dict[str, Any], str]] = {}
+        self._flows: LruCache[str, Flow] = LruCache(FLOWS_KEPT)  # by digest, for resume
+        self._documents: IdentityCache[Flow, tuple[dict[str, Any], str]] = IdentityCache()
+        self._texts: LruCache[tuple[Any, ...], Flow] = LruCache(TEXTS_KEPT)
+
+    @property
+    def llm_overrides(self) -> LlmOverrides:
+        """The url, model or api_key that replace every LLM config's here (a copy)."""
+        return self.services.llm_overrides.copy()
 
     def load(self, source: FlowSource) -> Flow:
         """A Flow from a loom component, a file path, JSON/YAML text, or a
         pyagentspec component; an agent (Agent, Swarm, ManagerWorkers...) comes
         back as its implicit flow (StartNode -> AgentNode -> EndNode)."""
         return as_flow(_to_component(source, self.registry))
+
+    def _loaded(self, source: FlowSource) -> Flow:
+        # Loading costs more than running a small flow: the same text, with the
+        # same registry entries, runs the Flow (and plan) it gave last time.
+        if not isinstance(source, str) or not _is_document(source):
+            return self.load(source)
+        key = (source, *((name, Same(value)) for name, value in self.registry.items()))
+        return self._texts.get_or_make(key, lambda: self.load(source))
 
     def compile(self, source: FlowSource) -> FlowPlan:
         """Check the flow can run here (every tool bound) and return its plan."""
@@ -125,21 +144,19 @@ class Runtime:
         ``status="failed"`` with the node path and the message; a run that waits
         for a person or a client returns ``status="waiting"``, its ``run_id`` and
         the pending requests, and is saved in the store for :meth:`aresume`."""
-        component = self.load(flow)
+        component = self._loaded(flow)
         plan = self._compiler.plan(component)
-        document, digest = self._document(component)
         now = time.time()
-        state = RunState(
+        state = RunState(  # the flow's document and digest: at its first checkpoint
             run_id=run_id or uuid.uuid4().hex,
             status="running",
-            flow=document,
-            digest=digest,
+            flow={},
+            digest="",
             inputs=_plain_inputs(inputs),
             metadata=dict(metadata or {}),
             created_at=now,
             updated_at=now,
         )
-        self._flows[state.digest] = component
         if run_id is not None:
             await self._refuse_existing(run_id)
         return await self._execute(plan, state, make_owner(), listeners=listeners)
@@ -190,7 +207,7 @@ class Runtime:
         if component is None:
             component = self.load(loads(json.dumps(state.flow), format="json",
                                          registry=self.registry))
-            self._flows[state.digest] = component
+            component = self._flows.put(state.digest, component)
         return component
 
     async def _execute(
@@ -209,7 +226,7 @@ class Runtime:
                 interval=lambda: self.store.lease_timeout / 3,
                 renew=lambda: self._store_call(self.store.renew, state.run_id, owner),
             )
-        checkpoints = _Checkpoints(self, state, run, stored, lease)
+        checkpoints = _Checkpoints(self, state, run, stored, lease, plan.flow)
         if self.checkpoint == "nodes":
             journal.on_record = checkpoints.running
         ctx = RunContext(self.services, run, (plan.name,), step=root_key(plan.name))
@@ -251,13 +268,17 @@ class Runtime:
 
     def _document(self, flow: Flow) -> tuple[dict[str, Any], str]:
         """The flow's document and digest, computed once per flow object."""
-        cached = self._documents.get(id(flow))
-        if cached is None or cached[0] is not flow:
-            document = to_dict(flow)
-            cached = self._documents[id(flow)] = (flow, document, flow_digest(document))
-        return cached[1], cached[2]
 
-    async def _save(self, state: RunState, run: Run, status: RunStatus) -> None:
+        def make() -> tuple[dict[str, Any], str]:
+            document = to_dict(flow)
+            return document, flow_digest(document)
+
+        return self._documents.get_or_make(flow, make)
+
+    async def _save(self, state: RunState, run: Run, status: RunStatus, flow: Flow) -> None:
+        if not state.digest:  # its first checkpoint
+            state.flow, state.digest = self._document(flow)
+            self._flows.put(state.digest, flow)
         state.status = status
         state.messages = list(run.messages)
         state.updated_at = time.time()
@@ -318,9 +339,11 @@ class _Checkpoints:
     the step that asked for it is cancelled, and the final save waits for it."""
 
     def __init__(
-        self, runtime: Runtime, state: RunState, run: Run, stored: bool, lease: Lease | None
+        self, runtime: Runtime, state: RunState, run: Run, stored: bool, lease: Lease | None,
+        flow: Flow,
     ) -> None:
         self.runtime = runtime
+        self.flow = flow
         self.state = state
         self.run = run
         self.stored = stored  # the store holds this run (it was resumed, or saved here)
@@ -363,7 +386,7 @@ class _Checkpoints:
                         ))
                     return
             try:
-                await runtime._save(self.state, self.run, status)
+                await runtime._save(self.state, self.run, status, self.flow)
             except RunTakenOver as exc:
                 if self.lease is None:
                     raise
@@ -388,14 +411,19 @@ def _plain_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Any]:
     return dict(inputs or {})
 
 
+def _is_document(source: str) -> bool:
+    """JSON/YAML text, not a path."""
+    text = source.lstrip()
+    return text.startswith(("{", "component_type")) or "\n" in text
+
+
 def _to_component(source: FlowSource, registry: Mapping[str, Any]) -> Component:
     if isinstance(source, Component):
         return source
     if isinstance(source, Path):
         return load(source, registry=registry)
     if isinstance(source, str):
-        text = source.lstrip()
-        if text.startswith("{") or "\n" in text or text.startswith("component_type"):
+        if _is_document(source):
             return loads(source, registry=registry)
         return load(source, registry=registry)
     if type(source).__module__.startswith("pyagentspec"):

@@ -1,0 +1,217 @@
+"""How ``loom run``, ``loom chat`` and ``loom resume`` set a run up: the tools
+files, the registries, the inputs and the Runtime, from the command's options
+(or from those a saved run was started with)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from loom.cli import read_registries
+from loom.errors import LoomError
+from loom.runtime import Runtime
+from loom.serialization import load
+from loom.spec.component import Component
+from loom.spec.flows.flow import Flow
+from loom.spec.property import Property
+from loom.spec.tools import ServerTool
+from loom.spec.walk import walk
+from loom.stores import CheckpointStore
+
+Checkpoint = Literal["waits", "nodes"]
+
+
+class CommandError(LoomError):
+    """The command line itself is wrong (bad -i value, unreadable tools file)."""
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """The options a command builds its Runtime from."""
+
+    tools: Sequence[str] = ()  # tools files
+    registry: Sequence[str] = ()  # registry files
+    llm_url: str | None = None
+    llm_model: str | None = None
+    max_concurrency: int = 1024
+    branch_timeout: float | None = None
+    inline_tools: bool = False
+    checkpoint: Checkpoint = "waits"
+    max_iterations: int | None = None  # None: the Runtime's default
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> RuntimeOptions:
+        """The options of a parsed command line (those it lacks keep their defaults)."""
+        given = {name: getattr(args, name) for name in cls.__dataclass_fields__
+                 if getattr(args, name, None) is not None}
+        return cls(**given)
+
+    @classmethod
+    def saved(cls, saved: Mapping[str, Any]) -> RuntimeOptions:
+        """The options a run was started with, as :func:`~loom.cli.waiting.cli_metadata`
+        kept them."""
+        return cls(
+            tools=list(saved.get("tools") or []),
+            registry=list(saved.get("registry") or []),
+            llm_url=saved.get("llm_url"),
+            llm_model=saved.get("llm_model"),
+            max_concurrency=int(saved.get("max_concurrency") or 1024),
+            branch_timeout=saved.get("branch_timeout"),
+            inline_tools=bool(saved.get("inline_tools", False)),
+            checkpoint="nodes" if saved.get("checkpoint") == "nodes" else "waits",
+        )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A flow ready to run: its Runtime (tools bound and checked) and its inputs."""
+
+    flow: Flow
+    runtime: Runtime
+    inputs: dict[str, Any]
+
+
+def prepare(
+    options: RuntimeOptions,
+    config: str | Path,
+    open_store: Callable[[], CheckpointStore],
+    *,
+    inputs: Sequence[str] = (),
+    inputs_json: str | None = None,
+    llm_url: str | None = None,
+) -> Prepared:
+    """Load ``config`` and build a Runtime that binds only the tools it uses and
+    can run it (``llm_url``, e.g. the test LLM server's, wins over the options').
+    Raises LoomError for anything the user must fix."""
+    registry = read_registries(options.registry)
+    tools = load_tools(options.tools)
+    store = open_store()
+    component = load(Path(config), registry=registry)
+    used = server_tools(component)
+    runtime = build_runtime(options, store, registry=registry, llm_url=llm_url,
+                            tools={name: fn for name, fn in tools.items() if name in used})
+    flow = runtime.load(component)
+    parsed = parse_inputs(flow, inputs, inputs_json)
+    runtime.compile(flow)
+    return Prepared(flow, runtime, parsed)
+
+
+def build_runtime(
+    options: RuntimeOptions,
+    store: CheckpointStore,
+    *,
+    tools: Mapping[str, Callable[..., Any]] | None = None,
+    registry: Mapping[str, Any] | None = None,
+    llm_url: str | None = None,
+) -> Runtime:
+    """A Runtime for the options; ``tools``/``registry`` given are used instead of
+    loading the options' files."""
+    if tools is None:
+        tools = load_tools(options.tools)
+    if registry is None:
+        registry = read_registries(options.registry)
+    llm = {"url": llm_url or options.llm_url, "model": options.llm_model}
+    extra: dict[str, Any] = {}
+    if options.max_iterations is not None:
+        extra["max_iterations"] = options.max_iterations
+    return Runtime(
+        tools=tools,
+        llm={k: v for k, v in llm.items() if v},
+        max_concurrency=options.max_concurrency,
+        branch_timeout=options.branch_timeout,
+        registry=registry,
+        inline_tools=options.inline_tools,
+        store=store,
+        checkpoint=options.checkpoint,
+        **extra,
+    )
+
+
+def server_tools(component: Component) -> set[str]:
+    """The names of the ServerTools ``component`` uses, at any depth."""
+    return {c.name for c in walk(component) if isinstance(c, ServerTool)}
+
+
+def load_tools(paths: Sequence[str | Path]) -> dict[str, Callable[..., Any]]:
+    """The public top-level functions of each Python file, by name (later files win)."""
+    tools: dict[str, Callable[..., Any]] = {}
+    for index, path in enumerate(paths):
+        file = Path(path)
+        if not file.is_file():
+            raise CommandError(f"tools file not found: {file}")
+        spec = importlib.util.spec_from_file_location(f"loom_user_tools_{index}", file)
+        if spec is None or spec.loader is None:
+            raise CommandError(f"cannot import {file} as Python")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            raise CommandError(
+                f"importing tools file {file} failed: {type(exc).__name__}: {exc}",
+                hint="fix the error in that file",
+            ) from None
+        for name, value in vars(module).items():
+            if callable(value) and not name.startswith("_") and not isinstance(value, type):
+                if getattr(value, "__module__", None) == spec.name:
+                    tools[name] = value
+    return tools
+
+
+def parse_inputs(flow: Flow, pairs: Sequence[str], raw_json: str | None) -> dict[str, Any]:
+    """The flow's inputs from ``--inputs-json`` and then each ``-i NAME=VALUE``."""
+    declared = {prop.title: prop for prop in flow.inputs or []}
+    inputs: dict[str, Any] = {}
+    if raw_json:
+        try:
+            parsed = json.loads(raw_json)
+        except json.JSONDecodeError as exc:
+            raise CommandError(f"--inputs-json is not valid JSON: {exc.msg}") from None
+        if not isinstance(parsed, dict):
+            raise CommandError("--inputs-json must be a JSON object")
+        inputs.update(parsed)
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep:
+            raise CommandError(f"-i expects NAME=VALUE, got {pair!r}")
+        prop = declared.get(name)
+        if prop is None:
+            raise CommandError(
+                f"flow '{flow.name}' has no input '{name}'",
+                hint=f"its inputs are {sorted(declared)}",
+            )
+        inputs[name] = parse_value(prop, text)
+    return inputs
+
+
+def parse_value(prop: Property, text: str) -> Any:
+    """Read a command-line value as the input's declared type."""
+    kind = prop.json_schema.get("type")
+    try:
+        if kind == "string":
+            return text
+        if kind == "integer":
+            return int(text)
+        if kind == "number":
+            return float(text)
+        if kind == "boolean":
+            lowered = text.strip().lower()
+            if lowered in ("true", "1", "yes"):
+                return True
+            if lowered in ("false", "0", "no"):
+                return False
+            raise ValueError(text)
+        return json.loads(text)
+    except ValueError:
+        if kind is None:
+            return text
+        raise CommandError(
+            f"input '{prop.title}' is declared {kind}, but {text!r} is not one",
+            hint=f"give a {kind} value, e.g. -i {prop.title}=...",
+        ) from None
