@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -48,6 +49,19 @@ FAST_RETRY: dict[str, Any] = {
 
 
 # --- properties -------------------------------------------------------------------
+
+
+def exit_code_of_child(pid: int, timeout: float, hung: str) -> int:
+    """Wait for a forked child; kill it and fail the test with ``hung`` past ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.02)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    pytest.fail(hung)
 
 
 def prop(title: str, type_: str | dict[str, Any] = "string", default: Any = EMPTY) -> Property:

@@ -6,7 +6,6 @@ import asyncio
 import contextvars
 import os
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ import loom
 from loom.spec import LlmNode
 from loom.testing import FakeLlmServer
 
-from .conftest import linear_flow, llm_config, prop, runtime, tool_node
+from .conftest import exit_code_of_child, linear_flow, llm_config, prop, runtime, tool_node
 
 WHO: contextvars.ContextVar[str] = contextvars.ContextVar("who", default="nobody")
 
@@ -97,17 +96,7 @@ def test_a_forked_child_does_not_use_its_parents_loop(fake_llm: FakeLlmServer) -
             code = 0 if ok else 1
         finally:
             os._exit(code)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        time.sleep(0.02)
-    else:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        pytest.fail("the forked child hung")
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert exit_code_of_child(pid, 30, "the forked child hung") == 0
     assert rt.run(flow).status == "finished"  # and the parent's loop still works
 
 

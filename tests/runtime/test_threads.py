@@ -12,6 +12,8 @@ import pytest
 
 from loom.runtime.threads import ToolThreads
 
+from .conftest import exit_code_of_child
+
 
 def _pool_threads(name: str) -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith(name + "-")]
@@ -196,15 +198,5 @@ def test_a_forked_process_starts_threads_of_its_own() -> None:
             code = 0 if asyncio.run(asyncio.wait_for(double(21), 5)) == 42 else 1
         finally:
             os._exit(code)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        time.sleep(0.02)
-    else:
-        os.kill(pid, 9)
-        os.waitpid(pid, 0)
-        pytest.fail("the forked child hung on the pool")
-    assert os.waitstatus_to_exitcode(status) == 0
+    assert exit_code_of_child(pid, 20, "the forked child hung on the pool") == 0
     pool.shutdown()
