@@ -307,7 +307,7 @@ def _without_comment(command: str) -> str:
 
 def loom_commands() -> list[str]:
     return [c for c in command_lines(README.read_text(encoding="utf-8"))
-            if c.startswith("loom ") and not c.split()[1].startswith(("<", "-"))]
+            if c.startswith("loom ") and re.fullmatch(r"[a-z][a-z/]*", c.split()[1])]
 
 
 def test_the_readme_shows_the_commands() -> None:
