@@ -32,7 +32,7 @@ from loom.cli import (
     show_warnings,
     yellow,
 )
-from loom.cli.setup import RuntimeOptions, prepare
+from loom.cli.setup import RuntimeOptions, positive_int, prepare
 from loom.cli.waiting import add_store_options, cli_metadata, store_from
 from loom.errors import CheckpointError, LoomError, RunNotFound
 from loom.observability.run_options import add_trace_options, observing
@@ -65,7 +65,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--llm-model", help="use this model name for every LLM call")
     parser.add_argument("--run-id", metavar="ID",
                         help="continue this session (or start one with this id)")
-    parser.add_argument("--max-iterations", type=int, default=None,
+    parser.add_argument("--max-iterations", type=positive_int, default=None,
                         help="LLM calls an agent may make per message (default 10)")
     add_store_options(parser)
     add_registry_option(parser)

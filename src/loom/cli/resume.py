@@ -13,11 +13,13 @@ still waiting.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 from typing import Any
 
 from loom.cli import EXIT_USAGE, add_registry_option, report_error
+from loom.cli.run import fake_llm_url
 from loom.cli.setup import CommandError, RuntimeOptions, build_runtime
 from loom.cli.waiting import (
     METADATA_KEY,
@@ -79,14 +81,15 @@ def resume_command(args: argparse.Namespace) -> int:
         if not answers and state.status == "waiting" and not interactive(args):
             result = _waiting_result(state)  # nothing to add: report where it stands
         else:
-            runtime = _runtime(args, state, store)
-            try:
-                with observing(args, runtime.flow_of(state), runtime):
-                    result = runtime.resume(args.run_id, answers)
-                    if interactive(args):
-                        result = answer_at_terminal(result, runtime.resume)
-            finally:
-                runtime.close()
+            with contextlib.ExitStack() as stack:
+                runtime = _runtime(args, state, store, stack)
+                try:
+                    with observing(args, runtime.flow_of(state), runtime):
+                        result = runtime.resume(args.run_id, answers)
+                        if interactive(args):
+                            result = answer_at_terminal(result, runtime.resume)
+                finally:
+                    runtime.close()
     except LoomError as exc:
         if args.json:
             fail_json(exc)
@@ -147,12 +150,17 @@ def parse_answer(kind: str, text: str) -> Any:
     return text
 
 
-def _runtime(args: argparse.Namespace, state: RunState, store: Any) -> Runtime:
+def _runtime(
+    args: argparse.Namespace, state: RunState, store: Any, stack: contextlib.ExitStack
+) -> Runtime:
     saved = state.metadata.get(METADATA_KEY)
-    options = RuntimeOptions.saved(saved if isinstance(saved, dict) else {})
+    saved = saved if isinstance(saved, dict) else {}
+    options = RuntimeOptions.saved(saved)
     options = dataclasses.replace(options, tools=args.tools or options.tools,
                                   registry=args.registry or options.registry)
-    return build_runtime(options, store)
+    # Started with --fake-llm: a test LLM server again, never the config's URL.
+    fake_url = stack.enter_context(fake_llm_url(bool(saved.get("fake_llm"))))
+    return build_runtime(options, store, llm_url=fake_url)
 
 
 def _waiting_result(state: RunState) -> RunResult:

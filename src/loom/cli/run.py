@@ -23,7 +23,7 @@ from loom.cli import (
     show_warnings,
     yellow,
 )
-from loom.cli.setup import RuntimeOptions, prepare
+from loom.cli.setup import RuntimeOptions, positive_int, positive_seconds, prepare
 from loom.cli.waiting import (
     add_store_options,
     answer_at_terminal,
@@ -62,12 +62,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--llm-model", help="use this model name for every LLM call")
     parser.add_argument("--fake-llm", action="store_true",
                         help="start loom's built-in test LLM server and use it")
-    parser.add_argument("--max-concurrency", type=int, default=1024,
+    parser.add_argument("--max-concurrency", type=positive_int, default=1024,
                         help="bound on parallel branches in flight (default 1024)")
     parser.add_argument("--inline-tools", action="store_true",
                         help="run sync tools on the event loop instead of worker threads "
                         "(faster for quick tools; never for tools that block)")
-    parser.add_argument("--branch-timeout", type=float, default=None,
+    parser.add_argument("--branch-timeout", type=positive_seconds, default=None,
                         help="seconds a parallel branch may run (default: no limit)")
     parser.add_argument("--run-id", metavar="ID", help="the run's id (default: a new uuid)")
     parser.add_argument("--checkpoint", choices=("waits", "nodes"), default="waits",
@@ -81,12 +81,15 @@ def register(subparsers: Any) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
-        fake_url = stack.enter_context(_llm_server(args))  # its URL goes to the Runtime
+        fake_url = stack.enter_context(fake_llm_url(args.fake_llm))  # its URL goes to the Runtime
         with collected_warnings() as warned:
             try:
                 prepared = prepare(
-                    RuntimeOptions.from_args(args), args.config, lambda: store_from(args),
+                    # Checkpointed after every node, the run needs its store: open it now.
+                    RuntimeOptions.from_args(args), args.config,
+                    lambda: store_from(args, lazy=args.checkpoint != "nodes"),
                     inputs=args.input, inputs_json=args.inputs_json, llm_url=fake_url,
+                    require_inputs=True,
                 )
             except LoomError as exc:
                 show_warnings(warned)
@@ -119,8 +122,9 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 @contextlib.contextmanager
-def _llm_server(args: argparse.Namespace) -> Iterator[str | None]:
-    if not args.fake_llm:
+def fake_llm_url(wanted: bool) -> Iterator[str | None]:
+    """The URL of a test LLM server running inside the block, if ``wanted``."""
+    if not wanted:
         yield None
         return
     from loom.testing import FakeLlmServer

@@ -38,6 +38,8 @@ def register(subparsers: Any) -> None:
     show.add_argument("--json", action="store_true", help="print the run as JSON")
     delete = actions.add_parser("delete", help="delete saved runs")
     delete.add_argument("run_ids", metavar="RUN_ID", nargs="+")
+    delete.add_argument("--json", action="store_true",
+                        help='print {"deleted": [...], "missing": [...]}')
     for sub in (listing, show, delete):
         add_store_options(sub)
         sub.set_defaults(handler=runs_command)
@@ -50,7 +52,7 @@ def runs_command(args: argparse.Namespace) -> int:
             return _list(store, args.json)
         if args.action == "show":
             return _show(store.load(args.run_id), args.json)
-        return _delete(store, args.run_ids)
+        return _delete(store, args.run_ids, args.json)
     finally:
         store.close()
 
@@ -123,12 +125,18 @@ def _show(state: RunState, as_json: bool) -> int:
     return EXIT_OK
 
 
-def _delete(store: CheckpointStore, run_ids: list[str]) -> int:
-    missing = 0
+def _delete(store: CheckpointStore, run_ids: list[str], as_json: bool) -> int:
+    deleted: list[str] = []
+    missing: list[str] = []
     for run_id in run_ids:
         if store.delete(run_id):
-            out(f"deleted {run_id}")
+            deleted.append(run_id)
+            if not as_json:
+                out(f"deleted {run_id}")
         else:
-            missing += 1
-            err(red("error: "), f"no run with id '{run_id}' in the store")
+            missing.append(run_id)
+            if not as_json:
+                err(red("error: "), f"no run with id '{run_id}' in the store")
+    if as_json:
+        print(json.dumps({"deleted": deleted, "missing": missing}))
     return EXIT_INVALID if missing else EXIT_OK

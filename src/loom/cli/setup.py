@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -85,9 +86,11 @@ def prepare(
     inputs: Sequence[str] = (),
     inputs_json: str | None = None,
     llm_url: str | None = None,
+    require_inputs: bool = False,
 ) -> Prepared:
     """Load ``config`` and build a Runtime that binds only the tools it uses and
-    can run it (``llm_url``, e.g. the test LLM server's, wins over the options').
+    can run it (``llm_url``, e.g. the test LLM server's, wins over the options';
+    ``require_inputs``: every input without a default must be given).
     Raises LoomError for anything the user must fix."""
     registry = read_registries(options.registry)
     tools = load_tools(options.tools)
@@ -99,6 +102,8 @@ def prepare(
     flow = runtime.load(component)
     parsed = parse_inputs(flow, inputs, inputs_json)
     runtime.compile(flow)
+    if require_inputs:
+        check_required(flow, parsed)
     return Prepared(flow, runtime, parsed)
 
 
@@ -164,6 +169,28 @@ def load_tools(paths: Sequence[str | Path]) -> dict[str, Callable[..., Any]]:
     return tools
 
 
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (a bad one exits 2 with usage)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text}")
+    return value
+
+
 def parse_inputs(flow: Flow, pairs: Sequence[str], raw_json: str | None) -> dict[str, Any]:
     """The flow's inputs from ``--inputs-json`` and then each ``-i NAME=VALUE``."""
     declared = {prop.title: prop for prop in flow.inputs or []}
@@ -188,6 +215,18 @@ def parse_inputs(flow: Flow, pairs: Sequence[str], raw_json: str | None) -> dict
             )
         inputs[name] = parse_value(prop, text)
     return inputs
+
+
+def check_required(flow: Flow, inputs: Mapping[str, Any]) -> None:
+    """Refuse, before the run starts, inputs without a default that were not given."""
+    missing = [prop.title for prop in flow.inputs or []
+               if prop.title not in inputs and not prop.has_default]
+    if missing:
+        raise CommandError(
+            f"flow '{flow.name}' needs input(s) {', '.join(map(repr, missing))}, "
+            "which were not given",
+            hint="give them with " + " ".join(f"-i {name}=..." for name in missing),
+        )
 
 
 def parse_value(prop: Property, text: str) -> Any:

@@ -112,7 +112,8 @@ def cli_metadata(args: argparse.Namespace) -> dict[str, Any]:
         "registry": [str(Path(p).resolve()) for p in getattr(args, "registry", None) or []],
         "checkpoint": getattr(args, "checkpoint", "waits"),
     }
-    for name in ("llm_url", "llm_model", "max_concurrency", "branch_timeout", "inline_tools"):
+    for name in ("llm_url", "llm_model", "max_concurrency", "branch_timeout", "inline_tools",
+                 "fake_llm"):
         value = getattr(args, name, None)
         if value is not None:
             data[name] = value
@@ -211,6 +212,6 @@ def fail_json(exc: LoomError) -> None:
         "status": "failed",
         "outputs": {},
         "messages": [],
-        "error": {"node": getattr(exc, "node", None), "message": exc.describe()},
+        "error": {"node": getattr(exc, "node", None) or None, "message": exc.describe()},
     }
     print(json.dumps(payload))

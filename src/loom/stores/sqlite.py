@@ -55,9 +55,9 @@ class SqliteStore:
         self.path = Path(path)
         self.table = check_table(table)
         self.lease_timeout = lease_timeout
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
                 str(path), timeout=busy_timeout, isolation_level=None, check_same_thread=False
             )
@@ -76,7 +76,7 @@ class SqliteStore:
                 " updated_at REAL NOT NULL,"
                 " state TEXT NOT NULL)"
             )
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise CheckpointError(
                 f"cannot open the SQLite store {path}: {exc}",
                 hint="check the path and its permissions, or choose another with --store",

@@ -314,9 +314,11 @@ class Runtime:
         *,
         run_id: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        listeners: Iterable[Listener] = (),
     ) -> RunResult:
         """The blocking form of :meth:`arun`, for scripts and the CLI."""
-        return _blocking(self.arun(flow, inputs, run_id=run_id, metadata=metadata))
+        return _blocking(self.arun(flow, inputs, run_id=run_id, metadata=metadata,
+                                   listeners=listeners))
 
     def resume(self, run_id: str, answers: Mapping[str, Any] | None = None) -> RunResult:
         """The blocking form of :meth:`aresume`."""
