@@ -41,7 +41,7 @@ PATH_SEPARATOR = " > "
 BODY_EXCERPT_CHARS = 500
 _URL_HINT = "set --llm-url or LOOM_LLM_URL"
 _MODEL_HINT = "set --llm-model or LOOM_LLM_MODEL"
-_KEY_HINT = "set --llm-api-key or LOOM_LLM_API_KEY"
+_KEY_HINT = "set LOOM_LLM_API_KEY (or the config's api_key)"
 
 
 def describe(exc: BaseException, *, node: bool = True, typed: bool = True) -> str:

@@ -51,7 +51,7 @@ def parse_text(text: str, fmt: str, source: str | None = None) -> Any:
         problem = exc.problem or exc.context or "syntax error"
         raise LoadError(
             f"{where} is not valid YAML: {problem}{position}",
-            hint="fix the syntax at that position (tags and Python objects are not allowed)",
+            hint="fix the syntax at that position (Python and unknown tags are not allowed)",
         ) from None
     except yaml.YAMLError as exc:
         raise LoadError(f"{where} is not valid YAML: {exc}") from None

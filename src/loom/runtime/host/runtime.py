@@ -362,7 +362,9 @@ class _Checkpoints:
             self.state.status = status  # never checkpointed: nothing to write
             return
         self.asked += 1
-        await asyncio.shield(asyncio.ensure_future(self._write(self.asked, status)))
+        write = asyncio.ensure_future(self._write(self.asked, status))
+        write.add_done_callback(_taken)  # the asker may be cancelled before the write ends
+        await asyncio.shield(write)
 
     async def _write(self, ticket: int, status: RunStatus) -> None:
         runtime = self.runtime
@@ -407,6 +409,11 @@ class _Checkpoints:
                     )
 
 
+
+
+def _taken(write: asyncio.Future[None]) -> None:
+    if not write.cancelled():
+        write.exception()
 
 
 def _plain_inputs(inputs: Mapping[str, Any] | None) -> dict[str, Any]:
