@@ -3,7 +3,7 @@
 Outside CI a missing folder skips the tests that read it; under ``CI=true`` it
 fails them, naming what is missing, as a missing PostgreSQL or Graphviz does:
 otherwise hundreds of corpus tests would vanish from a green run.
-``LOOM_TEST_SHARED_DIR`` points the tests at another copy.
+``LOOM_SHARED_DIR`` points the tests at another copy (as it does bench/load.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 SHARED_DIR = Path(
-    os.environ.get("LOOM_TEST_SHARED_DIR")
+    os.environ.get("LOOM_SHARED_DIR")
     or Path(__file__).resolve().parents[1].parent / "shared"
 )
 CONFORMANCE = SHARED_DIR / "conformance"

@@ -20,7 +20,7 @@ SELECTION = [
 
 
 def run_without_shared(tmp_path: Path, ci: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LOOM_TEST_SHARED_DIR": str(tmp_path / "missing"), "CI": ci}
+    env = {**os.environ, "LOOM_SHARED_DIR": str(tmp_path / "missing"), "CI": ci}
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          *(str(TESTS / case) for case in SELECTION)],
