@@ -297,7 +297,7 @@ def test_timeline_of_every_runnable_config(rel: str, tmp_path: Path, stub_llm: A
         runtime.close()
         assert refused.value.message.startswith(f"{NOT_RUNNABLE[rel]} '")
         assert "cannot be run: loom runs Flows and agents" in refused.value.message
-        pytest.skip(f"loom runs flows and agents, not a {NOT_RUNNABLE[rel]}")
+        pytest.skip(f"its root is a {NOT_RUNNABLE[rel]}: loom runs flows and agents")
     flow = runtime.load(component)  # any other refusal is a regression: it fails here
     trace = tmp_path / "run.jsonl"
     with TraceFile(trace) as listener, warnings.catch_warnings():
