@@ -6,17 +6,25 @@ from pathlib import Path
 
 import pytest
 
-# /work/main/tests/conftest.py -> /work/shared (the corpus, spec and bench configs
-# that live beside the repository, not inside it).
-SHARED_DIR = Path(__file__).resolve().parents[1].parent / "shared"
+from shared_folder import ABSENT_MARK, SHARED_DIR, in_ci, require
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{ABSENT_MARK}(path): the ../shared files this "
+                            "parametrized test reads are absent (skip, or fail under CI=true)")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    absent = item.get_closest_marker(ABSENT_MARK)
+    if absent is not None:
+        require(Path(absent.args[0]))
 
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
-    """The shared folder beside the repository (conformance corpus, bench configs)."""
-    if not SHARED_DIR.is_dir():
-        pytest.skip(f"shared folder {SHARED_DIR} is absent (it lives beside the repository)")
-    return SHARED_DIR
+    """The shared folder beside the repository (conformance corpus): tests/shared_folder.py
+    skips without it, and fails under CI=true."""
+    return require(SHARED_DIR)
 
 
 # --- checkpoint stores ------------------------------------------------------------------
@@ -32,7 +40,7 @@ def postgres_dsn() -> str:
     dsn = os.environ.get("LOOM_TEST_POSTGRES_DSN")
     if dsn:
         return dsn
-    if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+    if in_ci():
         pytest.fail("CI=true but LOOM_TEST_POSTGRES_DSN is unset: .ci/run must start "
                     "PostgreSQL (scripts/test runs scripts/postgres)")
     pytest.skip("LOOM_TEST_POSTGRES_DSN is unset: run scripts/postgres (or scripts/test) "

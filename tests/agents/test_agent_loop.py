@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
@@ -99,6 +101,46 @@ def test_tool_errors_fail_the_run_when_the_agent_says_so(fake_llm: FakeLlmServer
     assert result.status == "failed" and result.error is not None
     assert result.error.node == "strict"
     assert "tool 'lookup' failed: KeyError" in result.error.message
+
+
+@pytest.mark.timeout(10)
+async def test_a_failing_call_cancels_its_sibling_calls_and_awaits_them(
+    fake_llm: FakeLlmServer,
+) -> None:
+    # tool_errors=raise: the first call fails the run at once; the slow calls of the
+    # same answer are cancelled (not left to finish) and have cleaned up by the
+    # time arun returns.
+    events: list[str] = []
+
+    def lookup(key: str) -> str:
+        time.sleep(0.05)
+        raise KeyError("nope")
+
+    async def slow(key: str) -> str:
+        events.append(f"start {key}")
+        try:
+            await asyncio.sleep(3.0)
+            events.append(f"done {key}")
+            return key
+        except asyncio.CancelledError:
+            events.append(f"cancelled {key}")
+            raise
+        finally:
+            await asyncio.sleep(0.05)
+            events.append(f"cleaned {key}")
+
+    tools = [server_tool(name, props(key="string"), props(v="string"))
+             for name in ("lookup", "slow")]
+    agent = autonomous(fake_llm, name="strict", metadata={"loom": {"tool_errors": "raise"}},
+                       tools=tools)
+    fake_llm.script_sequence([ToolCallsReply([call("slow", key="a"), call("lookup", key="x"),
+                                              call("slow", key="b")]), "unreachable"])
+    result = await runtime({"lookup": lookup, "slow": slow}).arun(agent)
+    assert result.status == "failed" and result.error is not None
+    assert "tool 'lookup' failed: KeyError" in result.error.message
+    assert sorted(events) == ["cancelled a", "cancelled b", "cleaned a", "cleaned b",
+                              "start a", "start b"]
+    assert len(fake_llm.requests) == 1
 
 
 def test_bad_calls_are_explained_to_the_model(fake_llm: FakeLlmServer) -> None:

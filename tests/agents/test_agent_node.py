@@ -3,9 +3,12 @@ agent that is a Flow, agents in parallel branches."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Sequence
 from typing import Any
+
+import pytest
 
 from loom.spec import (
     ControlFlowEdge,
@@ -150,11 +153,61 @@ def test_agents_run_inside_parallel_flow_branches(fake_llm: FakeLlmServer) -> No
     alpha_calls = [r for r in fake_llm.recorded if system_prompt(r.body) == "You are alpha."]
     beta_calls = [r for r in fake_llm.recorded if system_prompt(r.body) == "You are beta."]
     assert len(alpha_calls) == len(beta_calls) == 2
-    assert alpha_calls[0].started < (beta_calls[0].ended or 0)  # the two agents overlapped
+    # the two agents' first LLM calls and the plain branch's tool were under way at once
+    spans = [(alpha_calls[0].started, alpha_calls[0].ended or 0.0),
+             (beta_calls[0].started, beta_calls[0].ended or 0.0),
+             *((span.start, span.end or 0.0) for span in recorder.named("plain"))]
+    assert len(spans) == 3
+    assert max(start for start, _ in spans) < min(end for _, end in spans)
     for record in fake_llm.recorded:  # each agent saw only its own turns
         ids = [c["id"] for m in record.body["messages"] for c in m.get("tool_calls") or ()]
         results = [m["tool_call_id"] for m in record.body["messages"] if m["role"] == "tool"]
         assert ids == results
+
+
+@pytest.mark.timeout(10)
+async def test_a_failing_sibling_branch_cancels_the_agents_tool_calls(
+    fake_llm: FakeLlmServer,
+) -> None:
+    # The agent's branch is cancelled while two of its tool calls run: both are
+    # cancelled, and have cleaned up by the time arun returns.
+    events: list[str] = []
+    both_started = asyncio.Event()
+
+    async def slow(key: str) -> str:
+        events.append(f"start {key}")
+        if len(events) == 2:
+            both_started.set()
+        try:
+            await asyncio.sleep(3.0)
+            events.append(f"done {key}")
+            return key
+        except asyncio.CancelledError:
+            events.append(f"cancelled {key}")
+            raise
+        finally:
+            await asyncio.sleep(0.05)
+            events.append(f"cleaned {key}")
+
+    async def fail() -> str:
+        await asyncio.wait_for(both_started.wait(), 5)
+        raise ConnectionError("backend unreachable")
+
+    agent = make_agent(fake_llm, name="worker", human_in_the_loop=False,
+                       tools=[server_tool("slow", props(key="string"), props(v="string"))],
+                       outputs=[prop("answer")])
+    fake_llm.script_sequence([ToolCallsReply([ScriptedToolCall("slow", {"key": "a"}),
+                                              ScriptedToolCall("slow", {"key": "b"})]),
+                              "unreachable"])
+    parallel = ParallelFlowNode(name="fan_out", subflows=[
+        chain("agent_flow", AgentNode(name="agent_step", agent=agent), outputs=[prop("answer")]),
+        chain("failing_flow", ToolNode(name="fail_step", tool=server_tool("fail", [], []))),
+    ])
+    result = await runtime({"slow": slow, "fail": fail}).arun(chain("main", parallel))
+    assert result.status == "failed" and result.error is not None
+    assert "backend unreachable" in result.error.message
+    assert sorted(events) == ["cancelled a", "cancelled b", "cleaned a", "cleaned b",
+                              "start a", "start b"]
 
 
 def test_a_remote_agent_in_an_agent_node_is_not_supported_yet(fake_llm: FakeLlmServer) -> None:

@@ -218,28 +218,42 @@ def test_a_failing_summarizer_fails_the_run_clearly(fake_llm: FakeLlmServer) -> 
     assert "MessageSummarizationTransform 'shorten'" in result.error.message
 
 
-def test_a_database_cache_is_replaced_by_memory_with_a_warning() -> None:
+def test_a_database_cache_is_replaced_by_memory_with_a_warning(fake_llm: FakeLlmServer
+                                                                  ) -> None:
     from loom.spec.datastores import (
         PostgresDatabaseDatastore,
         TlsPostgresDatabaseConnectionConfig,
     )
 
-    server_url = "http://127.0.0.1:9"
-    config = loom.spec.llms.OpenAiCompatibleConfig(name="m", url=server_url, model_id="x")
     schema = {"summarized_messages_cache": MessageSummarizationTransform.cache_entity()}
     store = PostgresDatabaseDatastore(
         name="pg", datastore_schema=schema,
         connection_config=TlsPostgresDatabaseConnectionConfig(
-            name="conn", user="u", password="p", url="postgresql://db"),
+            name="conn", user="u", password="p", url="postgresql://127.0.0.1:9/nowhere"),
     )
-    transform = MessageSummarizationTransform(name="shorten", llm=config, datastore=store)
-    agent = loom.spec.agents.Agent(name="a", llm_config=config, system_prompt="hi",
-                                   transforms=[transform])
+    # Two agents share the transform: the second one's long message is answered by
+    # the in-memory cache that stands in for the database (which is never reached).
+    fake_llm.script(None, "short", system=MESSAGE_INSTRUCTIONS)
+    transform = message_transform(fake_llm, datastore=store)
+    first = make_agent(fake_llm, "first", human_in_the_loop=False, transforms=[transform])
+    second = make_agent(fake_llm, "second", prompt="You check.", human_in_the_loop=False,
+                        transforms=[transform])
+    flow = chain("two", InputMessageNode(name="ask"), AgentNode(name="a", agent=first),
+                 AgentNode(name="b", agent=second))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        runtime().compile(agent)
-    messages = [str(w.message) for w in caught if issubclass(w.category, LoomWarning)]
-    assert any("PostgresDatabaseDatastore 'pg'" in m for m in messages), messages
+        run = runtime(llm={"url": fake_llm.url})
+        started = run.run(flow)
+        result = run.resume(started.run_id, answer(started, LONG))
+    messages = {str(w.message) for w in caught if issubclass(w.category, LoomWarning)}
+    assert messages == {
+        f"agent '{name}': MessageSummarizationTransform 'shorten' caches its summaries in "
+        "PostgresDatabaseDatastore 'pg'; loom keeps them in memory for the run instead"
+        for name in ("first", "second")}
+    assert result.status == "finished", result.error
+    assert len(summary_requests(fake_llm, MESSAGE_INSTRUCTIONS)) == 1  # the cache answered
+    checked = [b for b in fake_llm.requests if system_prompt(b) == "You check."]
+    assert checked[0]["messages"][1]["content"] == "Summarized message: short"
 
 
 def test_split_point_never_separates_a_call_from_its_results() -> None:

@@ -28,11 +28,10 @@ from loom.spec.component import Component
 from loom.spec.tools import ServerTool
 from loom.spec.walk import walk
 from loom.testing import FakeLlmServer, fake_instance
+from shared_folder import CONFORMANCE, EXPECTATIONS_FILE, absent_case
 
 from .conftest import SEED, seed_tools
 
-CONFORMANCE = Path(__file__).resolve().parents[2].parent / "shared" / "conformance"
-EXPECTATIONS_FILE = CONFORMANCE / "expectations.json"
 LOADABLE = ("load", "load_lenient", "load_with_registry")
 SECRET_VALUES = {  # what the corpus's datastore example needs at load time
     "oracle_tls_config_id.user": "scott",
@@ -55,8 +54,7 @@ def graphviz_dot() -> None:
 
 def _valid_configs() -> list[Any]:
     if not EXPECTATIONS_FILE.is_file():
-        return [pytest.param(None, id="none", marks=pytest.mark.skip(
-            reason=f"{EXPECTATIONS_FILE} is absent (shared/ lives beside the repository)"))]
+        return [absent_case(EXPECTATIONS_FILE)]  # skips, or fails under CI=true
     expectations = json.loads(EXPECTATIONS_FILE.read_text())
     return [pytest.param(rel, id=rel) for rel, e in sorted(expectations.items())
             if e["expect"] in LOADABLE]
@@ -275,16 +273,32 @@ def stub_tools(component: Component) -> dict[str, Any]:
     return tools
 
 
+# Valid configs whose root is neither a flow nor an agent: nothing to run.
+NOT_RUNNABLE = {
+    "docs_examples/howto_oracle_datastore.json": "OracleDatabaseDatastore",
+    "sdk_test_configs/example_serialized_llm_node.yaml": "LlmNode",
+    "sdk_test_configs/example_serialized_llm_node_as_nested_reference.yaml": "LlmNode",
+    "sdk_test_configs/example_serialized_llm_node_as_versioned_nested_reference.yaml": "LlmNode",
+    "sdk_test_configs/example_serialized_llm_node_without_agentspec_version.yaml": "LlmNode",
+    "sdk_test_configs/invalid/example_serialized_llm_node_with_misplaced_agentspec_version.yaml":
+        "LlmNode",
+    "sdk_test_configs/ocigenaiconfig.yaml": "OciGenAiConfig",
+}
+
+
 @pytest.mark.parametrize("rel", _valid_configs())
 def test_timeline_of_every_runnable_config(rel: str, tmp_path: Path, stub_llm: Any) -> None:
     component = load_config(rel)
     runtime = loom.Runtime(tools=stub_tools(component), llm={"url": stub_llm.url},
                            use_env=False)
-    try:
-        flow = runtime.load(component)
-    except LoadError as exc:
+    if rel in NOT_RUNNABLE:
+        with pytest.raises(LoadError) as refused:
+            runtime.load(component)
         runtime.close()
-        pytest.skip(f"loom runs flows and agents, not this: {exc.message}")
+        assert refused.value.message.startswith(f"{NOT_RUNNABLE[rel]} '")
+        assert "cannot be run: loom runs Flows and agents" in refused.value.message
+        pytest.skip(f"its root is a {NOT_RUNNABLE[rel]}: loom runs flows and agents")
+    flow = runtime.load(component)  # any other refusal is a regression: it fails here
     trace = tmp_path / "run.jsonl"
     with TraceFile(trace) as listener, warnings.catch_warnings():
         warnings.simplefilter("ignore")

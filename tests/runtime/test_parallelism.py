@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from loom.errors import BranchTimeout
 from loom.runtime.context import Run, RunContext
 from loom.spec import (
     CatchExceptionNode,
@@ -162,7 +163,7 @@ def test_nested_parallel_nodes_with_node_limits_one_do_not_deadlock(via_flow_nod
     assert result.status == "finished", result.error
     assert result.outputs == EXPECTED_NESTED
     # each inner node runs one leaf at a time; the two outer branches may overlap
-    assert rec.max_in_flight <= 2
+    assert rec.max_in_flight == 1
 
 
 @pytest.mark.timeout(10)
@@ -255,6 +256,48 @@ def test_a_failing_branch_cancels_a_slow_async_sibling() -> None:
     assert rec.in_flight == 0
 
 
+def slow_with_cleanup(cleaned: list[str], name: str) -> Any:
+    """An async tool whose cleanup (``finally``) takes a while: awaited, it is done."""
+    async def tool() -> int:
+        try:
+            await asyncio.sleep(3.0)
+            return 1
+        finally:
+            await asyncio.sleep(0.05)
+            cleaned.append(name)
+
+    return tool
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize("kind", ["parallel_flow", "parallel_map"])
+async def test_every_cancelled_sibling_has_cleaned_up_when_arun_returns(kind: str) -> None:
+    cleaned: list[str] = []
+    if kind == "parallel_flow":
+        pfn = failing_fan()
+        tools = {"slow": slow_with_cleanup(cleaned, "slow"), "fail": fail_after(0.05),
+                 "fast": slow_with_cleanup(cleaned, "fast")}
+        flow = linear_flow("main", pfn, outputs=pfn.outputs or [])
+        result = await runtime(tools).arun(flow)
+        expected = ["fast", "slow"]
+    else:
+        async def item(x: int) -> int:
+            if x == 0:
+                await asyncio.sleep(0.05)
+                raise ConnectionError("backend unreachable")
+            return await slow_with_cleanup(cleaned, f"item {x}")()
+
+        each = ParallelMapNode(name="each", subflow=tool_subflow(
+            "item", "item", props(x="integer"), props(y="integer")))
+        flow = linear_flow("main", each, inputs=[prop("iterated_x", {"type": "array"})],
+                           outputs=each.outputs or [])
+        result = await runtime({"item": item}).arun(flow, {"iterated_x": [0, 1, 2, 3]})
+        expected = ["item 1", "item 2", "item 3"]
+    assert result.status == "failed" and result.error is not None
+    assert "backend unreachable" in result.error.message
+    assert sorted(cleaned) == expected  # no sibling is left cleaning up after the run
+
+
 @pytest.mark.timeout(5)
 def test_catch_exception_node_recovers_from_a_failed_parallel_branch() -> None:
     rec = Recorder()
@@ -302,6 +345,27 @@ def test_branch_timeout_gives_a_clear_error(where: str) -> None:
     assert "raise the branch timeout" in result.error.message
     assert rec.named("slow")[0].cancelled
     assert not rec.named("fast")[0].cancelled
+
+
+@pytest.mark.timeout(5)
+def test_a_catch_exception_node_inside_a_branch_does_not_catch_its_timeout() -> None:
+    # The timeout cancels the branch; a CatchExceptionNode that took the
+    # cancellation for an error would finish the branch with its default outputs.
+    rec = Recorder()
+    slow = tool_subflow("slow_flow", "slow", [], [prop("a", "integer", default=-1)])
+    guard = CatchExceptionNode(name="guard", subflow=slow)
+    start, end = StartNode(name="start"), EndNode(name="end", inputs=[prop("a", "integer")])
+    branch = make_flow("guarded", [start, guard, end],
+                       [(start, guard), (guard, end, "next"),
+                        (guard, end, "caught_exception_branch")])
+    fan = ParallelFlowNode(name="pfn", subflows=[branch], metadata=limits(branch_timeout=0.1))
+    flow = linear_flow("main", fan, outputs=fan.outputs or [])
+    result = runtime({"slow": rec.async_tool("slow", 3.0, 1)}).run(flow)
+    assert result.status == "failed", result.outputs
+    assert isinstance(result.exception, BranchTimeout)
+    assert result.error is not None and result.error.node == "main > pfn > guarded"
+    assert "branch did not finish within 0.1 s" in result.error.message
+    assert rec.named("slow")[0].cancelled
 
 
 def test_node_branch_timeout_overrides_the_runtime_one() -> None:

@@ -6,6 +6,8 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
 from loom.spec import ParallelFlowNode
 
 from .conftest import linear_flow, prop, props, runtime, tool_node, tool_subflow
@@ -77,6 +79,46 @@ def test_a_cancelled_stretch_stops_at_the_next_node() -> None:
     assert "sibling failed" in result.error.message
     time.sleep(0.2)  # the worker thread finishes the tool under way, then stops
     assert 1 <= len(calls) < 10
+
+
+@pytest.mark.timeout(10)
+def test_after_cancellation_the_stretch_starts_no_further_tool() -> None:
+    # The first tool signals that it runs and holds until the run has failed; the
+    # cancel flag is then set, so the thread must stop at the next node boundary:
+    # exactly one call, never the chain's ten.
+    calls: list[int] = []
+    started, release, idle = threading.Event(), threading.Event(), threading.Event()
+
+    def step(x: int) -> int:
+        calls.append(x)
+        started.set()
+        release.wait(5)
+        return x + 1
+
+    def boom() -> int:
+        started.wait(5)
+        raise RuntimeError("sibling failed")
+
+    def last(x: int) -> int:  # the node after the stretch: reached only if it went on
+        idle.set()
+        return x
+
+    steps = [tool_node("step", [prop("x", "integer")], props(x="integer"), name=f"s{i}")
+             for i in range(10)]
+    slow_chain = linear_flow("chain", *steps, tool_node("last", [prop("x", "integer")],
+                             props(x="integer")), inputs=props(x="integer"),
+                             outputs=props(x="integer"))
+    failing = tool_subflow("failing", "boom", [], [prop("out", "integer")])
+    parallel = ParallelFlowNode(name="pfn", subflows=[slow_chain, failing])
+    flow = linear_flow("outer", parallel, inputs=props(x="integer"))
+    rt = runtime({"step": step, "boom": boom, "last": last})
+    result = rt.run(flow, {"x": 0})
+    assert result.status == "failed" and result.error is not None
+    assert "sibling failed" in result.error.message
+    assert calls == [0]  # the run failed while the first tool was still under way
+    release.set()  # the tool under way finishes; a thread that went on reaches 'last' at once
+    assert not idle.wait(0.3)
+    assert calls == [0]
 
 
 def test_one_runtime_serves_blocking_runs_from_several_threads_at_once() -> None:

@@ -95,6 +95,47 @@ def test_input_waits_and_resumes_with_the_result_of_an_uninterrupted_run(
     assert plain.outputs == resumed.outputs
 
 
+def as_async(spy: Spy) -> Any:
+    async def tool(**kwargs: Any) -> Any:
+        return spy(**kwargs)
+
+    return tool
+
+
+@pytest.mark.parametrize("path", ["async_tools", "listener", "checkpoint_nodes"])
+def test_resuming_replays_recorded_steps_one_node_at_a_time(
+    any_store_backend: Any, path: str
+) -> None:
+    # Sync tools of an unwatched run take the chained path (engine._Chain), which
+    # replays the journal itself; these runs go node by node (engine._execute).
+    lookup, greet = Spy(lambda user: user.upper()), Spy(lambda title, name: f"{title} {name}")
+    tools: dict[str, Any] = {"lookup": lookup, "greet": greet}
+    events: list[str] = []
+    options: dict[str, Any] = {}
+    if path == "async_tools":
+        tools = {name: as_async(spy) for name, spy in (("lookup", lookup), ("greet", greet))}
+    elif path == "listener":
+        options["listeners"] = [lambda event: events.append(event.type)]
+    else:
+        options["checkpoint"] = "nodes"
+    result = runtime(tools, store=any_store_backend.open(), **options).run(
+        greeting_flow(), {"user": "dr"})
+    assert result.status == "waiting" and lookup.calls == [{"user": "dr"}]
+    events.clear()
+    resumed = resume(any_store_backend, tools, result.run_id,
+                     {result.pending[0].id: "Ada"}, **options)
+    assert resumed.status == "finished", resumed.error
+    assert resumed.outputs == {"greeting": "DR Ada"}
+    assert lookup.calls == [{"user": "dr"}]  # replayed from the journal, not run again
+    assert greet.calls == [{"title": "DR", "name": "Ada"}]
+    assert resumed.messages == [
+        {"role": "assistant", "content": "Hello DR, your name?", "node": "ask_name"},
+        {"role": "user", "content": "Ada"},
+    ]
+    if path == "listener":
+        assert events.count("tool_start") == 1  # greet's; lookup was replayed
+
+
 def test_a_client_tool_waits_for_the_clients_result(any_store_backend: Any) -> None:
     pick = ToolNode(name="pick", tool=ClientTool(
         name="pick_color", inputs=props(hint="string"), outputs=props(color="string")))

@@ -21,6 +21,7 @@ import loom
 from loom.errors import LoomError
 from loom.spec.component import Component
 from loom.spec.versions import KNOWN_VERSIONS, version_key
+from shared_folder import CONFORMANCE, require
 
 from ._corpus import EXPECTATIONS, SECRET_VALUES, cases, registry_for, stem
 
@@ -44,11 +45,8 @@ def _refused(path: Path, **kwargs: Any) -> str:
 
 
 @pytest.fixture
-def corpus(shared_dir: Path) -> Path:
-    folder = shared_dir / "conformance"
-    if not folder.is_dir():
-        pytest.skip(f"{folder} is absent")
-    return folder
+def corpus() -> Path:
+    return require(CONFORMANCE)
 
 
 # -- the corpus and its expectations agree --------------------------------------------------------

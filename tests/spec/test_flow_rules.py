@@ -166,7 +166,11 @@ def test_an_unfed_input_with_a_default_is_fine() -> None:
     start = StartNode(id="s", name="start")
     say = OutputMessageNode(id="o", name="say", message="{{ text }}", inputs=[StringProperty("text", default="hi")])
     end = EndNode(id="e", name="end")
-    flow_of(start, [start, say, end], control((start, say), (say, end)), [])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        flow = flow_of(start, [start, say, end], control((start, say), (say, end)), [])
+    assert [str(w.message) for w in caught] == []  # neither an error nor a warning
+    assert flow.data_flow_connections == [] and flow.inputs == [] and flow.outputs == []
 
 
 def test_the_fix_hint_names_the_output_of_the_previous_node() -> None:
@@ -246,14 +250,23 @@ def test_self_loops_are_legal_data_edges() -> None:
                      tool=tool("inc", [IntegerProperty("n", default=0)], [IntegerProperty("n")]))
     router = BranchingNode(id="b", name="router", mapping={"3": "done"}, inputs=[IntegerProperty("n")])
     end = EndNode(id="e", name="end", inputs=[IntegerProperty("n")])
-    Flow(
-        name="loop", start_node=start, nodes=[start, count, router, end],
-        control_flow_connections=control((start, count), (count, router), (router, count, "default"),
-                                         (router, end, "done")),
-        data_flow_connections=[
-            *data((count, "n", count, "n"), (count, "n", router, "n"), (count, "n", end, "n")),
-        ],
-    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        flow = Flow(
+            name="loop", start_node=start, nodes=[start, count, router, end],
+            control_flow_connections=control((start, count), (count, router),
+                                             (router, count, "default"), (router, end, "done")),
+            data_flow_connections=[
+                *data((count, "n", count, "n"), (count, "n", router, "n"), (count, "n", end, "n")),
+            ],
+        )
+    assert [str(w.message) for w in caught] == []
+    wires = [(w.source_node.name, w.source_output, w.destination_node.name, w.destination_input)
+             for w in flow.data_flow_connections or []]
+    assert wires[0] == ("count", "n", "count", "n")  # kept, not dropped as a cycle
+    assert len(wires) == 3
+    assert [p.title for p in flow.outputs or []] == ["n"]
+    assert flow.branch_names == ["next"]
 
 
 def test_edges_are_components_with_names() -> None:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -334,10 +335,22 @@ def test_postgres_connection_errors_are_clear_and_hide_the_password() -> None:
 def test_urls_open_the_real_stores(store_backend: Any) -> None:
     spec = store_backend.spec
     url = spec["dsn"] if store_backend.kind == "postgres" else f"sqlite:///{spec['path']}"
+    run_id = f"url-{uuid.uuid4().hex[:8]}"
     store = open_store(url)
     try:
         assert isinstance(store, PostgresStore if store_backend.kind == "postgres"
                           else SqliteStore)
-        assert store.list() == [] or all(s.run_id for s in store.list())
+        store.save(state(run_id, outputs={"x": 1}))
+        # The URL names the database the backend uses: another connection sees the run.
+        # (A PostgreSQL URL opens the default table; the backend's own table is another.)
+        postgres = store_backend.kind == "postgres"
+        other = open_store(url) if postgres else store_backend.open()  # the backend closes its own
+        try:
+            assert other.load(run_id).outputs == {"x": 1}
+            assert run_id in [summary.run_id for summary in other.list()]
+        finally:
+            if postgres:
+                other.close()
+        assert store.delete(run_id) is True
     finally:
         store.close()
