@@ -130,8 +130,8 @@ def test_a_span_builder_keeps_no_key(
 ) -> None:
     spans = SpanCollector()
     run_with(SpanBuilder([spans], mask_sensitive=not content), llm, source)
-    kept = [{"span": s.to_dict(), "attributes": s.attributes} for s in spans.spans]
-    kept += [{"event": e.type, "attributes": e.attributes} for e in spans.events]
+    kept: list[Any] = [[s.to_dict(), s.attributes] for s in spans.spans]
+    kept += [[e.type, e.attributes] for e in spans.events]
     assert len(spans.events) >= 40
     assert_no_key(json.dumps(kept, default=str), content)
 

@@ -89,7 +89,12 @@ def test_an_agent_makes_at_most_10_llm_calls_by_default(llm_server: FakeLlmServe
                   human_in_the_loop=False)
     llm_server.script(None, ToolCallsReply([ScriptedToolCall("ping", {})]))
     pings: list[int] = []
-    result = runtime({"ping": lambda: pings.append(1) or "pong"}).run(agent)
+
+    def ping() -> str:
+        pings.append(1)
+        return "pong"
+
+    result = runtime({"ping": ping}).run(agent)
     assert result.status == "failed" and result.error is not None
     assert "reached its limit of 10 LLM calls" in result.error.message
     assert len(llm_server.requests) == 10
@@ -200,7 +205,7 @@ def test_checkpoints_default_to_waits_and_finished_runs_stay_in_a_persistent_sto
     assert rt.run(never_waits, {"x": "a"}).status == "finished"
     assert store.list() == []  # no wait, no checkpoint: nothing written
     waiting = rt.run(ask_flow())
-    assert waiting.status == "waiting"
+    assert waiting.status == "waiting" and waiting.run_id is not None
     assert [(s.run_id, s.status) for s in store.list()] == [(waiting.run_id, "waiting")]
     done = rt.resume(waiting.run_id, {waiting.pending[0].id: "Ada"})
     assert done.status == "finished" and done.outputs == {"name": "Ada"}
@@ -212,6 +217,7 @@ def test_the_memory_store_forgets_finished_runs_by_default() -> None:
     rt = runtime(store=store)
     assert rt.keep_finished is False
     waiting = rt.run(ask_flow())
+    assert waiting.run_id is not None
     assert [s.status for s in store.list()] == ["waiting"]
     done = rt.resume(waiting.run_id, {waiting.pending[0].id: "Ada"})
     assert done.status == "finished"
@@ -228,6 +234,7 @@ def test_lease_timeout_defaults_to_one_hour(
     # A live holder's lease keeps another process out for an hour, no longer.
     store = MemoryStore()
     waiting = runtime(store=store).run(ask_flow())
+    assert waiting.run_id is not None
     clock = SimpleNamespace(time=lambda: 1_000_000.0)
     monkeypatch.setattr(memory_store, "time", clock)
     store.claim(waiting.run_id, make_owner())  # this process: alive
