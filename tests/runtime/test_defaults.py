@@ -3,7 +3,8 @@
 ``max_steps`` 100,000, ``max_iterations`` 10, ``max_concurrency`` 1024,
 ``tool_threads`` 256, ``branch_timeout`` None, ``checkpoint`` "waits",
 ``keep_finished`` (True for a persistent store, False for memory),
-``lease_timeout`` one hour, ``human_in_the_loop`` true.
+``lease_timeout`` one hour, ``human_in_the_loop`` true, and the sizes of the
+bounded tables.
 """
 
 from __future__ import annotations
@@ -243,3 +244,15 @@ def test_lease_timeout_defaults_to_one_hour(
         store.claim(waiting.run_id, make_owner())
     clock.time = lambda: 1_000_000.0 + 3601
     assert store.claim(waiting.run_id, make_owner()).run_id == waiting.run_id
+
+
+def test_the_bounded_tables_keep_what_the_readme_says() -> None:
+    """Plans 256, agents' implicit flows 256, flows by digest 128, texts 64, LLM clients 64."""
+    from loom.runtime.agents import wrap
+
+    rt = runtime()
+    assert rt._compiler._plans.maxsize == 256
+    assert wrap._flows.maxsize == 256
+    assert rt._flows.maxsize == 128
+    assert rt._texts.maxsize == 64
+    assert rt.services._endpoint_clients.maxsize == 64
