@@ -66,6 +66,35 @@ def test_every_reducer(method: str, kind: str, expected: Any) -> None:
     assert result.outputs["collected_scaled"] == pytest.approx(expected)
 
 
+# Duplicates (a reducer over distinct values differs) and the extreme at the end,
+# then at the start (a reducer skipping the last or the first item differs).
+REDUCER_DATA = {
+    "extreme-last": ([2, 5, 2, 5, 1, 9], {"sum": 24, "average": 4.0, "max": 9, "min": 1}),
+    "extreme-first": ([9, 4, 0, 4, 4, 1], {"sum": 22, "average": 22 / 6, "max": 9, "min": 0}),
+    "min-first": ([-3, 7, 7, 2], {"sum": 13, "average": 3.25, "max": 7, "min": -3}),
+    "min-last": ([6, 8, 8, 6, -1], {"sum": 27, "average": 5.4, "max": 8, "min": -1}),
+}
+
+
+@pytest.mark.parametrize("data", list(REDUCER_DATA))
+@pytest.mark.parametrize("node_cls", [MapNode, ParallelMapNode])
+def test_every_reducer_over_duplicates_and_extremes_at_either_end(
+    data: str, node_cls: type[MapNode]
+) -> None:
+    values, expected = REDUCER_DATA[data]
+    methods = ["append", "sum", "average", "max", "min"]
+    results = {}
+    for method in methods:
+        flow = map_flow(node_cls, reducers={"scaled": method},
+                        kind="number" if method == "average" else "integer")
+        result = runtime({"scale": scale}).run(flow, {"iterated_value": values,
+                                                      "iterated_factor": 1})
+        assert result.status == "finished", result.error
+        results[method] = result.outputs["collected_scaled"]
+    assert results == {"append": values, **expected}  # append keeps every item, in order
+    assert type(results["sum"]) is int
+
+
 def test_sum_keeps_integers_integral() -> None:
     result = runtime({"scale": scale}).run(map_flow(reducers={"scaled": "sum"}),
                                            {"iterated_value": [1, 2], "iterated_factor": 1})

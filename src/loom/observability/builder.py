@@ -15,6 +15,8 @@ from loom.observability.masking import (
     SENSITIVE_FIELDS,
     Scrubber,
     component_ref,
+    environment_secrets,
+    secrets_of,
     to_jsonable,
 )
 from loom.observability.spans import (
@@ -44,7 +46,9 @@ class SpanBuilder:
     """A runtime listener that builds Agent Spec spans and feeds processors.
 
     ``SpanBuilder([processor, ...], mask_sensitive=True, secrets=[...])``. One
-    builder can follow many runs at once (spans are keyed by run id).
+    builder can follow many runs at once (spans are keyed by run id). Besides
+    ``secrets``, it scrubs the sensitive field values of every flow or agent a run
+    starts with and the environment's API keys as each run starts.
     """
 
     def __init__(
@@ -57,6 +61,7 @@ class SpanBuilder:
     ) -> None:
         self.processors = list(processors)
         self._refs: IdentityCache[Component, Any] = IdentityCache()  # weak: one per flow
+        self._scanned: IdentityCache[Component, bool] = IdentityCache()
         self.mask_sensitive = mask_sensitive
         self.scrub = Scrubber(secrets)
         self.keep_events = keep_events
@@ -88,6 +93,14 @@ class SpanBuilder:
 
     def add_secrets(self, secrets: Iterable[str]) -> None:
         self.scrub.add(secrets)
+
+    def _learn_secrets(self, root: Any) -> None:
+        """A run starts: its component's secrets (found once per component) and the
+        environment's keys (read again: they may have been set since) are scrubbed."""
+        self.scrub.add(environment_secrets())
+        if isinstance(root, Component) and self._scanned.get(root) is None:
+            self.scrub.add(secrets_of(root))
+            self._scanned.put(root, True)
 
     # -- the listener ---------------------------------------------------------------
 
@@ -252,6 +265,8 @@ class SpanBuilder:
     def _flow_start(self, event: RuntimeEvent) -> None:
         flow = event.data.get("flow")
         parent = self._enclosing(event.run_id, event.step, "/", "node")
+        if parent is None:
+            self._learn_secrets(flow)
         span = self._start(event, "flow", "", "FlowExecutionSpan", _name(flow, event),
                            {"flow": self.ref(flow)}, parent)
         self._event(span, event, "FlowExecutionStart",
@@ -361,6 +376,8 @@ class SpanBuilder:
         span_type, _, key = _agent_kind(agent)
         extra = str(getattr(agent, "id", "") or event.data.get("request_id") or "")
         parent = self._owner(event)
+        if parent is None:
+            self._learn_secrets(agent)
         span = self._start(event, "agent", extra, span_type, _name(agent, event),
                            {key: self.ref(agent)}, parent)
         self._event(span, event, _agent_kind(agent)[1] + "Start",

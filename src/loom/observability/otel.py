@@ -26,7 +26,7 @@ from loom import __version__
 from loom._optional import require
 from loom.errors import PATH_SEPARATOR
 from loom.observability.builder import SpanBuilder
-from loom.observability.masking import MASK, environment_secrets, secrets_of
+from loom.observability.masking import MASK, secrets_of
 from loom.observability.spans import (
     ERROR,
     OK,
@@ -174,7 +174,7 @@ class OpenTelemetryExporter:
         self.builder = SpanBuilder(
             [self.processor],
             mask_sensitive=not include_content,
-            secrets=[*secrets, *environment_secrets()],
+            secrets=secrets,
         )
 
     def add_secrets_of(self, component: Any) -> None:

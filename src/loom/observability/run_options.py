@@ -12,7 +12,6 @@ from typing import Any
 from rich.console import Console
 
 from loom.errors import LoomError
-from loom.observability.masking import environment_secrets, secrets_of
 from loom.observability.progress import LiveProgress
 from loom.observability.tracefile import TraceFile
 
@@ -51,10 +50,9 @@ def observing(
     trace: TraceFile | None = None
     progress = None
     if getattr(args, "trace", None):
-        secrets = set(secrets_of(flow)) | environment_secrets()
+        # The flow's secrets and the environment's keys the trace finds itself.
         key = (getattr(runtime, "llm_overrides", None) or {}).get("api_key")
-        if key:
-            secrets.add(key)
+        secrets = [key] if key else []
         try:
             trace = TraceFile(args.trace, secrets=secrets,
                               include_content=getattr(args, "trace_content", False))

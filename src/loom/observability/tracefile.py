@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from loom.observability.builder import SpanBuilder
-from loom.observability.masking import environment_secrets, secrets_of
+from loom.observability.masking import secrets_of
 from loom.observability.spans import OK, Span, SpanEvent, SpanProcessor
 from loom.runtime.events import RuntimeEvent
 
@@ -102,9 +102,9 @@ class TraceFile:
     """A runtime listener writing a trace file: ``Runtime(listeners=[TraceFile("run.jsonl")])``.
 
     ``include_content=True`` writes inputs, outputs, prompts, LLM text and messages
-    (masked by default: they may hold personal data). ``secrets`` adds strings to
-    scrub; the environment's API keys and, via :meth:`add_secrets_of`, a flow's
-    sensitive field values are scrubbed as well. Close it (or use ``with``) to
+    (masked by default: they may hold personal data). The sensitive field values of
+    the flows it sees and the environment's API keys are scrubbed; ``secrets`` adds
+    strings to scrub (the runtime's LLM key, say). Close it (or use ``with``) to
     flush the file.
     """
 
@@ -122,7 +122,7 @@ class TraceFile:
         self.builder = SpanBuilder(
             [self.writer],
             mask_sensitive=not include_content,
-            secrets=[*secrets, *environment_secrets()],
+            secrets=secrets,
         )
 
     def add_secrets_of(self, component: Any) -> None:
