@@ -12,13 +12,45 @@ is older than the store's ``lease_timeout``.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 from loom.errors import CheckpointError, RunTakenOver
 from loom.runs import RunState
+
+_SECRET_NAME = r"[\w.-]*(?:pass|secret|token)[\w.-]*"
+_SECRET_PARAM = re.compile(rf"(?i)([?&;]{_SECRET_NAME}=)([^&#;]*)")
+_SECRET_PAIR = re.compile(rf"(?i)((?:^|\s){_SECRET_NAME}\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)")
+
+
+def masked_url(url: str) -> str:
+    """A store URL or libpq DSN with its credentials as ``***``: the userinfo
+    password and ``password``, ``sslpassword``, ``passfile``... parameters."""
+    if "://" not in url:
+        return _SECRET_PAIR.sub(r"\1***", url)
+    scheme, _, rest = url.partition("://")
+    authority = re.split(r"[?#]", rest, maxsplit=1)[0]
+    userinfo, at, host = authority.rpartition("@")
+    if at and ":" in userinfo:
+        rest = f"{userinfo.split(':', 1)[0]}:***@{host}{rest[len(authority):]}"
+    return scheme + "://" + _SECRET_PARAM.sub(r"\1***", rest)
+
+
+def masked(text: str, url: str) -> str:
+    """``text`` (e.g. a driver's message) with every credential of ``url`` masked."""
+    secrets = [m.group(2) for m in _SECRET_PARAM.finditer(url)]
+    secrets += [m.group(2).strip("'") for m in _SECRET_PAIR.finditer(url)]
+    userinfo = re.split(r"[?#]", url.partition("://")[2], maxsplit=1)[0].rpartition("@")[0]
+    secrets.append(userinfo.partition(":")[2])
+    text = text.replace(url, masked_url(url))
+    for secret in sorted({*secrets, *map(unquote, secrets)} - {""}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
 
 DEFAULT_LEASE_TIMEOUT = 3600.0
 """Seconds after its last checkpoint when a holder on another host counts as gone."""
