@@ -8,10 +8,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+from loom.errors import ComponentRef, SpecError
 from loom.llm.retry import RetryPolicy
 
 DEFAULT_TIMEOUT = 60.0
 """Seconds one attempt may wait for the server, unless the retry policy says otherwise."""
+
+DEFAULT_DEADLINE = 600.0
+"""Seconds one attempt may take in all (an endless or dripping answer ends there)."""
+MAX_RESPONSE_BYTES = 4 << 20
+MAX_STREAM_BYTES = 16 << 20
+LIMITS = {"deadline": float, "max_response_bytes": int, "max_stream_bytes": int}
+"""Settable in an LLM config's ``metadata: {"loom": {...}}``."""
 
 ENV_URL = "LOOM_LLM_URL"
 ENV_MODEL = "LOOM_LLM_MODEL"
@@ -33,6 +41,9 @@ class LlmEndpoint:
     generation_params: Mapping[str, Any] = field(default_factory=dict)
     timeout: float | None = DEFAULT_TIMEOUT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    deadline: float | None = None
+    max_response_bytes: int = MAX_RESPONSE_BYTES
+    max_stream_bytes: int = MAX_STREAM_BYTES
 
     @property
     def chat_completions_url(self) -> str:
@@ -45,6 +56,25 @@ class LlmEndpoint:
         if self.retry.request_timeout is not None:
             return self.retry.request_timeout
         return self.timeout
+
+    @property
+    def attempt_deadline(self) -> float:
+        """All of one attempt: ``deadline``, else DEFAULT_DEADLINE or the read timeout."""
+        return self.deadline or max(DEFAULT_DEADLINE, self.attempt_timeout or 0.0)
+
+
+def limits(options: Mapping[str, Any], component: ComponentRef | None) -> dict[str, Any]:
+    """The LIMITS among ``options``, each a positive number (SpecError otherwise)."""
+    found = {}
+    for key, kind in LIMITS.items():
+        value = options.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e15:
+            raise SpecError(f"loom.{key} must be a positive number, got {value!r}",
+                            component=component, path="metadata")
+        found[key] = kind(value)
+    return found
 
 
 def chat_completions_url(base_url: str) -> str:
