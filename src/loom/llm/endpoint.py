@@ -63,11 +63,12 @@ class LlmEndpoint:
         return self.deadline or max(DEFAULT_DEADLINE, self.attempt_timeout or 0.0)
 
 
-def limits(options: Mapping[str, Any], component: ComponentRef | None) -> dict[str, Any]:
-    """The LIMITS among ``options``, each a positive number (SpecError otherwise)."""
+def limits(metadata: Mapping[str, Any] | None, component: ComponentRef) -> dict[str, Any]:
+    """The LIMITS set in ``metadata: {"loom": {...}}``; SpecError unless positive numbers."""
+    section = (metadata or {}).get("loom")
     found = {}
     for key, kind in LIMITS.items():
-        value = options.get(key)
+        value = section.get(key) if isinstance(section, Mapping) else None
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e15:

@@ -9,7 +9,7 @@ from typing import Any
 
 from loom._cache import IdentityCache, LruCache
 from loom.llm import LlmClient, LlmEndpoint, LlmOverrides, RetryPolicy, apply_overrides
-from loom.llm.endpoint import LIMITS, limits
+from loom.llm.endpoint import limits
 from loom.runtime.threads import ToolThreads
 from loom.runtime.tools import BoundTool
 from loom.spec.llms import LlmConfig
@@ -88,7 +88,7 @@ class Services:
             api_key=api_key,
             generation_params=params,
             retry=RetryPolicy.from_dict(config.retry_policy),
-            **limits({k: node_option(config.metadata, k) for k in LIMITS}, config.ref),
+            **limits(config.metadata, config.ref),
         )
         return apply_overrides(endpoint, **self.llm_overrides)
 

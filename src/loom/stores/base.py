@@ -22,32 +22,27 @@ from urllib.parse import unquote
 from loom.errors import CheckpointError, RunTakenOver
 from loom.runs import RunState
 
-_SECRET_NAME = r"[\w.-]*(?:pass|secret|token)[\w.-]*"
-_SECRET_PARAM = re.compile(rf"(?i)([?&;]{_SECRET_NAME}=)([^&#;]*)")
-_SECRET_PAIR = re.compile(rf"(?i)((?:^|\s){_SECRET_NAME}\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)")
+_SECRET = r"[\w.-]*(?:pass|secret|token)[\w.-]*"
+_MASKS = (  # query parameters, libpq pairs, userinfo (whose password may hold '/')
+    re.compile(rf"(?i)([?&;]{_SECRET}=)([^&#;]*)()"),
+    re.compile(rf"(?i)((?:^|\s){_SECRET}\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)()"),
+    re.compile(r"(://[^:@/?#]*:)([^?#]*)(@)"),
+)
 
 
 def masked_url(url: str) -> str:
-    """A store URL or libpq DSN with its credentials as ``***``: the userinfo
-    password and ``password``, ``sslpassword``, ``passfile``... parameters."""
-    if "://" not in url:
-        return _SECRET_PAIR.sub(r"\1***", url)
-    scheme, _, rest = url.partition("://")
-    authority = re.split(r"[?#]", rest, maxsplit=1)[0]
-    userinfo, at, host = authority.rpartition("@")
-    if at and ":" in userinfo:
-        rest = f"{userinfo.split(':', 1)[0]}:***@{host}{rest[len(authority):]}"
-    return scheme + "://" + _SECRET_PARAM.sub(r"\1***", rest)
+    """A store URL or libpq DSN with every credential (password, sslpassword,
+    passfile..., userinfo) as ``***``."""
+    for mask in _MASKS:
+        url = mask.sub(r"\1***\3", url)
+    return url
 
 
 def masked(text: str, url: str) -> str:
-    """``text`` (e.g. a driver's message) with every credential of ``url`` masked."""
-    secrets = [m.group(2) for m in _SECRET_PARAM.finditer(url)]
-    secrets += [m.group(2).strip("'") for m in _SECRET_PAIR.finditer(url)]
-    userinfo = re.split(r"[?#]", url.partition("://")[2], maxsplit=1)[0].rpartition("@")[0]
-    secrets.append(userinfo.partition(":")[2])
+    """``text`` with ``url`` masked, and its credentials wherever a driver echoes them."""
+    found = [m[2].strip("'") for mask in _MASKS for m in mask.finditer(url)]
     text = text.replace(url, masked_url(url))
-    for secret in sorted({*secrets, *map(unquote, secrets)} - {""}, key=len, reverse=True):
+    for secret in sorted({*found, *map(unquote, found)} - {""}, key=len, reverse=True):
         text = text.replace(secret, "***")
     return text
 
