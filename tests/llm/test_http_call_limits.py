@@ -87,7 +87,7 @@ def test_an_endless_api_answer_stops_at_max_response_bytes(api: tuple[Endless, s
                    metadata=loom(max_response_bytes=LIMIT), retry_policy={"max_attempts": 2})
     message, took = run(node)
     assert f"GET {base}/flood/200 answered more than 1,048,576 bytes" in message
-    assert 'metadata {"loom": {...}} max_response_bytes' in message
+    assert 'raise max_response_bytes in the node\'s metadata {"loom": {...}}' in message
     assert took < GUARD
     time.sleep(0.2)
     assert app.sent <= LIMIT + SOCKET_SLACK  # and not retried: one flood only
@@ -109,7 +109,7 @@ def test_a_dripping_remote_tool_ends_at_its_deadline(api: tuple[Endless, str]) -
                       metadata=loom(deadline=0.5), retry_policy={"max_attempts": 0})
     message, took = run(ToolNode(name="call", tool=tool))
     assert f"GET {base}/drip did not answer in full within 0.5 s" in message
-    assert 'metadata {"loom": {...}} deadline (seconds)' in message
+    assert 'raise deadline (seconds) in the node\'s metadata' in message
     assert took < GUARD
 
 

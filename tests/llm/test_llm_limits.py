@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
+from loom._bounded import DEFAULT_DEADLINE, MAX_RESPONSE_BYTES, MAX_STREAM_BYTES
 from loom.errors import LlmHttpError, LlmResponseError, LlmTimeoutError, SpecError
 from loom.llm import LlmClient, LlmEndpoint, RetryPolicy, aclose_shared_http_client
-from loom.llm.endpoint import DEFAULT_DEADLINE, MAX_RESPONSE_BYTES, MAX_STREAM_BYTES
 from loom.runtime import Runtime
 from loom.spec import Flow, LlmNode, StartNode
 from loom.spec.flows import ControlFlowEdge
@@ -78,7 +78,7 @@ async def test_an_endless_json_body_stops_at_the_size_limit(srv: FakeLlmServer) 
     message = str(error)
     assert srv.url in message and "'fake-model'" in message
     assert "max_response_bytes = 1,048,576" in message
-    assert 'metadata {"loom": {...}} max_response_bytes' in message  # how to raise it
+    assert 'raise max_response_bytes in the LLM config\'s metadata {"loom": {...}}' in message  # how to raise it
     assert error.received is not None and LIMIT < error.received <= LIMIT + CHUNK
     assert took < GUARD / 2
     [record] = srv.recorded  # a limit breached is not retried
@@ -119,7 +119,7 @@ async def test_keep_alive_comments_only_end_at_the_deadline(srv: FakeLlmServer) 
     message = str(error)
     assert "did not answer within 1 s (the deadline of one attempt)" in message
     assert srv.url in message and "'fake-model'" in message
-    assert 'metadata {"loom": {...}} deadline (seconds)' in message
+    assert 'raise deadline (seconds) in the LLM config\'s metadata' in message
     assert error.retryable
     assert 0.9 < took < GUARD / 2
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from loom._bounded import TooLarge, body_lines, limit_hint, read_body
 from loom.errors import (
     LlmConnectionError,
     LlmError,
@@ -23,14 +24,7 @@ from loom.errors import (
     LlmTimeoutError,
 )
 from loom.llm.endpoint import LlmEndpoint
-from loom.llm.http import (
-    TooLarge,
-    body_lines,
-    is_tls_error,
-    read_body,
-    shared_http_client,
-    transport_retryable,
-)
+from loom.llm.http import is_tls_error, shared_http_client, transport_retryable
 from loom.llm.parsing import (
     DONE,
     MalformedResponse,
@@ -43,11 +37,9 @@ from loom.llm.request import build_chat_body
 from loom.llm.response import LlmResponse
 from loom.llm.retry import Failure, retry_after, retrying
 
+_OWNER = "LLM config"
 TokenCallback = Callable[[str], Any]
 """Called with each streamed text delta; may be sync or async."""
-
-
-_RAISE = 'If the answer is legitimate, raise the LLM config\'s metadata {"loom": {...}} '
 
 
 class LlmClient:
@@ -96,7 +88,7 @@ class LlmClient:
             except asyncio.TimeoutError:
                 raise LlmTimeoutError(
                     url=self._url, model=self._endpoint.model, timeout=deadline,
-                    detail="the deadline of one attempt", hint=f"{_RAISE}deadline (seconds)",
+                    detail="the deadline of one attempt", hint=limit_hint("deadline (seconds)", _OWNER),
                 ) from None
 
         def judge(exc: Exception) -> Failure | None:
@@ -172,9 +164,9 @@ class LlmClient:
             error = LlmResponseError(
                 url=self._url, model=self._endpoint.model,
                 detail=f"the answer passed {which} = {getattr(self._endpoint, which):,}",
-                hint=_RAISE + which,
+                hint=limit_hint(which, _OWNER),
             )
-            error.received = exc.received
+            error.received = exc.args[0]
             raise error from None
 
     async def _read_events(

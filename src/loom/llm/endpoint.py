@@ -8,18 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
-from loom.errors import ComponentRef, SpecError
+from loom._bounded import DEFAULT_DEADLINE, MAX_RESPONSE_BYTES, MAX_STREAM_BYTES
 from loom.llm.retry import RetryPolicy
 
 DEFAULT_TIMEOUT = 60.0
 """Seconds one attempt may wait for the server, unless the retry policy says otherwise."""
 
-DEFAULT_DEADLINE = 600.0
-"""Seconds one attempt may take in all (an endless or dripping answer ends there)."""
-MAX_RESPONSE_BYTES = 4 << 20
-MAX_STREAM_BYTES = 16 << 20
-LIMITS = {"deadline": float, "max_response_bytes": int, "max_stream_bytes": int}
-"""Settable in an LLM config's ``metadata: {"loom": {...}}``."""
 
 ENV_URL = "LOOM_LLM_URL"
 ENV_MODEL = "LOOM_LLM_MODEL"
@@ -59,23 +53,8 @@ class LlmEndpoint:
 
     @property
     def attempt_deadline(self) -> float:
-        """All of one attempt: ``deadline``, else DEFAULT_DEADLINE or the read timeout."""
+        """Never below the read timeout unless ``deadline`` says so."""
         return self.deadline or max(DEFAULT_DEADLINE, self.attempt_timeout or 0.0)
-
-
-def limits(metadata: Mapping[str, Any] | None, component: ComponentRef) -> dict[str, Any]:
-    """The LIMITS set in ``metadata: {"loom": {...}}``; SpecError unless positive numbers."""
-    section = (metadata or {}).get("loom")
-    found = {}
-    for key, kind in LIMITS.items():
-        value = section.get(key) if isinstance(section, Mapping) else None
-        if value is None:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1e15:
-            raise SpecError(f"loom.{key} must be a positive number, got {value!r}",
-                            component=component, path="metadata")
-        found[key] = kind(value)
-    return found
 
 
 def chat_completions_url(base_url: str) -> str:

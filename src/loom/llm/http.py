@@ -13,7 +13,6 @@ small pools (:class:`ShardedTransport`), created as they are first needed.
 from __future__ import annotations
 
 import asyncio
-import codecs
 import ssl
 import threading
 import weakref
@@ -156,52 +155,6 @@ async def aclose_shared_http_client() -> None:
     client = _clients.pop(asyncio.get_running_loop(), None)
     if client is not None:
         await client.aclose()
-
-
-class TooLarge(Exception):
-    """A body passed its size limit after ``received`` bytes."""
-
-    def __init__(self, received: int) -> None:
-        self.received = received
-
-
-async def body_chunks(response: httpx.Response, limit: int) -> AsyncIterator[bytes]:
-    """The decoded body; raises TooLarge once it passes ``limit`` bytes."""
-    size = 0
-    async for chunk in response.aiter_bytes():
-        size += len(chunk)
-        if size > limit:
-            raise TooLarge(size)
-        yield chunk
-
-
-async def read_body(response: httpx.Response, limit: int, cut: bool = False) -> str:
-    """The body as text; past ``limit`` bytes TooLarge, or (``cut``) what came so far."""
-    parts: list[bytes] = []
-    try:
-        async for chunk in body_chunks(response, limit):
-            parts.append(chunk)
-    except TooLarge:
-        if not cut:
-            raise
-    return b"".join(parts).decode(response.encoding or "utf-8", "replace")
-
-
-async def body_lines(response: httpx.Response, limit: int) -> AsyncIterator[str]:
-    """Lines of a body of at most ``limit`` bytes (a line without end cannot grow)."""
-    decode = codecs.getincrementaldecoder("utf-8")("replace").decode
-    pending: list[str] = []
-    async for chunk in body_chunks(response, limit):
-        text = decode(chunk)
-        if "\n" not in text:
-            pending.append(text)
-            continue
-        *lines, rest = "".join([*pending, text]).split("\n")
-        pending = [rest]
-        for line in lines:
-            yield line.removesuffix("\r")
-    if "".join(pending):
-        yield "".join(pending).removesuffix("\r")
 
 
 def transport_retryable(exc: Exception) -> bool:

@@ -9,10 +9,17 @@ from urllib.parse import SplitResult, unquote, urlsplit
 
 import httpx
 
+from loom._bounded import (
+    DEFAULT_DEADLINE,
+    MAX_RESPONSE_BYTES,
+    TooLarge,
+    limit_hint,
+    limits,
+    read_body,
+)
 from loom.errors import StepError, redact
 from loom.llm import shared_http_client
-from loom.llm.endpoint import DEFAULT_DEADLINE, MAX_RESPONSE_BYTES, limits
-from loom.llm.http import TooLarge, read_body, transport_retryable
+from loom.llm.http import transport_retryable
 from loom.llm.retry import Failure, retry_after, retrying
 from loom.spec.nodes import ApiNode
 from loom.spec.retry_policy import RetryPolicy
@@ -20,7 +27,6 @@ from loom.spec.templates import render, render_nested
 from loom.spec.tools import RemoteTool
 
 DEFAULT_TIMEOUT = 30.0
-_RAISE = 'if the answer is legitimate, raise the node\'s metadata {"loom": {...}} '
 FORM = "application/x-www-form-urlencoded"
 
 
@@ -118,10 +124,10 @@ class HttpCall:
             raise StepError(f"{method} {url} timed out after {self.timeout:g} s") from None
         except asyncio.TimeoutError:
             raise StepError(f"{method} {url} did not answer in full within {self.deadline:g} s",
-                            hint=f"{_RAISE}deadline (seconds)") from None
+                            hint=limit_hint("deadline (seconds)", "node")) from None
         except TooLarge:
             raise StepError(f"{method} {url} answered more than {self.max_bytes:,} bytes",
-                            hint=f"{_RAISE}max_response_bytes") from None
+                            hint=limit_hint("max_response_bytes", "node")) from None
         except httpx.HTTPError as exc:
             detail = self._mask(f"{type(exc).__name__}: {exc}")
             raise StepError(f"{method} {url} failed: {detail}") from None

@@ -7,9 +7,9 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from loom._bounded import limits
 from loom._cache import IdentityCache, LruCache
 from loom.llm import LlmClient, LlmEndpoint, LlmOverrides, RetryPolicy, apply_overrides
-from loom.llm.endpoint import limits
 from loom.runtime.threads import ToolThreads
 from loom.runtime.tools import BoundTool
 from loom.spec.llms import LlmConfig
