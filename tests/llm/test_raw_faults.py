@@ -11,7 +11,7 @@ import pytest
 
 from loom.errors import LlmConnectionError, LlmError, LlmResponseError, LlmTimeoutError
 from loom.llm import LlmClient, LlmEndpoint, RetryPolicy, aclose_shared_http_client
-from loom.testing import RawHttpServer, RawMode
+from loom.testing.raw_server import RawHttpServer, RawMode
 
 LIMIT = 1 << 20
 DEADLINE = 2.0

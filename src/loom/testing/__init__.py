@@ -9,7 +9,6 @@ del _module
 from loom.testing.asgi import serve_asgi  # noqa: E402
 from loom.testing.fake_server import FakeLlmServer  # noqa: E402
 from loom.testing.fake_state import Failure, FailureKind, RecordedRequest  # noqa: E402
-from loom.testing.raw_server import RawHttpServer, RawMode  # noqa: E402
 from loom.testing.replies import Reply, ScriptedToolCall, ToolCallsReply  # noqa: E402
 from loom.testing.schema_fill import fake_instance  # noqa: E402
 
@@ -17,8 +16,6 @@ __all__ = [
     "Failure",
     "FailureKind",
     "FakeLlmServer",
-    "RawHttpServer",
-    "RawMode",
     "RecordedRequest",
     "Reply",
     "ScriptedToolCall",
