@@ -3,9 +3,11 @@ limit and a deadline per attempt, settable in a component's ``metadata: {"loom":
 
 from __future__ import annotations
 
+import asyncio
 import codecs
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+import sys
+from collections.abc import AsyncIterator, Awaitable, Mapping
+from typing import Any, TypeVar
 
 import httpx
 
@@ -16,6 +18,15 @@ DEFAULT_DEADLINE = 600.0
 MAX_RESPONSE_BYTES = 4 << 20
 MAX_STREAM_BYTES = 16 << 20
 LIMITS = {"deadline": float, "max_response_bytes": int, "max_stream_bytes": int}
+T = TypeVar("T")
+
+
+async def within(seconds: float, work: Awaitable[T]) -> T:
+    """``work`` or asyncio.TimeoutError after ``seconds`` (no task of its own on 3.11+)."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await work
+    return await asyncio.wait_for(work, seconds)
 
 
 def limits(metadata: Mapping[str, Any] | None, component: ComponentRef) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from loom._bounded import TooLarge, body_lines, limit_hint, read_body
+from loom._bounded import TooLarge, body_lines, limit_hint, read_body, within
 from loom.errors import (
     LlmConnectionError,
     LlmError,
@@ -84,7 +84,7 @@ class LlmClient:
             deadline = self._endpoint.attempt_deadline
             once = self._stream(body, on_token, progress) if stream else self._post_once(body)
             try:
-                return await asyncio.wait_for(once, deadline)
+                return await within(deadline, once)
             except asyncio.TimeoutError:
                 raise LlmTimeoutError(
                     url=self._url, model=self._endpoint.model, timeout=deadline,

@@ -16,6 +16,7 @@ from loom._bounded import (
     limit_hint,
     limits,
     read_body,
+    within,
 )
 from loom.errors import StepError, redact
 from loom.llm import shared_http_client
@@ -112,7 +113,7 @@ class HttpCall:
 
         try:
             return await retrying(
-                self.retry, lambda: asyncio.wait_for(once(), self.deadline), _judge
+                self.retry, lambda: within(self.deadline, once()), _judge
             )
         except _Answered as exc:
             status = exc.response.status_code
