@@ -215,6 +215,8 @@ class LlmError(LoomError):
     """
 
     retryable: bool = False
+    received: int | None = None
+    """Bytes of the answer read before a size limit or deadline stopped it."""
 
     def __init__(self, message: str, *, url: str, model: str, hint: str | None = None) -> None:
         self.url = url
@@ -257,13 +259,21 @@ class LlmTimeoutError(LlmError):
 
     retryable = True
 
-    def __init__(self, *, url: str, model: str, timeout: float | None, detail: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        url: str,
+        model: str,
+        timeout: float | None,
+        detail: str = "",
+        hint: str | None = None,
+    ) -> None:
         self.timeout = timeout
         limit = f" within {timeout:g} s" if timeout is not None else ""
         message = f"LLM server at {url} (model {model!r}) did not answer{limit}"
         if detail:
             message += f" ({detail})"
-        hint = (
+        hint = hint or (
             "Is the server overloaded or the model still loading? Raise the timeout "
             "(retry_policy.request_timeout) or check the server's logs"
         )
@@ -292,9 +302,9 @@ class LlmConnectionError(LlmError):
 class LlmResponseError(LlmError):
     """The server answered 2xx but the body is not a chat completion."""
 
-    def __init__(self, *, url: str, model: str, detail: str) -> None:
+    def __init__(self, *, url: str, model: str, detail: str, hint: str | None = None) -> None:
         message = f"LLM server at {url} (model {model!r}) sent an unusable answer: {detail}"
-        hint = (
+        hint = hint or (
             f"Is {url} an OpenAI-compatible chat-completions endpoint? {_URL_HINT}"
             " (with or without the trailing /v1)"
         )

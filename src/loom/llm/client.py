@@ -7,6 +7,7 @@ pooled HTTP client unless given their own. Retries follow the endpoint's
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import aclosing
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from loom._bounded import TooLarge, body_lines, limit_hint, read_body, within
 from loom.errors import (
     LlmConnectionError,
     LlmError,
@@ -35,6 +37,7 @@ from loom.llm.request import build_chat_body
 from loom.llm.response import LlmResponse
 from loom.llm.retry import Failure, retry_after, retrying
 
+_OWNER = "LLM config"
 TokenCallback = Callable[[str], Any]
 """Called with each streamed text delta; may be sync or async."""
 
@@ -78,9 +81,15 @@ class LlmClient:
         progress = _Progress()
 
         async def attempt() -> LlmResponse:
-            if stream:
-                return await self._stream(body, on_token, progress)
-            return await self._post_once(body)
+            deadline = self._endpoint.attempt_deadline
+            once = self._stream(body, on_token, progress) if stream else self._post_once(body)
+            try:
+                return await within(deadline, once)
+            except asyncio.TimeoutError:
+                raise LlmTimeoutError(
+                    url=self._url, model=self._endpoint.model, timeout=deadline,
+                    detail="the deadline of one attempt", hint=limit_hint("deadline (seconds)", _OWNER),
+                ) from None
 
         def judge(exc: Exception) -> Failure | None:
             if not isinstance(exc, LlmError) or progress.emitted:
@@ -105,18 +114,7 @@ class LlmClient:
         return httpx.Timeout(seconds, pool=None)
 
     async def _post_once(self, body: dict[str, Any]) -> LlmResponse:
-        try:
-            response = await self._client().post(
-                self._url, json=body, headers=self._headers, timeout=self._timeout()
-            )
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise self._transport_error(exc) from exc
-        if not response.is_success:
-            raise self._http_error(response)
-        try:
-            return parse_completion(decode_json(response.text, "the response body"))
-        except MalformedResponse as exc:
-            raise self._response_error(str(exc)) from None
+        return await self._stream_once(body, None, None)
 
     async def _stream(
         self, body: dict[str, Any], on_token: TokenCallback | None, progress: _Progress
@@ -136,35 +134,48 @@ class LlmClient:
         return await self._stream(body, on_token, progress)
 
     async def _stream_once(
-        self, body: dict[str, Any], on_token: TokenCallback | None, progress: _Progress
+        self, body: dict[str, Any], on_token: TokenCallback | None, progress: _Progress | None
     ) -> LlmResponse:
-        headers = {**self._headers, "Accept": "text/event-stream"}
-        http = self._client()
+        """One request, streamed when ``progress`` is given; every body is read
+        within the endpoint's size limits."""
+        accept = "text/event-stream" if progress else "application/json"
+        headers = {**self._headers, "Accept": accept}
+        which = "max_response_bytes"
         try:
-            async with http.stream(
+            async with self._client().stream(
                 "POST", self._url, json=body, headers=headers, timeout=self._timeout()
             ) as response:
                 if not response.is_success:
-                    await response.aread()
-                    raise self._http_error(response)
-                if "text/event-stream" not in response.headers.get("content-type", ""):
-                    # The server ignored "stream": deliver its whole answer as one token.
-                    await response.aread()
-                    result = parse_completion(decode_json(response.text, "the response body"))
+                    raise self._http_error(response, await read_body(response, 65536, cut=True))
+                if progress and "text/event-stream" in response.headers.get("content-type", ""):
+                    which = "max_stream_bytes"
+                    return await self._read_events(response, on_token, progress)
+                # Not streamed (or the server ignored "stream": its answer is one token).
+                text = await read_body(response, self._endpoint.max_response_bytes)
+                result = parse_completion(decode_json(text, "the response body"))
+                if progress:
                     await progress.emit(on_token, result.text)
-                    return result
-                return await self._read_events(response, on_token, progress)
+                return result
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise self._transport_error(exc) from exc
         except MalformedResponse as exc:
             raise self._response_error(str(exc)) from None
+        except TooLarge as exc:
+            error = LlmResponseError(
+                url=self._url, model=self._endpoint.model,
+                detail=f"the answer passed {which} = {getattr(self._endpoint, which):,}",
+                hint=limit_hint(which, _OWNER),
+            )
+            error.received = exc.args[0]
+            raise error from None
 
     async def _read_events(
         self, response: httpx.Response, on_token: TokenCallback | None, progress: _Progress
     ) -> LlmResponse:
         assembler = StreamAssembler()
         done = False
-        async with aclosing(sse_data(response.aiter_lines())) as events:
+        lines = body_lines(response, self._endpoint.max_stream_bytes)
+        async with aclosing(sse_data(lines)) as events:
             async for data in events:
                 if data.strip() == DONE:
                     done = True
@@ -175,10 +186,10 @@ class LlmClient:
             raise MalformedResponse("the event stream ended before 'data: [DONE]'")
         return assembler.result()
 
-    def _http_error(self, response: httpx.Response) -> LlmHttpError:
+    def _http_error(self, response: httpx.Response, text: str) -> LlmHttpError:
         return LlmHttpError(
             response.status_code,
-            response.text,
+            text,
             url=self._url,
             model=self._endpoint.model,
             retry_after=retry_after(response.headers),

@@ -8,10 +8,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypedDict
 
+from loom._bounded import DEFAULT_DEADLINE, MAX_RESPONSE_BYTES, MAX_STREAM_BYTES
 from loom.llm.retry import RetryPolicy
 
 DEFAULT_TIMEOUT = 60.0
 """Seconds one attempt may wait for the server, unless the retry policy says otherwise."""
+
 
 ENV_URL = "LOOM_LLM_URL"
 ENV_MODEL = "LOOM_LLM_MODEL"
@@ -33,6 +35,9 @@ class LlmEndpoint:
     generation_params: Mapping[str, Any] = field(default_factory=dict)
     timeout: float | None = DEFAULT_TIMEOUT
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    deadline: float | None = None
+    max_response_bytes: int = MAX_RESPONSE_BYTES
+    max_stream_bytes: int = MAX_STREAM_BYTES
 
     @property
     def chat_completions_url(self) -> str:
@@ -45,6 +50,11 @@ class LlmEndpoint:
         if self.retry.request_timeout is not None:
             return self.retry.request_timeout
         return self.timeout
+
+    @property
+    def attempt_deadline(self) -> float:
+        """Never below the read timeout unless ``deadline`` says so."""
+        return self.deadline or max(DEFAULT_DEADLINE, self.attempt_timeout or 0.0)
 
 
 def chat_completions_url(base_url: str) -> str:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 from urllib.parse import SplitResult, unquote, urlsplit
 
 import httpx
 
+from loom._bounded import (
+    DEFAULT_DEADLINE,
+    MAX_RESPONSE_BYTES,
+    TooLarge,
+    limit_hint,
+    limits,
+    read_body,
+    within,
+)
 from loom.errors import StepError, redact
 from loom.llm import shared_http_client
 from loom.llm.http import transport_retryable
@@ -48,8 +58,9 @@ def _normalized(url: str) -> SplitResult | None:
 
 class _Answered(Exception):  # an error status, for the retry loop to judge
 
-    def __init__(self, response: httpx.Response) -> None:
+    def __init__(self, response: httpx.Response, text: str) -> None:
         self.response = response
+        self.text = text
 
 
 class HttpCall:
@@ -59,6 +70,9 @@ class HttpCall:
         self.source = source
         self.retry = RetryPolicy.from_dict(source.retry_policy, source.ref)
         self.timeout = self.retry.request_timeout or DEFAULT_TIMEOUT
+        found = limits(source.metadata, source.ref)
+        self.deadline = found.get("deadline", max(DEFAULT_DEADLINE, self.timeout))
+        self.max_bytes = found.get("max_response_bytes", MAX_RESPONSE_BYTES)
         self.outputs = list(source.outputs or [])
         # A server may echo a header back in an error body: mask the secret ones.
         self.secrets = [str(v) for v in (source.sensitive_headers or {}).values() if str(v)]
@@ -86,25 +100,35 @@ class HttpCall:
             request["json"] = data
         return self._outputs(await self._send(method, url, request))
 
-    async def _send(self, method: str, url: str, request: dict[str, Any]) -> httpx.Response:
+    async def _send(self, method: str, url: str, request: dict[str, Any]) -> str:
         client = shared_http_client()
 
-        async def attempt() -> httpx.Response:
-            response = await client.request(method, url, timeout=self.timeout, **request)
-            if response.status_code >= 400:
-                raise _Answered(response)
-            return response
+        async def once() -> str:
+            async with client.stream(method, url, timeout=self.timeout, **request) as response:
+                failed = response.status_code >= 400
+                text = await read_body(response, self.max_bytes, cut=failed)
+            if failed:
+                raise _Answered(response, text)
+            return text
 
         try:
-            return await retrying(self.retry, attempt, _judge)
+            return await retrying(
+                self.retry, lambda: within(self.deadline, once()), _judge
+            )
         except _Answered as exc:
             status = exc.response.status_code
             raise StepError(
-                f"{method} {url} answered HTTP {status}: {self._mask(exc.response.text)[:200]}",
+                f"{method} {url} answered HTTP {status}: {self._mask(exc.text)[:200]}",
                 hint="check the URL, the method and the request data",
             ) from None
         except httpx.TimeoutException:
             raise StepError(f"{method} {url} timed out after {self.timeout:g} s") from None
+        except asyncio.TimeoutError:
+            raise StepError(f"{method} {url} did not answer in full within {self.deadline:g} s",
+                            hint=limit_hint("deadline (seconds)", "node")) from None
+        except TooLarge:
+            raise StepError(f"{method} {url} answered more than {self.max_bytes:,} bytes",
+                            hint=limit_hint("max_response_bytes", "node")) from None
         except httpx.HTTPError as exc:
             detail = self._mask(f"{type(exc).__name__}: {exc}")
             raise StepError(f"{method} {url} failed: {detail}") from None
@@ -114,13 +138,13 @@ class HttpCall:
             text = redact(text, secret)
         return text
 
-    def _outputs(self, response: httpx.Response) -> dict[str, Any]:
+    def _outputs(self, text: str) -> dict[str, Any]:
         if not self.outputs:
             return {}
         try:
-            body: Any = response.json()
-        except (json.JSONDecodeError, ValueError):
-            body = response.text
+            body: Any = json.loads(text)
+        except ValueError:
+            body = text
         if len(self.outputs) == 1:
             prop = self.outputs[0]
             if isinstance(body, dict) and prop.title in body and len(body) == 1:
@@ -145,7 +169,7 @@ class HttpCall:
 def _judge(exc: Exception) -> Failure | None:
     if isinstance(exc, _Answered):
         response = exc.response
-        return Failure(response.status_code, response.text, retry_after(response.headers))
-    if isinstance(exc, httpx.HTTPError):
+        return Failure(response.status_code, exc.text, retry_after(response.headers))
+    if isinstance(exc, (httpx.HTTPError, asyncio.TimeoutError)):
         return Failure(retryable=transport_retryable(exc))
     return None

@@ -7,6 +7,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from loom._bounded import limits
 from loom._cache import IdentityCache, LruCache
 from loom.llm import LlmClient, LlmEndpoint, LlmOverrides, RetryPolicy, apply_overrides
 from loom.runtime.threads import ToolThreads
@@ -87,6 +88,7 @@ class Services:
             api_key=api_key,
             generation_params=params,
             retry=RetryPolicy.from_dict(config.retry_policy),
+            **limits(config.metadata, config.ref),
         )
         return apply_overrides(endpoint, **self.llm_overrides)
 

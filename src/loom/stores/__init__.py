@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from loom.errors import CheckpointError
-from loom.stores.base import CheckpointStore, RunSummary
+from loom.stores.base import CheckpointStore, RunSummary, masked
 from loom.stores.memory import MemoryStore
 from loom.stores.postgres import PostgresStore
 from loom.stores.sqlite import SqliteStore
@@ -62,14 +62,14 @@ def store_opener(url: str | None = None) -> Callable[[], CheckpointStore]:
             path = path[3:]  # sqlite:///relative/path, sqlite:////absolute/path
         elif path.startswith("//"):
             raise CheckpointError(
-                f"bad SQLite store URL {url!r}",
+                masked(f"bad SQLite store URL {url!r}", url),
                 hint="write sqlite:///relative/path or sqlite:////absolute/path",
             )
         if not path:
-            raise CheckpointError(f"bad SQLite store URL {url!r}: no path")
+            raise CheckpointError(masked(f"bad SQLite store URL {url!r}: no path", url))
     elif "://" in url or url.endswith(":"):
         raise CheckpointError(
-            f"unknown store URL {url!r}",
+            masked(f"unknown store URL {url!r}", url),
             hint="use sqlite:///path/runs.sqlite3, postgresql://user@host/db or memory:",
         )
     else:

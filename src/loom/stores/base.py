@@ -12,13 +12,40 @@ is older than the store's ``lease_timeout``.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import uuid
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 from loom.errors import CheckpointError, RunTakenOver
 from loom.runs import RunState
+
+_SECRET = r"[\w.-]*(?:pass|secret|token)[\w.-]*"
+_MASKS = (  # query parameters, libpq pairs, userinfo (whose password may hold '/')
+    re.compile(rf"(?i)([?&;]{_SECRET}=)([^&#;]*)()"),
+    re.compile(rf"(?i)((?:^|\s){_SECRET}\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)()"),
+    re.compile(r"(://[^:@/?#]*:)([^?#]*)(@)"),
+)
+
+
+def masked_url(url: str) -> str:
+    """A store URL or libpq DSN with every credential (password, sslpassword,
+    passfile..., userinfo) as ``***``."""
+    for mask in _MASKS:
+        url = mask.sub(r"\1***\3", url)
+    return url
+
+
+def masked(text: str, url: str) -> str:
+    """``text`` with ``url`` masked, and its credentials wherever a driver echoes them."""
+    found = [m[2].strip("'") for mask in _MASKS for m in mask.finditer(url)]
+    text = text.replace(url, masked_url(url))
+    for secret in sorted({*found, *map(unquote, found)} - {""}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
 
 DEFAULT_LEASE_TIMEOUT = 3600.0
 """Seconds after its last checkpoint when a holder on another host counts as gone."""

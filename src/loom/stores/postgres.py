@@ -27,6 +27,8 @@ from loom.stores.base import (
     RunSummary,
     held_error,
     holder_alive,
+    masked,
+    masked_url,
     state_row,
     taken_error,
 )
@@ -69,7 +71,7 @@ class PostgresStore:
             )
 
     def __repr__(self) -> str:
-        return f"PostgresStore({_redact(self.dsn)!r})"
+        return f"PostgresStore({masked_url(self.dsn)!r})"
 
     def _connection(self) -> Any:
         conn = self._conn
@@ -81,8 +83,8 @@ class PostgresStore:
                 )
             except self._psycopg.Error as exc:
                 raise CheckpointError(
-                    f"cannot connect to the PostgreSQL store {_redact(self.dsn)}: "
-                    f"{str(exc).strip()}",
+                    masked(f"cannot connect to the PostgreSQL store {self.dsn}: "
+                           f"{str(exc).strip()}", self.dsn),
                     hint="check that the server runs and the URL (user, host, port, "
                     "database) is right",
                 ) from None
@@ -104,10 +106,9 @@ class PostgresStore:
                 with conn.transaction(), conn.cursor() as cur:
                     yield cur
             except psycopg.Error as exc:
-                raise CheckpointError(
-                    f"PostgreSQL store {_redact(self.dsn)}: {what or 'query failed'}: "
-                    f"{str(exc).strip()}"
-                ) from None
+                raise CheckpointError(masked(
+                    f"PostgreSQL store {self.dsn}: {what or 'query failed'}: "
+                    f"{str(exc).strip()}", self.dsn)) from None
 
     def save(self, state: RunState) -> None:
         row = state_row(state, time.time())
@@ -213,17 +214,3 @@ class PostgresStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _redact(dsn: str) -> str:
-    """The DSN without its password."""
-    if "://" in dsn:
-        scheme, _, rest = dsn.partition("://")
-        credentials, at, host = rest.rpartition("@")
-        if at and ":" in credentials:
-            user = credentials.split(":", 1)[0]
-            return f"{scheme}://{user}:***@{host}"
-        return dsn
-    return " ".join(
-        "password=***" if part.startswith("password=") else part for part in dsn.split()
-    )

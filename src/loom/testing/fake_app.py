@@ -23,6 +23,24 @@ LATENCY_HEADER = "x-fake-latency"
 FAIL_HEADER = "x-fake-fail"
 
 
+_SSE = "text/event-stream"
+_WORDS = "".join(
+    wire.sse_event({"choices": [{"index": 0, "delta": {"content": "x" * 1000}}]}).decode()
+    for _ in range(64)
+).encode()
+ENDLESS: dict[str, tuple[bytes, bytes, float | None, str]] = {
+    # kind: first bytes, the piece repeated without end, seconds between pieces
+    # (None: the failure's interval), content type
+    "endless_json": (
+        b'{"id": "x", "choices": [{"index": 0, "message": {"role": "assistant", "content": "',
+        b"x" * 65536, 0.0, "application/json",
+    ),
+    "endless_sse": (_WORDS, _WORDS, 0.0, _SSE),
+    "keepalive": (b": keep-alive\n\n", b": keep-alive\n\n", None, _SSE),
+    "trickle": (b"{", b" ", None, "application/json"),
+}
+
+
 def create_app(state: FakeLlmState) -> Starlette:
     """Routes with and without the ``/v1`` prefix, like most compatible servers."""
     handler = _Handler(state)
@@ -57,6 +75,8 @@ class _Handler:
             return _finish(record, await self._hang(request))
         if latency > 0:
             await asyncio.sleep(latency)
+        if failure is not None and failure.kind in ENDLESS:
+            return self._endless(failure, record)
         if failure is not None:
             return _finish(record, _failure_response(failure))
         body = record.body
@@ -80,6 +100,24 @@ class _Handler:
             counts=counts if options.get("include_usage") else None,
         )
         return StreamingResponse(_events(chunks, record), media_type="text/event-stream")
+
+    def _endless(self, failure: Failure, record: RecordedRequest) -> Response:
+        head, piece, interval, media = ENDLESS[failure.kind]
+        if interval is None:
+            interval = failure.interval
+
+        async def body() -> AsyncIterator[bytes]:
+            chunk = head
+            try:
+                while not self.state.stopping.is_set():
+                    record.sent += len(chunk)
+                    yield chunk
+                    chunk = piece
+                    await asyncio.sleep(interval)
+            finally:
+                record.finish(200)
+
+        return StreamingResponse(body(), media_type=media)
 
     async def _hang(self, request: Request) -> Response:
         deadline = time.monotonic() + HANG_SECONDS

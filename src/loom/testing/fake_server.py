@@ -171,11 +171,13 @@ class FakeLlmServer:
         status: int = 500,
         kind: FailureKind = "status",
         retry_after: float | str | None = None,
+        interval: float = 0.05,
     ) -> None:
         """Make the next ``n`` requests fail (see :class:`Failure` for the kinds);
-        ``retry_after`` (seconds or an HTTP date) is sent as ``Retry-After``."""
+        ``retry_after`` (seconds or an HTTP date) is sent as ``Retry-After``;
+        ``interval``: seconds between the pieces of ``keepalive`` and ``trickle``."""
         after = None if retry_after is None else str(retry_after)
-        self._state.add_failures(n, Failure(kind, status, after))
+        self._state.add_failures(n, Failure(kind, status, after, interval))
 
     def refuse_fields(self, *names: str) -> None:
         """Answer 400 to requests carrying any of these top-level fields (e.g.

@@ -17,7 +17,10 @@ from typing import Any, Literal, get_args
 from loom.testing.answers import choose_answer
 from loom.testing.replies import Answer, Matcher, Reply, ScriptRule
 
-FailureKind = Literal["status", "timeout", "malformed", "bad_sse"]
+FailureKind = Literal[
+    "status", "timeout", "malformed", "bad_sse", "endless_json", "endless_sse", "keepalive",
+    "trickle",
+]
 FAILURE_KINDS: tuple[str, ...] = get_args(FailureKind)
 
 
@@ -29,12 +32,21 @@ class Failure:
     ``timeout``: hold the request until the client gives up (or an hour).
     ``malformed``: 200 with a body that is not JSON.
     ``bad_sse``: 200 ``text/event-stream`` whose event is not JSON.
+    ``endless_json``: 200 with a JSON body that never ends (64 KiB pieces).
+    ``endless_sse``: 200 ``text/event-stream`` of valid chunks without end.
+    ``keepalive``: 200 ``text/event-stream`` of ``: keep-alive`` comments only,
+    one per ``interval`` seconds.
+    ``trickle``: 200 with a JSON body of one byte per ``interval`` seconds, without end.
     ``retry_after``, with ``status``: the ``Retry-After`` header to send.
+
+    The endless kinds stop when the client goes away or the server stops;
+    :attr:`RecordedRequest.sent` counts the body bytes they sent.
     """
 
     kind: FailureKind = "status"
     status: int = 500
     retry_after: str | None = None
+    interval: float = 0.05
 
     @classmethod
     def parse(cls, value: str) -> Failure:
@@ -51,7 +63,8 @@ class Failure:
 class RecordedRequest:
     """One received request; times are ``time.monotonic()`` seconds.
 
-    ``peer`` is the client's ``host:port``, which shows connection reuse.
+    ``peer`` is the client's ``host:port``, which shows connection reuse;
+    ``sent``, the body bytes an endless failure wrote.
     """
 
     path: str
@@ -61,6 +74,7 @@ class RecordedRequest:
     peer: str | None = None
     ended: float | None = None
     status: int | None = None
+    sent: int = 0
 
     def finish(self, status: int) -> None:
         self.status = status
