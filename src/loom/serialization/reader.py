@@ -13,6 +13,9 @@ from loom.errors import LoadError
 # libyaml's safe loader when PyYAML was built with it (about 10x faster), else the
 # pure-Python one. Both construct plain data only: tags such as !!python/object fail.
 SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# How many values YAML aliases may add to a document once expanded (an alias bomb
+# of 3 KB adds billions); real configs add a few thousand at most.
+MAX_ALIAS_VALUES = 100_000
 LEGACY_HINT = (
     "it looks like the legacy illustrative format of the Agent Spec docs (JSON5, 'type' or "
     "'$ref' keys, old class names), which is not Agent Spec JSON/YAML as written by current "
@@ -44,7 +47,7 @@ def parse_text(text: str, fmt: str, source: str | None = None) -> Any:
                 hint="fix the syntax at that position",
             ) from None
     try:
-        return yaml.load(text, Loader=SAFE_LOADER)
+        return _load_yaml(text, where)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         position = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -55,6 +58,54 @@ def parse_text(text: str, fmt: str, source: str | None = None) -> Any:
         ) from None
     except yaml.YAMLError as exc:
         raise LoadError(f"{where} is not valid YAML: {exc}") from None
+
+
+def _load_yaml(text: str, where: str) -> Any:
+    loader = SAFE_LOADER(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if "*" in text:  # else it has no alias
+            _check_aliases(node, where)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _check_aliases(root: yaml.Node, where: str) -> None:
+    """Refuse aliases that contain themselves or expand past MAX_ALIAS_VALUES, before
+    anything is built: sizes of shared nodes are counted once each."""
+    sizes: dict[int, int] = {}
+    ancestors: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        subs = [] if isinstance(node, yaml.ScalarNode) else node.value
+        if isinstance(node, yaml.MappingNode):
+            subs = [sub for pair in subs for sub in pair]
+        if done:
+            ancestors.discard(key)
+            sizes[key] = 1 + sum(sizes[id(sub)] for sub in subs)
+        elif key in ancestors:
+            mark = node.start_mark
+            raise LoadError(
+                f"{where}: a YAML alias contains itself (the anchor at line {mark.line + 1}, "
+                f"column {mark.column + 1})",
+                hint="a value cannot contain itself; write the nested value out",
+            )
+        elif key not in sizes:
+            ancestors.add(key)
+            stack.append((node, True))
+            stack.extend((sub, False) for sub in subs)
+    added = sizes[id(root)] - len(sizes)
+    if added > MAX_ALIAS_VALUES:
+        raise LoadError(
+            f"{where}: its YAML aliases expand to {added:,} more values, over the limit of "
+            f"{MAX_ALIAS_VALUES:,} (an alias bomb?)",
+            hint="nest fewer aliases: each level multiplies the size",
+        )
 
 
 def read_file(path: str | Path) -> tuple[str, str]:

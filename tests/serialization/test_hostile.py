@@ -1,0 +1,96 @@
+"""Hostile or careless documents: each ends in a clear LoomError, quickly, never in a
+traceback, a blown memory or a silently different component."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import loom
+from loom.cli import main
+from loom.errors import LoadError
+from loom.serialization.reader import MAX_ALIAS_VALUES
+
+FLOW_YAML = """\
+component_type: Flow
+id: f
+name: echo_flow
+start_node: {$component_ref: s}
+nodes: [{$component_ref: s}, {$component_ref: e}]
+control_flow_connections:
+- {component_type: ControlFlowEdge, id: c, name: c,
+   from_node: {$component_ref: s}, to_node: {$component_ref: e}}
+data_flow_connections: null
+$referenced_components:
+  s: {component_type: StartNode, id: s, name: start, inputs: [&text {title: text, type: string}]}
+  e: {component_type: EndNode, id: e, name: end, inputs: [*text]}
+agentspec_version: 25.4.1
+"""
+
+
+def alias_bomb(levels: int, key: str = "metadata") -> str:
+    """``levels`` anchors, each a list of ten aliases of the one before."""
+    lines = [FLOW_YAML.rstrip(), f"{key}:", "  a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for level in range(1, levels):
+        lines.append(f"  a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 10)}]")
+    return "\n".join(lines) + "\n"
+
+
+# -- item 2: alias bombs --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["metadata", "unknown_key"])
+def test_an_alias_bomb_is_refused_before_it_expands(key: str) -> None:
+    text = alias_bomb(10, key)
+    assert len(text) < 4000
+    with pytest.raises(LoadError) as info:
+        loom.loads(text, source="bomb.yaml")
+    message = str(info.value)
+    assert message.startswith("bomb.yaml: its YAML aliases expand to ")
+    assert f"more values, over the limit of {MAX_ALIAS_VALUES:,}" in message
+    assert added(message) > 10**10
+
+
+def added(message: str) -> int:
+    found = re.search(r"expand to ([\d,]+) more values", message)
+    assert found is not None, message
+    return int(found[1].replace(",", ""))
+
+
+def test_the_alias_limit_counts_what_aliases_add() -> None:
+    under = alias_bomb(4)  # the aliases add some 12,000 values: loads
+    flow = loom.loads(under, source="ok.yaml")
+    assert len(flow.metadata["a3"]) == 10  # type: ignore[index]
+    assert flow.metadata["a3"][9][9][9] == ["x"] * 10  # type: ignore[index]
+    with pytest.raises(LoadError) as info:
+        loom.loads(alias_bomb(5), source="big.yaml")
+    assert 10**5 < added(str(info.value)) < 2 * 10**5
+
+
+def test_a_document_with_a_few_aliases_loads() -> None:
+    flow = loom.loads(FLOW_YAML, source="flow.yaml")
+    end = flow.nodes[1]  # type: ignore[attr-defined]
+    assert end.inputs[0].json_schema == {"title": "text", "type": "string"}
+
+
+@pytest.mark.parametrize(
+    "value", ["&a [*a]", "&a {x: *a}", "&a [1, [2, *a]]", "&a [1, {k: [*a]}]"]
+)
+def test_an_alias_that_contains_itself_is_refused(value: str) -> None:
+    text = FLOW_YAML + f"metadata:\n  loop: {value}\n"
+    with pytest.raises(LoadError) as info:
+        loom.loads(text, source="loop.yaml")
+    assert str(info.value).startswith(
+        "loop.yaml: a YAML alias contains itself (the anchor at line 15, column 9)"
+    )
+
+
+def test_validate_refuses_an_alias_bomb(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bomb.yaml"
+    path.write_text(alias_bomb(10))
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"INVALID {path}: {path}: its YAML aliases expand to ")
+    assert added(out) > 10**10
