@@ -3,15 +3,23 @@ traceback, a blown memory or a silently different component."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 import loom
 from loom.cli import main
-from loom.errors import LoadError
+from loom.errors import LoadError, LoomError, SpecError
+from loom.runs import flow_digest
+from loom.runtime import Runtime
 from loom.serialization.reader import MAX_ALIAS_VALUES
+from loom.spec import ControlFlowEdge, EndNode, Flow, InputMessageNode, StartNode
+from loom.spec.property import StringProperty
+from loom.stores import MemoryStore
 
 FLOW_YAML = """\
 component_type: Flow
@@ -94,3 +102,83 @@ def test_validate_refuses_an_alias_bomb(tmp_path: Path, capsys: pytest.CaptureFi
     out = capsys.readouterr().out
     assert out.startswith(f"INVALID {path}: {path}: its YAML aliases expand to ")
     assert added(out) > 10**10
+
+
+# -- item 3: one id, two components ---------------------------------------------------------
+
+
+def flow_document() -> dict[str, Any]:
+    return yaml.safe_load(FLOW_YAML)  # type: ignore[no-any-return]
+
+
+def test_a_flow_with_the_id_of_its_start_node_is_refused() -> None:
+    document = flow_document()
+    document["id"] = "s"
+    with pytest.raises(LoadError) as info:
+        loom.loads(json.dumps(document), source="dup.json")
+    assert str(info.value) == (
+        "Flow 'echo_flow' (id s): id 's' is used by two components: StartNode 'start' (id s) "
+        "at $['$referenced_components'].s and Flow 'echo_flow' (id s) [at $]. ids must be "
+        "unique in a document: write the component once and refer to it with "
+        '{"$component_ref": "s"}, or give one of them another id'
+    )
+
+
+def test_an_unused_definition_may_not_share_the_id_of_a_component() -> None:
+    document = flow_document()
+    document["$referenced_components"]["f"] = {
+        "component_type": "EndNode", "id": "f", "name": "spare"}
+    with pytest.raises(LoadError, match=(
+        r"^Flow 'echo_flow' \(id f\): id 'f' is used by two components: EndNode 'spare' "
+        r"\(id f\) at \$\['\$referenced_components'\]\.f and Flow 'echo_flow' \(id f\) \[at \$\]"
+    )):
+        loom.loads(json.dumps(document))
+
+
+@pytest.mark.parametrize("command", [["validate"], ["convert", "--to", "json"]])
+def test_the_cli_refuses_a_flow_with_the_id_of_its_start_node(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = flow_document()
+    document["id"] = "s"
+    path = tmp_path / "dup.json"
+    path.write_text(json.dumps(document))
+    assert main([command[0], str(path), *command[1:]]) == 1
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    assert "id 's' is used by two components: StartNode 'start' (id s)" in text
+    assert '"component_type": "StartNode"' not in text and "OK" not in text
+
+
+def python_flow(flow_id: str) -> Flow:
+    start = StartNode(id="s", name="start", inputs=[StringProperty("text")])
+    ask = InputMessageNode(id="ask", name="ask", message="Topic?")
+    end = EndNode(id="e", name="end", inputs=[StringProperty("text")])
+    return Flow(
+        id=flow_id, name="flow", start_node=start, nodes=[start, ask, end],
+        control_flow_connections=[
+            ControlFlowEdge(id="c1", name="c1", from_node=start, to_node=ask),
+            ControlFlowEdge(id="c2", name="c2", from_node=ask, to_node=end),
+        ],
+    )
+
+
+def test_a_built_flow_with_the_id_of_its_start_node_cannot_be_written() -> None:
+    with pytest.raises(SpecError, match=(
+        r"^id 's' is used by two components: Flow 'flow' \(id s\) and StartNode 'start'"
+    )):
+        loom.dumps(python_flow("s"))
+
+
+def test_resume_refuses_a_checkpoint_whose_flow_has_the_id_of_its_start_node() -> None:
+    store = MemoryStore()
+    waiting = Runtime(store=store).run(python_flow("f"), {"text": "hi"})
+    assert waiting.status == "waiting" and waiting.run_id is not None
+    state = store.load(waiting.run_id)
+    assert state.flow["id"] == "f" and "s" in state.flow["$referenced_components"]
+    state.flow["id"] = "s"  # as a hand-edited or foreign checkpoint could hold it
+    state.digest = flow_digest(state.flow)
+    store.save(state)
+    with pytest.raises(LoomError, match="id 's' is used by two components: StartNode 'start'"):
+        Runtime(store=store).resume(waiting.run_id, {waiting.pending[0].id: "tents"})
+    assert store.load(waiting.run_id).status == "waiting"  # kept as it was

@@ -59,7 +59,8 @@ def _load_document(
     root: Component
     if "component_type" in data:
         root_id = data.get("id")
-        if isinstance(root_id, str) and root_id in loader.definitions:
+        defined = loader.definitions.get(root_id) if isinstance(root_id, str) else None
+        if defined is not None and defined.value is data:
             root = loader.resolve(root_id, "$")  # registered by collect: detects self-reference
         else:
             root = loader.build_component(data, "$")

@@ -360,15 +360,20 @@ class DocumentLoader:
                 path=render_path(path),
                 hint="fix the field(s) named above",
             ) from None
-        self._register(component, path)
+        self._register(component, path, data)
         return component
 
-    def _register(self, component: Component, path: JsonPath) -> None:
-        other = self.by_id.get(component.id)
+    def _register(self, component: Component, path: JsonPath, data: Any) -> None:
+        other: Any = self.by_id.get(component.id)
+        where = self.paths.get(component.id)
+        definition = self.definitions.get(component.id)
+        if other is None and definition is not None and definition.value is not data:
+            other, where = describe(definition.value), definition.path  # defined, not built
         if other is not None and other is not component:
+            other = getattr(other, "ref", other)
             raise LoadError(
-                f"id '{component.id}' is used by two components: {other.ref} at "
-                f"{render_path(self.paths[component.id])} and {component.ref}",
+                f"id '{component.id}' is used by two components: {other} at "
+                f"{render_path(where or ROOT)} and {component.ref}",
                 component=component.ref,
                 path=render_path(path),
                 hint="ids must be unique in a document: write the component once and refer "
