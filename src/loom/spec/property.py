@@ -95,24 +95,42 @@ class Property(BaseModel):
         return f"Property({self.json_schema!r})"
 
 
-def check_titles(schema: dict[str, Any], where: str = "") -> None:
-    """Refuse titles that cannot be used as names (dots, braces, spaces, quotes)."""
+def check_titles(schema: dict[str, Any], where: str = "", at: str = "") -> None:
+    """Refuse titles that cannot be used as names (dots, braces, spaces, quotes), and
+    schemas whose parts have the wrong shape (the type rules read them)."""
     title = schema.get("title")
     if isinstance(title, str) and _BAD_TITLE.search(title):
         raise SpecError(
             f"property title {title!r}{where} contains a forbidden character",
             hint="titles may not contain '.', ',', '{', '}', spaces, newlines or quotes",
         )
+    at = at or f"property {title!r}{where}"
+    kind, subs = schema.get("type"), {}
     for key in ("items", "additionalProperties"):
-        sub = schema.get(key)
-        if isinstance(sub, dict):
-            check_titles(sub, where)
-    for sub in schema.get("anyOf", []) or []:
-        if isinstance(sub, dict):
-            check_titles(sub, where)
-    for sub in (schema.get("properties") or {}).values():
-        if isinstance(sub, dict):
-            check_titles(sub, where)
+        if key in schema and schema[key] not in (True, False):
+            subs[key] = schema[key]
+    for key, shape in (("anyOf", list), ("properties", dict)):
+        many = schema.get(key)
+        if isinstance(many, shape):
+            keys = many if shape is dict else range(len(many))
+            subs.update({f"{key}[{name!r}]": many[name] for name in keys})
+        elif many is not None:
+            _malformed(at, f"'{key}' must be a{'n object' if shape is dict else ' list'}")
+    if {"component_type", "$component_ref"} & set(schema):
+        _malformed(at, "a component cannot sit in a JSON Schema")
+    if not all(k in _TYPES for k in (kind if isinstance(kind, list) else [kind])):
+        _malformed(at, f"'type' must name JSON types, not {kind!r}")
+    for key, sub in subs.items():
+        if not isinstance(sub, dict):
+            _malformed(at, f"'{key}' must be a schema (an object), not {type(sub).__name__}")
+        check_titles(sub, where, f"{at} > {key}")
+
+
+_TYPES = {None, "string", "number", "integer", "boolean", "null", "array", "object"}
+
+
+def _malformed(at: str, problem: str) -> None:
+    raise SpecError(f"{at}: malformed JSON Schema: {problem}")
 
 
 def _schema(title: str, base: dict[str, Any], description: str | None, default: Any) -> dict[str, Any]:
