@@ -9,9 +9,9 @@ from typing import Any
 
 import yaml
 
-from loom.errors import LoadError
+from loom.errors import LoadError, SpecError
 from loom.serialization.loader import REF, REFS, REGISTRY_ROOT, DocumentLoader
-from loom.serialization.reader import detect_format, parse_text, read_file
+from loom.serialization.reader import detect_format, parse_text, read_file, unreadable
 from loom.serialization.versions import (
     check_version_gate,
     declared_version,
@@ -44,6 +44,8 @@ def load_document(
     token = LENIENT_TYPES.set(not strict)
     try:
         return _load_document(document, registry, strict, source)
+    except RecursionError as exc:
+        raise unreadable(source, exc) from None
     finally:
         LENIENT_TYPES.reset(token)
 
@@ -61,7 +63,7 @@ def _load_document(
         root_id = data.get("id")
         defined = loader.definitions.get(root_id) if isinstance(root_id, str) else None
         if defined is not None and defined.value is data:
-            root = loader.resolve(root_id, "$")  # registered by collect: detects self-reference
+            root = loader.resolve(data["id"], "$")  # registered by collect: detects self-reference
         else:
             root = loader.build_component(data, "$")
     elif REF in data:
@@ -157,10 +159,13 @@ def dumps(
     data = to_dict(
         component, agentspec_version=agentspec_version, include_sensitive=include_sensitive
     )
-    if format == "json":
-        return json.dumps(data, indent=indent, ensure_ascii=False)
-    if format == "yaml":
-        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    try:
+        if format == "json":
+            return json.dumps(data, indent=indent, ensure_ascii=False)
+        if format == "yaml":
+            return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+    except RecursionError:
+        raise SpecError(f"{component.ref} is nested too deeply to write") from None
     raise ValueError(f"unknown format {format!r}: use 'json' or 'yaml'")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoade
 # How many values YAML aliases may add to a document once expanded (an alias bomb
 # of 3 KB adds billions); real configs add a few thousand at most.
 MAX_ALIAS_VALUES = 100_000
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 LEGACY_HINT = (
     "it looks like the legacy illustrative format of the Agent Spec docs (JSON5, 'type' or "
     "'$ref' keys, old class names), which is not Agent Spec JSON/YAML as written by current "
@@ -40,12 +42,17 @@ def parse_text(text: str, fmt: str, source: str | None = None) -> Any:
         raise LoadError(f"{where} is a JSON5 file", hint=LEGACY_HINT)
     if fmt == "json":
         try:
-            return json.loads(text)
+            data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise LoadError(
                 f"{where} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
                 hint="fix the syntax at that position",
             ) from None
+        except (RecursionError, ValueError) as exc:
+            raise unreadable(where, exc) from None
+        if _SURROGATE.search(text):
+            _check_unicode(data, where)
+        return data
     try:
         return _load_yaml(text, where)
     except yaml.MarkedYAMLError as exc:
@@ -58,6 +65,32 @@ def parse_text(text: str, fmt: str, source: str | None = None) -> Any:
         ) from None
     except yaml.YAMLError as exc:
         raise LoadError(f"{where} is not valid YAML: {exc}") from None
+    except (RecursionError, ValueError) as exc:
+        raise unreadable(where, exc) from None
+
+
+def unreadable(where: str, exc: RecursionError | ValueError) -> LoadError:
+    """Python's own limits (nesting depth, digits of an integer), said as such."""
+    why = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+    return LoadError(f"{where} cannot be read: {why.split(';')[0]}")
+
+
+def _check_unicode(data: Any, where: str) -> None:
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack += [*item, *item.values()]
+        elif isinstance(item, list):
+            stack += item
+        elif isinstance(item, str) and not item.isascii():
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                raise LoadError(
+                    f"{where} holds an unpaired surrogate escape (not Unicode text) in "
+                    f"{item[:60]!r}", hint="remove the \\uD8xx-\\uDFxx escape",
+                ) from None
 
 
 def _load_yaml(text: str, where: str) -> Any:

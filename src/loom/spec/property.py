@@ -105,7 +105,7 @@ def check_titles(schema: dict[str, Any], where: str = "", at: str = "") -> None:
             hint="titles may not contain '.', ',', '{', '}', spaces, newlines or quotes",
         )
     at = at or f"property {title!r}{where}"
-    kind, subs = schema.get("type"), {}
+    kind, subs = schema.get("type"), dict[str, Any]()
     for key in ("items", "additionalProperties"):
         if key in schema and schema[key] not in (True, False):
             subs[key] = schema[key]
