@@ -4,7 +4,10 @@ traceback, a blown memory or a silently different component."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,7 @@ from loom.spec import ControlFlowEdge, EndNode, Flow, InputMessageNode, StartNod
 from loom.spec.property import StringProperty
 from loom.stores import MemoryStore
 
+LOOM_BIN = Path(sys.executable).parent / "loom"
 FLOW_YAML = """\
 component_type: Flow
 id: f
@@ -182,3 +186,130 @@ def test_resume_refuses_a_checkpoint_whose_flow_has_the_id_of_its_start_node() -
     with pytest.raises(LoomError, match="id 's' is used by two components: StartNode 'start'"):
         Runtime(store=store).resume(waiting.run_id, {waiting.pending[0].id: "tents"})
     assert store.load(waiting.run_id).status == "waiting"  # kept as it was
+
+
+# -- item 4: a clear error, never a traceback -----------------------------------------------
+
+
+def with_text_schema(schema: dict[str, Any]) -> str:
+    document = flow_document()
+    for key in ("s", "e"):
+        document["$referenced_components"][key]["inputs"] = [{"title": "text", **schema}]
+    return json.dumps(document)
+
+
+def with_field(key: str, value: Any) -> str:
+    return json.dumps({**flow_document(), key: value})
+
+
+def nested(depth: int) -> str:
+    return with_field("metadata", {"deep": "DEEP"}).replace('"DEEP"', "[" * depth + "]" * depth)
+
+
+START = "StartNode 'start' (id s): property 'text'"
+# (case, file suffix, text, what the one-line error says)
+BAD = [
+    ("component_type-list", ".json",
+     with_field("component_type", ["Flow"]), "component_type must be a string, not list [at $]"),
+    ("component_type-object", ".json",
+     with_field("component_type", {"a": 1}), "component_type must be a string, not dict [at $]"),
+    ("alias-in-itself", ".yaml",
+     FLOW_YAML + "metadata:\n  a: &a [*a]\n", "a YAML alias contains itself (the anchor at line 15"),
+    ("json-10000-deep", ".json", nested(10_000), "cannot be read: it is nested too deeply"),
+    ("json-900-deep", ".json", nested(900), "cannot be read: it is nested too deeply"),
+    ("anyOf-true", ".json", with_text_schema({"anyOf": True}),
+     f"{START}: malformed JSON Schema: 'anyOf' must be a list"),
+    ("properties-abc", ".json", with_text_schema({"type": "object", "properties": "abc"}),
+     f"{START}: malformed JSON Schema: 'properties' must be an object"),
+    ("items-5", ".json", with_text_schema({"type": "array", "items": 5}),
+     f"{START}: malformed JSON Schema: 'items' must be a schema (an object), not int"),
+    ("property-not-an-object", ".json", with_text_schema({"properties": {"a": [1]}}),
+     f"{START}: malformed JSON Schema: 'properties['a']' must be a schema (an object), not list"),
+    ("anyOf-item-not-an-object", ".json", with_text_schema({"anyOf": [{"type": "null"}, "x"]}),
+     f"{START}: malformed JSON Schema: 'anyOf[1]' must be a schema (an object), not str"),
+    ("deep-bad-subschema", ".json", with_text_schema({"items": {"anyOf": [{"items": 5}]}}),
+     f"{START} > items > anyOf[0]: malformed JSON Schema: 'items' must be a schema"),
+    ("type-1-2", ".json", with_text_schema({"type": [1, 2]}),
+     f"{START}: malformed JSON Schema: 'type' must name JSON types, not [1, 2]"),
+    ("type-5", ".json", with_text_schema({"type": 5}),
+     f"{START}: malformed JSON Schema: 'type' must name JSON types, not 5"),
+    ("component-in-schema", ".json", with_text_schema({"properties": {"a": {
+        "component_type": "StartNode", "id": "x", "name": "x"}}}),
+     f"{START} > properties['a']: malformed JSON Schema: a component cannot sit in a JSON Schema"),
+    ("reference-in-schema", ".json", with_text_schema({"items": {"$component_ref": "e"}}),
+     f"{START} > items: malformed JSON Schema: a component cannot sit in a JSON Schema"),
+    ("5000-digit-integer", ".json", with_text_schema({"default": "BIG"}).replace(
+        '"BIG"', "9" * 5000), "cannot be read: Exceeds the limit (4300 digits) for integer"),
+    ("5000-digit-integer-yaml", ".yaml", FLOW_YAML + f"metadata: {{n: {'9' * 5000}}}\n",
+     "cannot be read: Exceeds the limit (4300 digits) for integer"),
+    ("lone-surrogate-in-name", ".json", with_field("name", "a\ud800b"),
+     "holds an unpaired surrogate escape (not Unicode text) in 'a\\ud800b'"),
+    ("reference-as-description", ".json", with_field("description", {"$component_ref": "s"}),
+     "Flow 'echo_flow' (id f): field 'description' holds data, but its reference names a "
+     "component [at $.description]"),
+]
+
+
+def write(tmp_path: Path, suffix: str, text: str) -> Path:
+    path = tmp_path / f"case{suffix}"
+    path.write_text(text, encoding="utf-8")  # json.dumps escapes surrogates: ASCII
+    return path
+
+
+@pytest.mark.parametrize(("suffix", "text", "message"), [p[1:] for p in BAD],
+                         ids=[p[0] for p in BAD])
+def test_a_bad_document_gives_one_clear_line(
+    suffix: str, text: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, suffix, text)
+    with pytest.raises((LoadError, SpecError)) as info:
+        loom.load(path)
+    assert message in str(info.value)
+    assert main(["validate", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith(f"INVALID {path}: ") and message in out and out.count("\n") == 1
+    assert main(["convert", str(path), "--to", "yaml"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("error: ") and message in captured.err
+    assert captured.err.count("\n") == 1
+
+
+def test_the_real_command_prints_a_lone_surrogate_as_an_error(tmp_path: Path) -> None:
+    path = write(tmp_path, ".json", with_field("name", "a\ud800b"))
+    for command in (["validate", str(path)], ["convert", str(path), "--to", "json"]):
+        done = subprocess.run([str(LOOM_BIN), *command], capture_output=True, text=True,
+                              timeout=60, env={**os.environ, "PYTHONIOENCODING": "utf-8"})
+        assert done.returncode == 1, done.stderr
+        assert "Traceback" not in done.stderr
+        assert "holds an unpaired surrogate escape" in done.stdout + done.stderr
+
+
+def test_a_document_too_deep_to_write_is_refused() -> None:
+    flow = loom.loads(nested(400), format="json")
+    with pytest.raises(SpecError, match="^Flow 'echo_flow' \\(id f\\) is nested too deeply"):
+        loom.dumps(flow, "yaml")
+
+
+# -- item 5: references resolve where components go ----------------------------------------
+
+
+def test_a_reference_in_plain_data_stays_data() -> None:
+    document = flow_document()
+    start = document["$referenced_components"]["s"]
+    start["inputs"][0]["default"] = {"$component_ref": "e"}
+    document["metadata"] = {"see": {"$component_ref": "nowhere"}, "list": [{"$component_ref": "s"}]}
+    flow = loom.loads(json.dumps(document))
+    assert flow.nodes[0].inputs[0].default == {"$component_ref": "e"}  # type: ignore[attr-defined]
+    assert flow.metadata == document["metadata"]
+    again = json.loads(loom.dumps(flow))
+    assert again["metadata"] == document["metadata"]
+
+
+def test_a_whole_plain_field_given_apart_still_resolves() -> None:
+    document = {"component_type": "OpenAiCompatibleConfig", "id": "llm", "name": "llm",
+                "model_id": "m", "url": {"$component_ref": "llm.url"},
+                "api_key": {"$component_ref": "llm.api_key"}, "agentspec_version": "25.4.2"}
+    llm = loom.loads(json.dumps(document),
+                     registry={"llm.url": "http://x/v1", "llm.api_key": "sk-1"})
+    assert (llm.url, llm.api_key) == ("http://x/v1", "sk-1")  # type: ignore[attr-defined]
