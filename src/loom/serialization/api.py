@@ -60,10 +60,9 @@ def _load_document(
     version = declared_version(data, source)
     root: Component
     if "component_type" in data:
-        root_id = data.get("id")
-        defined = loader.definitions.get(root_id) if isinstance(root_id, str) else None
-        if defined is not None and defined.value is data:
-            root = loader.resolve(data["id"], "$")  # registered by collect: detects self-reference
+        # Registered by collect (detects self-reference) unless a definition has its id.
+        if getattr(loader.definitions.get(str(data.get("id"))), "value", None) is data:
+            root = loader.resolve(data["id"], "$")
         else:
             root = loader.build_component(data, "$")
     elif REF in data:

@@ -180,8 +180,7 @@ class DocumentLoader:
             cls = COMPONENT_TYPES.get(kind) if isinstance(kind, str) else None
             if kind is not None:
                 if not isinstance(kind, str):
-                    raise LoadError(f"component_type must be a string, not {type(kind).__name__}",
-                                    path=render_path(path))
+                    raise LoadError("component_type must be a string", path=render_path(path))
                 if cls is None:
                     if kind in LEGACY_TYPES:
                         self._legacy_at(f"legacy component_type '{kind}'", path)
@@ -204,9 +203,8 @@ class DocumentLoader:
             kinds = field_kinds(cls) if cls else {}
             for key, value in data.items():
                 if key == "metadata" or kinds.get(key) == PLAIN:  # data: only a whole-field REF
-                    if _is_ref(value):
-                        self._scan(value, (path, key))
-                elif isinstance(value, (dict, list)):
+                    value = value if _is_ref(value) else None
+                if isinstance(value, (dict, list)):
                     self._scan(value, (path, key))
         elif isinstance(data, list):
             for index, value in enumerate(data):
@@ -349,11 +347,6 @@ class DocumentLoader:
                     )
                 if kind_of_field == PLAIN and _is_ref(raw):  # a value given apart (a secret)
                     values[key] = self.resolve(raw[REF], (path, key))
-                    if isinstance(values[key], Component):
-                        raise LoadError(
-                            f"field '{key}' holds data, but its reference names a component",
-                            component=ref, path=render_path((path, key)),
-                        )
                 elif isinstance(raw, (dict, list)):
                     values[key] = self.build_value(raw, (path, key), kind_of_field == COMPONENT)
                 else:
@@ -381,15 +374,14 @@ class DocumentLoader:
 
     def _register(self, component: Component, path: JsonPath, data: Any) -> None:
         other: Any = self.by_id.get(component.id)
-        where = self.paths.get(component.id)
-        definition = self.definitions.get(component.id)
-        if other is None and definition is not None and definition.value is not data:
-            other, where = describe(definition.value), definition.path  # defined, not built
+        where = self.paths.get(component.id, ROOT)
+        defined = self.definitions.get(component.id)
+        if other is None and defined and defined.value is not data:  # defined, not built
+            other, where = describe(defined.value), defined.path
         if other is not None and other is not component:
-            other = getattr(other, "ref", other)
             raise LoadError(
-                f"id '{component.id}' is used by two components: {other} at "
-                f"{render_path(where or ROOT)} and {component.ref}",
+                f"id '{component.id}' is used by two components: {getattr(other, 'ref', other)}"
+                f" at {render_path(where)} and {component.ref}",
                 component=component.ref,
                 path=render_path(path),
                 hint="ids must be unique in a document: write the component once and refer "

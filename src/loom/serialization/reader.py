@@ -14,9 +14,7 @@ from loom.errors import LoadError
 # libyaml's safe loader when PyYAML was built with it (about 10x faster), else the
 # pure-Python one. Both construct plain data only: tags such as !!python/object fail.
 SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-# How many values YAML aliases may add to a document once expanded (an alias bomb
-# of 3 KB adds billions); real configs add a few thousand at most.
-MAX_ALIAS_VALUES = 100_000
+MAX_ALIAS_VALUES = 100_000  # real configs' aliases add some thousands; a 3 KB bomb, billions
 _SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 LEGACY_HINT = (
     "it looks like the legacy illustrative format of the Agent Spec docs (JSON5, 'type' or "
@@ -50,8 +48,10 @@ def parse_text(text: str, fmt: str, source: str | None = None) -> Any:
             ) from None
         except (RecursionError, ValueError) as exc:
             raise unreadable(where, exc) from None
-        if _SURROGATE.search(text):
-            _check_unicode(data, where)
+        try:
+            _SURROGATE.search(text) and json.dumps(data, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise LoadError(f"{where} holds a lone surrogate (\\uD800-\\uDFFF)") from None
         return data
     try:
         return _load_yaml(text, where)
@@ -75,70 +75,39 @@ def unreadable(where: str, exc: RecursionError | ValueError) -> LoadError:
     return LoadError(f"{where} cannot be read: {why.split(';')[0]}")
 
 
-def _check_unicode(data: Any, where: str) -> None:
-    stack = [data]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack += [*item, *item.values()]
-        elif isinstance(item, list):
-            stack += item
-        elif isinstance(item, str) and not item.isascii():
-            try:
-                item.encode()
-            except UnicodeEncodeError:
-                raise LoadError(
-                    f"{where} holds an unpaired surrogate escape (not Unicode text) in "
-                    f"{item[:60]!r}", hint="remove the \\uD8xx-\\uDFxx escape",
-                ) from None
-
-
 def _load_yaml(text: str, where: str) -> Any:
     loader = SAFE_LOADER(text)
     try:
         node = loader.get_single_node()
-        if node is None:
-            return None
-        if "*" in text:  # else it has no alias
+        if node is not None and "*" in text:  # else it has no alias
             _check_aliases(node, where)
-        return loader.construct_document(node)
+        return None if node is None else loader.construct_document(node)
     finally:
         loader.dispose()
 
 
 def _check_aliases(root: yaml.Node, where: str) -> None:
-    """Refuse aliases that contain themselves or expand past MAX_ALIAS_VALUES, before
-    anything is built: sizes of shared nodes are counted once each."""
-    sizes: dict[int, int] = {}
-    ancestors: set[int] = set()
+    """Refuse an alias inside itself or expanding past MAX_ALIAS_VALUES (each shared node
+    counted once), before anything is built."""
+    sizes: dict[int, int] = {}  # 0 while its children are counted
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, done = stack.pop()
-        key = id(node)
         subs = [] if isinstance(node, yaml.ScalarNode) else node.value
         if isinstance(node, yaml.MappingNode):
             subs = [sub for pair in subs for sub in pair]
         if done:
-            ancestors.discard(key)
-            sizes[key] = 1 + sum(sizes[id(sub)] for sub in subs)
-        elif key in ancestors:
-            mark = node.start_mark
-            raise LoadError(
-                f"{where}: a YAML alias contains itself (the anchor at line {mark.line + 1}, "
-                f"column {mark.column + 1})",
-                hint="a value cannot contain itself; write the nested value out",
-            )
-        elif key not in sizes:
-            ancestors.add(key)
-            stack.append((node, True))
-            stack.extend((sub, False) for sub in subs)
-    added = sizes[id(root)] - len(sizes)
-    if added > MAX_ALIAS_VALUES:
-        raise LoadError(
-            f"{where}: its YAML aliases expand to {added:,} more values, over the limit of "
-            f"{MAX_ALIAS_VALUES:,} (an alias bomb?)",
-            hint="nest fewer aliases: each level multiplies the size",
-        )
+            sizes[id(node)] = 1 + sum(sizes[id(sub)] for sub in subs)
+        elif sizes.get(id(node)) == 0:
+            line = node.start_mark.line + 1
+            raise LoadError(f"{where}: a YAML alias contains itself (the anchor at line {line}"
+                            f", column {node.start_mark.column + 1})")
+        elif id(node) not in sizes:
+            sizes[id(node)] = 0
+            stack += [(node, True), *((sub, False) for sub in subs)]
+    if (added := sizes[id(root)] - len(sizes)) > MAX_ALIAS_VALUES:
+        raise LoadError(f"{where}: its YAML aliases expand to {added:,} more values, over the "
+                        f"limit of {MAX_ALIAS_VALUES:,} (an alias bomb?)")
 
 
 def read_file(path: str | Path) -> tuple[str, str]:

@@ -63,11 +63,9 @@ class DocumentWriter:
             for _, child in children(component):
                 users[child.id].append(component.id)
                 pending_parents[child.id] += 1
-                if by_id.get(child.id, child) is not child:  # ids name components in a file
-                    raise SpecError(
-                        f"id '{child.id}' is used by two components: {by_id[child.id].ref} "
-                        f"and {child.ref}", hint="give one of them another id",
-                    )
+                if by_id.get(child.id, child) is not child:  # a file names components by id
+                    raise SpecError(f"id '{child.id}' is used by two components: "
+                                    f"{by_id[child.id].ref} and {child.ref}")
                 if child.id not in seen:
                     seen.add(child.id)
                     by_id[child.id] = child

@@ -97,7 +97,7 @@ class Property(BaseModel):
 
 def check_titles(schema: dict[str, Any], where: str = "", at: str = "") -> None:
     """Refuse titles that cannot be used as names (dots, braces, spaces, quotes), and
-    schemas whose parts have the wrong shape (the type rules read them)."""
+    malformed schemas (the type rules read them)."""
     title = schema.get("title")
     if isinstance(title, str) and _BAD_TITLE.search(title):
         raise SpecError(
@@ -105,32 +105,29 @@ def check_titles(schema: dict[str, Any], where: str = "", at: str = "") -> None:
             hint="titles may not contain '.', ',', '{', '}', spaces, newlines or quotes",
         )
     at = at or f"property {title!r}{where}"
-    kind, subs = schema.get("type"), dict[str, Any]()
-    for key in ("items", "additionalProperties"):
-        if key in schema and schema[key] not in (True, False):
-            subs[key] = schema[key]
-    for key, shape in (("anyOf", list), ("properties", dict)):
-        many = schema.get(key)
-        if isinstance(many, shape):
-            keys = many if shape is dict else range(len(many))
-            subs.update({f"{key}[{name!r}]": many[name] for name in keys})
-        elif many is not None:
-            _malformed(at, f"'{key}' must be a{'n object' if shape is dict else ' list'}")
-    if {"component_type", "$component_ref"} & set(schema):
-        _malformed(at, "a component cannot sit in a JSON Schema")
-    if not all(k in _TYPES for k in (kind if isinstance(kind, list) else [kind])):
-        _malformed(at, f"'type' must name JSON types, not {kind!r}")
-    for key, sub in subs.items():
-        if not isinstance(sub, dict):
-            _malformed(at, f"'{key}' must be a schema (an object), not {type(sub).__name__}")
+    kind, many, props = schema.get("type"), schema.get("anyOf") or [], schema.get("properties")
+    subs = [(k, schema[k]) for k in ("items", "additionalProperties")
+            if not isinstance(schema.get(k, True), bool)]
+    if isinstance(many, list) and isinstance(props or {}, dict):
+        subs += [(f"anyOf[{i}]", v) for i, v in enumerate(many)]
+        subs += [(f"properties[{k!r}]", v) for k, v in (props or {}).items()]
+    bad = next((k for k, v in subs if not isinstance(v, dict)), None)
+    problem = (
+        "'anyOf' must be a list" if not isinstance(many, list)
+        else "'properties' must be an object" if not isinstance(props or {}, dict)
+        else f"'{bad}' must be a schema (an object)" if bad
+        else "a component cannot sit in it" if {"$component_ref", "component_type"} & set(schema)
+        else None if kind is None or all(
+            isinstance(t, str) and t in _TYPES for t in (kind if isinstance(kind, list) else [kind]))
+        else f"'type' must name JSON types, not {kind!r}"
+    )
+    if problem:
+        raise SpecError(f"{at}: malformed JSON Schema: {problem}")
+    for key, sub in subs:
         check_titles(sub, where, f"{at} > {key}")
 
 
-_TYPES = {None, "string", "number", "integer", "boolean", "null", "array", "object"}
-
-
-def _malformed(at: str, problem: str) -> None:
-    raise SpecError(f"{at}: malformed JSON Schema: {problem}")
+_TYPES = {"string", "number", "integer", "boolean", "null", "array", "object"}
 
 
 def _schema(title: str, base: dict[str, Any], description: str | None, default: Any) -> dict[str, Any]:
