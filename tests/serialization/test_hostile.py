@@ -284,10 +284,12 @@ def test_the_real_command_prints_a_lone_surrogate_as_an_error(tmp_path: Path) ->
         assert "holds a lone surrogate" in done.stdout + done.stderr
 
 
-def test_a_document_too_deep_to_write_is_refused() -> None:
-    flow = loom.loads(nested(400), format="json")
-    with pytest.raises(SpecError, match="^Flow 'echo_flow' \\(id f\\) is nested too deeply"):
-        loom.dumps(flow, "yaml")
+def test_convert_refuses_a_document_too_deep_to_write(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, ".json", nested(400))  # loads, but PyYAML cannot write it
+    assert main(["convert", str(path), "--to", "yaml"]) == 1
+    assert capsys.readouterr().err == "error: Flow 'echo_flow' (id f) is nested too deeply to write\n"
 
 
 # -- item 5: references resolve where components go ----------------------------------------

@@ -9,9 +9,9 @@ from typing import Any
 
 import yaml
 
-from loom.errors import LoadError, SpecError
+from loom.errors import LoadError
 from loom.serialization.loader import REF, REFS, REGISTRY_ROOT, DocumentLoader
-from loom.serialization.reader import detect_format, parse_text, read_file, unreadable
+from loom.serialization.reader import detect_format, parse_text, read_file
 from loom.serialization.versions import (
     check_version_gate,
     declared_version,
@@ -44,8 +44,8 @@ def load_document(
     token = LENIENT_TYPES.set(not strict)
     try:
         return _load_document(document, registry, strict, source)
-    except RecursionError as exc:
-        raise unreadable(source, exc) from None
+    except RecursionError:
+        raise LoadError(f"{source} cannot be read: it is nested too deeply") from None
     finally:
         LENIENT_TYPES.reset(token)
 
@@ -158,13 +158,10 @@ def dumps(
     data = to_dict(
         component, agentspec_version=agentspec_version, include_sensitive=include_sensitive
     )
-    try:
-        if format == "json":
-            return json.dumps(data, indent=indent, ensure_ascii=False)
-        if format == "yaml":
-            return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-    except RecursionError:
-        raise SpecError(f"{component.ref} is nested too deeply to write") from None
+    if format == "json":
+        return json.dumps(data, indent=indent, ensure_ascii=False)
+    if format == "yaml":
+        return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     raise ValueError(f"unknown format {format!r}: use 'json' or 'yaml'")
 
 

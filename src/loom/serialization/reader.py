@@ -15,7 +15,6 @@ from loom.errors import LoadError
 # pure-Python one. Both construct plain data only: tags such as !!python/object fail.
 SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MAX_ALIAS_VALUES = 100_000  # real configs' aliases add some thousands; a 3 KB bomb, billions
-_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 LEGACY_HINT = (
     "it looks like the legacy illustrative format of the Agent Spec docs (JSON5, 'type' or "
     "'$ref' keys, old class names), which is not Agent Spec JSON/YAML as written by current "
@@ -38,23 +37,15 @@ def parse_text(text: str, fmt: str, source: str | None = None) -> Any:
     where = source or "<text>"
     if source and source.lower().endswith(".json5"):
         raise LoadError(f"{where} is a JSON5 file", hint=LEGACY_HINT)
-    if fmt == "json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise LoadError(
-                f"{where} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
-                hint="fix the syntax at that position",
-            ) from None
-        except (RecursionError, ValueError) as exc:
-            raise unreadable(where, exc) from None
-        try:
-            _SURROGATE.search(text) and json.dumps(data, ensure_ascii=False).encode()
-        except UnicodeEncodeError:
-            raise LoadError(f"{where} holds a lone surrogate (\\uD800-\\uDFFF)") from None
-        return data
     try:
-        return _load_yaml(text, where)
+        data = json.loads(text) if fmt == "json" else _load_yaml(text, where)
+        if fmt == "json" and re.search(r"\\u[dD][89a-fA-F]", text):
+            json.dumps(data, ensure_ascii=False).encode()  # a lone surrogate fails
+    except json.JSONDecodeError as exc:
+        raise LoadError(
+            f"{where} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+            hint="fix the syntax at that position",
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         position = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -65,14 +56,12 @@ def parse_text(text: str, fmt: str, source: str | None = None) -> Any:
         ) from None
     except yaml.YAMLError as exc:
         raise LoadError(f"{where} is not valid YAML: {exc}") from None
-    except (RecursionError, ValueError) as exc:
-        raise unreadable(where, exc) from None
-
-
-def unreadable(where: str, exc: RecursionError | ValueError) -> LoadError:
-    """Python's own limits (nesting depth, digits of an integer), said as such."""
-    why = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
-    return LoadError(f"{where} cannot be read: {why.split(';')[0]}")
+    except UnicodeEncodeError:
+        raise LoadError(f"{where} holds a lone surrogate (\\uD800-\\uDFFF)") from None
+    except (RecursionError, ValueError) as exc:  # Python's own limits
+        why = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise LoadError(f"{where} cannot be read: {why.split(';')[0]}") from None
+    return data
 
 
 def _load_yaml(text: str, where: str) -> Any:
@@ -87,9 +76,8 @@ def _load_yaml(text: str, where: str) -> Any:
 
 
 def _check_aliases(root: yaml.Node, where: str) -> None:
-    """Refuse an alias inside itself or expanding past MAX_ALIAS_VALUES (each shared node
-    counted once), before anything is built."""
-    sizes: dict[int, int] = {}  # 0 while its children are counted
+    """Refuse an alias inside itself or adding over MAX_ALIAS_VALUES, before building."""
+    sizes: dict[int, int] = {}  # by node (a shared one counted once); 0: being counted
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, done = stack.pop()
