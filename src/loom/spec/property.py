@@ -106,8 +106,8 @@ def check_titles(schema: dict[str, Any], where: str = "", at: str = "") -> None:
         )
     at = at or f"property {title!r}{where}"
     kind, many, props = schema.get("type"), schema.get("anyOf") or [], schema.get("properties")
-    subs = [(k, schema[k]) for k in ("items", "additionalProperties")
-            if not isinstance(schema.get(k, True), bool)]
+    subs: list[tuple[str, Any]] = [(k, schema[k]) for k in ("items", "additionalProperties")
+            if k in schema and not (k[0] == "a" and isinstance(schema[k], bool))]
     if isinstance(many, list) and isinstance(props or {}, dict):
         subs += [(f"anyOf[{i}]", v) for i, v in enumerate(many)]
         subs += [(f"properties[{k!r}]", v) for k, v in (props or {}).items()]
