@@ -74,12 +74,16 @@ def run_convert(args: argparse.Namespace) -> int:
         component = load(args.file, registry=registry, strict=args.strict)
     for note in notes:
         err(yellow("warning: "), note)
-    text = dumps(
-        component,
-        args.to,
-        agentspec_version=args.agentspec_version,
-        include_sensitive=args.include_sensitive,
-    )
+    try:
+        text = dumps(
+            component,
+            args.to,
+            agentspec_version=args.agentspec_version,
+            include_sensitive=args.include_sensitive,
+        )
+    except RecursionError:
+        report_error(LoadError(f"{component.ref} is nested too deeply to write"))
+        return EXIT_INVALID
     if not text.endswith("\n"):
         text += "\n"
     secrets = secret_fields(component)

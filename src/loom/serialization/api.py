@@ -44,6 +44,8 @@ def load_document(
     token = LENIENT_TYPES.set(not strict)
     try:
         return _load_document(document, registry, strict, source)
+    except RecursionError:
+        raise LoadError(f"{source} cannot be read: it is nested too deeply") from None
     finally:
         LENIENT_TYPES.reset(token)
 
@@ -58,9 +60,9 @@ def _load_document(
     version = declared_version(data, source)
     root: Component
     if "component_type" in data:
-        root_id = data.get("id")
-        if isinstance(root_id, str) and root_id in loader.definitions:
-            root = loader.resolve(root_id, "$")  # registered by collect: detects self-reference
+        # Registered by collect (detects self-reference) unless a definition has its id.
+        if getattr(loader.definitions.get(str(data.get("id"))), "value", None) is data:
+            root = loader.resolve(data["id"], "$")
         else:
             root = loader.build_component(data, "$")
     elif REF in data:

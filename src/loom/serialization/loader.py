@@ -24,6 +24,7 @@ import pydantic
 from loom.errors import ComponentRef, LoadError, LoomError, LoomWarning
 from loom.serialization.fields import (
     COMPONENT,
+    PLAIN,
     STRUCTURAL_KEYS,
     field_kinds,
     single_component_fields,
@@ -176,8 +177,11 @@ class DocumentLoader:
                 if len(data) == 1:
                     return
             kind = data.get("component_type")
+            cls = COMPONENT_TYPES.get(kind) if isinstance(kind, str) else None
             if kind is not None:
-                if not isinstance(kind, str) or kind not in COMPONENT_TYPES:
+                if not isinstance(kind, str):
+                    raise LoadError("component_type must be a string", path=render_path(path))
+                if cls is None:
                     if kind in LEGACY_TYPES:
                         self._legacy_at(f"legacy component_type '{kind}'", path)
                     ref = describe(data)
@@ -196,8 +200,11 @@ class DocumentLoader:
             block = data.get(REFS)
             if block is not None:
                 self._define(block, (path, REFS))
+            kinds = field_kinds(cls) if cls else {}
             for key, value in data.items():
-                if key != "metadata" and isinstance(value, (dict, list)):
+                if key == "metadata" or kinds.get(key) == PLAIN:  # data: only a whole-field REF
+                    value = value if _is_ref(value) else None
+                if isinstance(value, (dict, list)):
                     self._scan(value, (path, key))
         elif isinstance(data, list):
             for index, value in enumerate(data):
@@ -263,7 +270,7 @@ class DocumentLoader:
     def build_value(self, data: Any, path: JsonPath, component: bool) -> Any:
         """Build a field value: components where ``component``, plain data elsewhere."""
         if isinstance(data, dict):
-            if REF in data:
+            if component and REF in data:
                 if len(data) == 1:
                     return self.resolve(data[REF], path)
                 if "component_type" not in data:
@@ -338,7 +345,9 @@ class DocumentLoader:
                         path=render_path((path, key)),
                         hint=f"add the component_type (and a name) of the {key} component",
                     )
-                if isinstance(raw, (dict, list)):
+                if kind_of_field == PLAIN and _is_ref(raw):  # a value given apart (a secret)
+                    values[key] = self.resolve(raw[REF], (path, key))
+                elif isinstance(raw, (dict, list)):
                     values[key] = self.build_value(raw, (path, key), kind_of_field == COMPONENT)
                 else:
                     values[key] = raw
@@ -360,15 +369,19 @@ class DocumentLoader:
                 path=render_path(path),
                 hint="fix the field(s) named above",
             ) from None
-        self._register(component, path)
+        self._register(component, path, data)
         return component
 
-    def _register(self, component: Component, path: JsonPath) -> None:
-        other = self.by_id.get(component.id)
+    def _register(self, component: Component, path: JsonPath, data: Any) -> None:
+        other: Any = self.by_id.get(component.id)
+        where = self.paths.get(component.id, ROOT)
+        defined = self.definitions.get(component.id)
+        if other is None and defined and defined.value is not data:  # defined, not built
+            other, where = describe(defined.value), defined.path
         if other is not None and other is not component:
             raise LoadError(
-                f"id '{component.id}' is used by two components: {other.ref} at "
-                f"{render_path(self.paths[component.id])} and {component.ref}",
+                f"id '{component.id}' is used by two components: {getattr(other, 'ref', other)}"
+                f" at {render_path(where)} and {component.ref}",
                 component=component.ref,
                 path=render_path(path),
                 hint="ids must be unique in a document: write the component once and refer "
@@ -387,6 +400,10 @@ class DocumentLoader:
             raise LoadError(message, hint="remove the nested agentspec_version")
         self.misplaced_versions.append(where)
         warnings.warn(message + " (ignored)", LoomWarning, stacklevel=5)
+
+
+def _is_ref(value: Any) -> bool:
+    return isinstance(value, dict) and len(value) == 1 and REF in value
 
 
 def _describe_validation(exc: pydantic.ValidationError) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from loom.errors import LoadError
 # libyaml's safe loader when PyYAML was built with it (about 10x faster), else the
 # pure-Python one. Both construct plain data only: tags such as !!python/object fail.
 SAFE_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MAX_ALIAS_VALUES = 100_000  # real configs' aliases add some thousands; a 3 KB bomb, billions
 LEGACY_HINT = (
     "it looks like the legacy illustrative format of the Agent Spec docs (JSON5, 'type' or "
     "'$ref' keys, old class names), which is not Agent Spec JSON/YAML as written by current "
@@ -35,16 +37,15 @@ def parse_text(text: str, fmt: str, source: str | None = None) -> Any:
     where = source or "<text>"
     if source and source.lower().endswith(".json5"):
         raise LoadError(f"{where} is a JSON5 file", hint=LEGACY_HINT)
-    if fmt == "json":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise LoadError(
-                f"{where} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
-                hint="fix the syntax at that position",
-            ) from None
     try:
-        return yaml.load(text, Loader=SAFE_LOADER)
+        data = json.loads(text) if fmt == "json" else _load_yaml(text, where)
+        if fmt == "json" and re.search(r"\\u[dD][89a-fA-F]", text):
+            json.dumps(data, ensure_ascii=False).encode()  # a lone surrogate fails
+    except json.JSONDecodeError as exc:
+        raise LoadError(
+            f"{where} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+            hint="fix the syntax at that position",
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         position = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -55,6 +56,46 @@ def parse_text(text: str, fmt: str, source: str | None = None) -> Any:
         ) from None
     except yaml.YAMLError as exc:
         raise LoadError(f"{where} is not valid YAML: {exc}") from None
+    except UnicodeEncodeError:
+        raise LoadError(f"{where} holds a lone surrogate (\\uD800-\\uDFFF)") from None
+    except (RecursionError, ValueError) as exc:  # Python's own limits
+        why = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+        raise LoadError(f"{where} cannot be read: {why.split(';')[0]}") from None
+    return data
+
+
+def _load_yaml(text: str, where: str) -> Any:
+    loader = SAFE_LOADER(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None and "*" in text:  # else it has no alias
+            _check_aliases(node, where)
+        return None if node is None else loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _check_aliases(root: yaml.Node, where: str) -> None:
+    """Refuse an alias inside itself or adding over MAX_ALIAS_VALUES, before building."""
+    sizes: dict[int, int] = {}  # by node (a shared one counted once); 0: being counted
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        subs = [] if isinstance(node, yaml.ScalarNode) else node.value
+        if isinstance(node, yaml.MappingNode):
+            subs = [sub for pair in subs for sub in pair]
+        if done:
+            sizes[id(node)] = 1 + sum(sizes[id(sub)] for sub in subs)
+        elif sizes.get(id(node)) == 0:
+            line = node.start_mark.line + 1
+            raise LoadError(f"{where}: a YAML alias contains itself (the anchor at line {line}"
+                            f", column {node.start_mark.column + 1})")
+        elif id(node) not in sizes:
+            sizes[id(node)] = 0
+            stack += [(node, True), *((sub, False) for sub in subs)]
+    if (added := sizes[id(root)] - len(sizes)) > MAX_ALIAS_VALUES:
+        raise LoadError(f"{where}: its YAML aliases expand to {added:,} more values, over the "
+                        f"limit of {MAX_ALIAS_VALUES:,} (an alias bomb?)")
 
 
 def read_file(path: str | Path) -> tuple[str, str]:

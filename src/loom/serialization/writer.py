@@ -11,6 +11,7 @@ import copy
 from collections import defaultdict
 from typing import Any
 
+from loom.errors import SpecError
 from loom.serialization.fields import COMPONENT, field_kinds
 from loom.serialization.versions import needed_version
 from loom.spec.component import Component
@@ -62,6 +63,9 @@ class DocumentWriter:
             for _, child in children(component):
                 users[child.id].append(component.id)
                 pending_parents[child.id] += 1
+                if by_id.get(child.id, child) is not child:  # a file names components by id
+                    raise SpecError(f"id '{child.id}' is used by two components: "
+                                    f"{by_id[child.id].ref} and {child.ref}")
                 if child.id not in seen:
                     seen.add(child.id)
                     by_id[child.id] = child

@@ -95,24 +95,39 @@ class Property(BaseModel):
         return f"Property({self.json_schema!r})"
 
 
-def check_titles(schema: dict[str, Any], where: str = "") -> None:
-    """Refuse titles that cannot be used as names (dots, braces, spaces, quotes)."""
+def check_titles(schema: dict[str, Any], where: str = "", at: str = "") -> None:
+    """Refuse titles that cannot be used as names (dots, braces, spaces, quotes), and
+    malformed schemas (the type rules read them)."""
     title = schema.get("title")
     if isinstance(title, str) and _BAD_TITLE.search(title):
         raise SpecError(
             f"property title {title!r}{where} contains a forbidden character",
             hint="titles may not contain '.', ',', '{', '}', spaces, newlines or quotes",
         )
-    for key in ("items", "additionalProperties"):
-        sub = schema.get(key)
-        if isinstance(sub, dict):
-            check_titles(sub, where)
-    for sub in schema.get("anyOf", []) or []:
-        if isinstance(sub, dict):
-            check_titles(sub, where)
-    for sub in (schema.get("properties") or {}).values():
-        if isinstance(sub, dict):
-            check_titles(sub, where)
+    at = at or f"property {title!r}{where}"
+    kind, many, props = schema.get("type"), schema.get("anyOf") or [], schema.get("properties")
+    subs: list[tuple[str, Any]] = [(k, schema[k]) for k in ("items", "additionalProperties")
+            if k in schema and not (k[0] == "a" and isinstance(schema[k], bool))]
+    if isinstance(many, list) and isinstance(props or {}, dict):
+        subs += [(f"anyOf[{i}]", v) for i, v in enumerate(many)]
+        subs += [(f"properties[{k!r}]", v) for k, v in (props or {}).items()]
+    bad = next((k for k, v in subs if not isinstance(v, dict)), None)
+    problem = (
+        "'anyOf' must be a list" if not isinstance(many, list)
+        else "'properties' must be an object" if not isinstance(props or {}, dict)
+        else f"'{bad}' must be a schema (an object)" if bad
+        else "a component cannot sit in it" if {"$component_ref", "component_type"} & set(schema)
+        else None if kind is None or all(
+            isinstance(t, str) and t in _TYPES for t in (kind if isinstance(kind, list) else [kind]))
+        else f"'type' must name JSON types, not {kind!r}"
+    )
+    if problem:
+        raise SpecError(f"{at}: malformed JSON Schema: {problem}")
+    for key, sub in subs:
+        check_titles(sub, where, f"{at} > {key}")
+
+
+_TYPES = {"string", "number", "integer", "boolean", "null", "array", "object"}
 
 
 def _schema(title: str, base: dict[str, Any], description: str | None, default: Any) -> dict[str, Any]:
