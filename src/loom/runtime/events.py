@@ -6,28 +6,7 @@ callable taking a :class:`RuntimeEvent`, sync or async; a listener that raises
 is reported once as a warning and never changes the run. Timestamps are read
 here, never in the engine, which stays free of clocks.
 
-The event types and their ``data`` (values are live Python objects: components,
-exceptions; :mod:`loom.observability` turns them into Agent Spec spans and JSON):
-
-======================  ============================================================
-``flow_start``          ``flow`` (the Flow), ``inputs``
-``flow_end``            ``flow``, ``outputs``, ``branch``; or ``error`` (the exception)
-``node_start``          ``node`` (the Node), ``inputs``
-``node_end``            ``node``, ``outputs``, ``branch``; or ``error``
-``tool_start``          ``tool`` (the Tool), ``inputs``; optional ``request_id``
-``tool_end``            ``tool``, ``outputs``; or ``error``; optional ``request_id``
-``llm_start``           ``llm`` (the LlmConfig), ``model``, ``messages``,
-                        ``generation_config``, ``tools`` (names); optional ``request_id``
-``llm_token``           ``token`` (a streamed text delta); optional ``request_id``
-``llm_end``             ``content``, ``tool_calls``, ``usage``, ``finish_reason``; or
-                        ``error``; optional ``request_id``
-``agent_start``/``_end``  ``agent``, ``inputs`` / ``outputs`` or ``error``
-``message``             ``message`` (appended to the conversation)
-``exception``           ``exception_type``, ``message`` (first line, cut, secrets out),
-                        emitted once per error, by the node where it was raised
-``wait``                ``request`` (a PendingRequest: the run waits for it)
-======================  ============================================================
-
+The event types and the ``data`` each carries: the README's table (Seeing what a run does).
 A node's own events (tool, LLM, message, exception, wait) carry the node's ``step``.
 """
 

@@ -1,23 +1,9 @@
-"""An agent's message transforms (26.1.2): rewrite the messages of each LLM request.
-
-Before each LLM call the agent's transforms run in order over the request's
-messages (never the system prompt, never the run's stored conversation):
-
-- MessageSummarizationTransform replaces each message longer than
-  ``max_message_size`` characters by its summary, in ``summarized_message_template``.
-- ConversationSummarizationTransform, when the conversation has more than
-  ``max_num_messages`` messages (or ``max_num_characters`` characters), replaces all
-  but the last ``min_num_messages`` by one message holding their summary. The cut
-  never separates an assistant's tool calls from their results.
-
-A summary is the transform's LLM answering its ``summarization_instructions``
-(the system prompt) about the content (the user message). Summaries are cached
-per run in memory, keyed by a hash of the content (``max_cache_size`` entries
-for ``max_cache_lifetime`` seconds; a ``null`` datastore means no cache). Each
-summary is an effect of the agent's step keyed by the transform's place and the
-content's hash (``summary{t}.{hash}``, not the turn): a resumed run, and a later
-turn of the same conversation, take it from the journal instead of asking the
-LLM again.
+"""An agent's message transforms (26.1.2): rewrite the messages of each LLM request
+(never the system prompt, never the run's stored conversation; the README's Agents
+section says what each does). Summaries are cached per run in memory by a hash of the
+content, and journaled as effects keyed by the transform's place and that hash
+(``summary{t}.{hash}``, not the turn), so a resumed run or a later turn takes them from
+the journal instead of asking the LLM again.
 """
 
 from __future__ import annotations
