@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from loom import LoomWarning
-from loom.errors import NodeFailure, RunError, StepError
-from loom.runtime.engine import FlowOutcome
+from loom.errors import NodeFailure, RunError, StepError, describe
+from loom.runtime.engine import FlowOutcome, _execute
 from loom.runtime.events import RuntimeEvent
 from loom.runtime.executors.subflows import MapExecutor, _summary
 from loom.runtime.journal import PendingRequest, Suspended
@@ -71,6 +71,11 @@ def test_flow_and_node_inputs_are_converted_to_their_declared_types(watched: boo
     assert made.calls == [{"n": 7}]  # the flow input "7" as an integer
     assert shown.calls == [{"count": "8"}]  # the integer 8 given to a string input
     assert result.outputs == {"shown": "8"}
+
+
+def test_a_flow_input_is_converted_even_when_no_node_converts_it() -> None:
+    flow = linear_flow("main", inputs=[prop("n", "integer")], outputs=[prop("n", {})])
+    assert runtime().run(flow, {"n": "7"}).outputs == {"n": 7}
 
 
 @pytest.mark.parametrize("watched", [False, True], ids=["chained", "watched"])
@@ -171,6 +176,8 @@ def test_a_flow_that_fails_itself_reports_the_exception_on_the_flow() -> None:
     assert exceptions[0] == (("main", "sub", "inner"), "main>sub#1/inner")
     flow_end = next(e for e in events if e.type == "flow_end")
     assert flow_end.path == ("main", "sub", "inner") and flow_end.data["flow"] is inner
+    result = runtime(ABC, max_steps=2).run(flow, {})
+    assert result.error is not None and result.error.node == "main > sub > inner"
 
 
 # --- errors raised inside executors ----------------------------------------------------
@@ -198,6 +205,21 @@ def test_an_async_tool_error_names_the_node(watched: bool) -> None:
     assert result.error is not None
     assert (result.error.node, result.error.message) == (
         "main > fail", "tool 'fail' raised ValueError: bad value")
+
+
+async def test_an_executor_that_raises_anything_else_fails_its_node() -> None:
+    # Executors turn what they call into StepError; anything else is a bug of theirs,
+    # still reported on the node.
+    async def run(step: Any, args: dict[str, Any]) -> Any:
+        raise KeyError("k")
+
+    node = SimpleNamespace(journaled=False, executor=SimpleNamespace(run=run))
+    step = SimpleNamespace(path=("main", "x"), run=SimpleNamespace(journal=None))
+    with pytest.raises(NodeFailure) as caught:
+        await _execute(node, step, {})  # type: ignore[arg-type]
+    assert caught.value.node_path == ("main", "x")
+    assert caught.value.message == describe(KeyError("k"))
+    assert isinstance(caught.value.__cause__, KeyError)
 
 
 # --- MapNode: broadcast inputs, array inputs, lengths, reducers ------------------------
