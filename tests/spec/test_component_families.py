@@ -29,8 +29,8 @@ from loom.spec import (
     transports,
 )
 from loom.spec.component import COMPONENT_TYPES, Component
-from loom.spec.field_rules import RETRY_POLICY_DEFAULTS, retry_settings
 from loom.spec.property import IntegerProperty, ObjectProperty, Property, StringProperty
+from loom.spec.retry_policy import RETRY_POLICY_DEFAULTS, retry_settings
 from loom.spec.versions import version_key
 
 MODULES = [tools, transports, llms, agents, remote_agents, datastores, transforms, auth]

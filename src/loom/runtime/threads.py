@@ -6,8 +6,8 @@ and back costs, since all of it holds the GIL. The standard route
 future and wakes the loop once per finished call. Here a job goes straight to
 an idle worker parked on its own lock, and finished calls are handed back in
 batches: the loop is woken once for as many results as have piled up since it
-last looked. On two cores this takes 256 parallel 0.1 s sleeps from about
-121 ms to about 111 ms (bench/runtime.py measures the effect on flows).
+last looked.
+bench/runtime.py measures the effect.
 """
 
 from __future__ import annotations

@@ -16,9 +16,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from loom.spec.component import Component
-from loom.spec.retry_policy import RETRY_POLICY_DEFAULTS as RETRY_POLICY_DEFAULTS
 from loom.spec.retry_policy import check_retry_policy as check_policy
-from loom.spec.retry_policy import retry_settings as retry_settings
 from loom.spec.templates import placeholders_in
 
 

@@ -4,8 +4,7 @@ ask a worker, send a message to or hand the conversation over to another agent).
 Every tool turns one call of the model into a :class:`ToolResult`. Calls that
 reach outside go through ``ctx.effect`` (recorded, replayed on resume) or
 ``ctx.wait`` (a client tool, a confirmation), keyed by the call's place in the
-agent's run (``llm3.call0``), so a resumed run never calls a tool twice. (Executors are imported where they
-are used: ``loom.runtime.executors`` imports this package.)
+agent's run (``llm3.call0``), so a resumed run never calls a tool twice.
 """
 
 from __future__ import annotations

@@ -3,8 +3,7 @@
 One agent invocation runs in its own context (its ``step`` prefixes every
 journal key): each LLM turn and tool call is an effect, each client tool,
 confirmation and user message a wait (keys in :mod:`loom.runtime.keys`).
-A resumed run replays the
-loop: recorded turns and tool results come back from the journal, so nothing
+A resumed run replays the loop: recorded turns and tool results come back from the journal, so nothing
 outside is called twice and the conversation is rebuilt as it was.
 """
 

@@ -39,7 +39,6 @@ class FlowNodeExecutor(Executor):
     threaded = False
 
     def __init__(self, node: FlowNode, compiler: Compiler) -> None:
-        self.name = node.name
         self.plan = compiler.plan(node.subflow)
 
     async def run(self, ctx: RunContext, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -58,7 +57,6 @@ class CatchExceptionExecutor(Executor):
     threaded = False
 
     def __init__(self, node: CatchExceptionNode, compiler: Compiler) -> None:
-        self.name = node.name
         self.plan = compiler.plan(node.subflow)
         self.defaults = {
             prop.title: prop.default for prop in node.outputs or [] if prop.has_default
@@ -99,7 +97,6 @@ class ParallelFlowExecutor(Executor):
     threaded = False
 
     def __init__(self, node: ParallelFlowNode, compiler: Compiler) -> None:
-        self.name = node.name
         self.plans = [compiler.plan(flow) for flow in node.subflows]
         self.limit, self.timeout = _limits(node, compiler)
 
@@ -132,7 +129,6 @@ class MapExecutor(Executor):
     threaded = False
 
     def __init__(self, node: MapNode, compiler: Compiler) -> None:
-        self.name = node.name
         self.plan = compiler.plan(node.subflow)
         self.parallel = isinstance(node, ParallelMapNode)
         self.reducers = dict(node.reducers or {})
