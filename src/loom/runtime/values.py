@@ -31,21 +31,20 @@ def converter(schema: dict[str, Any]) -> Converter | None:
 
 def refusal(title: str, schema: dict[str, Any], value: Any) -> str | None:
     """Why a caller's value for input ``title`` is refused (None: it fits)."""
-    given = _mismatch(value, schema, True)
-    return given and f"input '{title}' is declared {schema['type']}, not {given}"
-
-
-def _mismatch(value: Any, schema: dict[str, Any], top: bool) -> str | None:
-    # Only the top value converts (as at node inputs); anyOf passes.
     kind = schema.get("type")
-    if top and kind in ("integer", "number", "boolean"):
-        value = _CONVERTERS[kind](value)
+    if kind in ("integer", "number", "boolean"):
+        value = _CONVERTERS[kind](value)  # only the top value converts, as at node inputs
+    given = _refused(value, schema)
+    return given and f"input '{title}' is declared {kind}, not {given}"
+
+
+def _refused(value: Any, schema: dict[str, Any]) -> str | None:
+    kind, items = schema.get("type"), schema.get("items")  # anyOf passes
     given = _TYPES.get(type(value)) or type(value).__name__
     if isinstance(kind, str) and kind != given and (kind, given) != ("number", "integer"):
         return given
-    items = schema.get("items")
     if given == "array" and isinstance(items, dict):
-        return next((f"array of {g}" for v in value if (g := _mismatch(v, items, False))), None)
+        return next((f"array of {g}" for v in value if (g := _refused(v, items))), None)
     return None
 
 
