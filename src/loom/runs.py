@@ -57,6 +57,10 @@ class RunState:
     # Recorded entries never change: each one's JSON text is kept, so a checkpoint
     # encodes only what was recorded since the last one.
     _entry_texts: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
+    # The checksum covers the entries (hashed once each, in order, as they are
+    # encoded) and everything else but the flow, which its digest covers.
+    _entries_sum: Any = field(default=None, repr=False, compare=False)
+    _summed: Any = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> str:
         try:
@@ -68,6 +72,9 @@ class RunState:
                 _FLOW_TEXTS[self.digest] = flow
             texts = self._entry_texts
             parts = []
+            fresh = self._summed is not self.entries  # a new dict: sum it whole, in its order
+            if fresh:
+                self._entries_sum, self._summed = hashlib.sha256(), self.entries
             for key, entry in self.entries.items():
                 text = texts.get(key)
                 if text is None:
@@ -75,10 +82,16 @@ class RunState:
                         json.dumps(key, ensure_ascii=False) + ": "
                         + json.dumps(entry, ensure_ascii=False, allow_nan=False)
                     )
+                    fresh = True
+                if fresh:
+                    self._entries_sum.update(text.encode())
                 parts.append(text)
             data = {f.name: getattr(self, f.name) for f in _FIELDS if f.name not in _SPLICED}
             rest = json.dumps(data, ensure_ascii=False, allow_nan=False)
-            return f'{{"flow": {flow}, "entries": {{{", ".join(parts)}}}, {rest[1:]}'
+            total = self._entries_sum.copy()
+            total.update(rest.encode())
+            return (f'{{"flow": {flow}, "entries": {{{", ".join(parts)}}}, {rest[1:-1]}, '
+                    f'"checksum": "{total.hexdigest()}"}}')
         except (TypeError, ValueError) as exc:
             raise CheckpointError(
                 f"run {self.run_id} cannot be checkpointed: {exc}",
@@ -113,12 +126,24 @@ class RunState:
         if wrong:
             raise CheckpointError(f"{where} is corrupt: bad type for {', '.join(wrong)}")
         state = cls(**{k: v for k, v in data.items() if k in known})
+        checksum = data.get("checksum")  # absent from checkpoints written before it
         if flow_digest(state.flow) != state.digest:
-            raise CheckpointError(
-                f"{where} is corrupt: its flow does not match its digest",
-                hint="the checkpoint was modified; delete it and start the run again",
-            )
-        return state
+            problem = "flow does not match its digest"
+        elif checksum is not None and f'"checksum": "{checksum}"}}' not in _tail(state):
+            problem = "inputs, journal or outcome do not match its checksum"
+        else:
+            return state
+        raise CheckpointError(
+            f"{where} is corrupt: its {problem}",
+            hint="the checkpoint was modified; delete it and start the run again",
+        )
+
+
+def _tail(state: RunState) -> str:
+    try:
+        return state.to_json()[-80:]
+    except CheckpointError:
+        return ""
 
 
 _FIELDS = [f for f in fields(RunState) if not f.name.startswith("_")]

@@ -147,7 +147,9 @@ def test_iterated_lists_of_unequal_length_fail() -> None:
 
 
 def test_map_node_without_any_list_input_fails() -> None:
-    flow = map_flow()
+    node = MapNode(name="each", subflow=scale_subflow("integer"))
+    untyped = [prop("iterated_value", {}), prop("iterated_factor", "integer")]
+    flow = linear_flow("main", node, inputs=untyped, outputs=node.outputs or [])
     result = runtime({"scale": scale}).run(flow, {"iterated_value": 3, "iterated_factor": 2})
     assert result.status == "failed" and result.error is not None
     assert "needs at least one input connected to a list" in result.error.message

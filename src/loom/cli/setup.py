@@ -17,6 +17,7 @@ from typing import Any, Literal
 from loom.cli import read_registries
 from loom.errors import LoomError
 from loom.runtime import Runtime
+from loom.runtime.values import refusal
 from loom.serialization import load
 from loom.spec.component import Component
 from loom.spec.flows.flow import Flow
@@ -227,6 +228,10 @@ def check_required(flow: Flow, inputs: Mapping[str, Any]) -> None:
             "which were not given",
             hint="give them with " + " ".join(f"-i {name}=..." for name in missing),
         )
+    for prop in flow.inputs or []:
+        why = prop.title in inputs and refusal(prop.title, prop.json_schema, inputs[prop.title])
+        if why:
+            raise CommandError(why)
 
 
 def parse_value(prop: Property, text: str) -> Any:

@@ -12,6 +12,7 @@ from loom.runtime.context import RunContext
 from loom.runtime.journal import Suspended
 from loom.runtime.keys import node_key, step_entry
 from loom.runtime.plan import FlowPlan, NodePlan
+from loom.runtime.values import refusal
 from loom.spec.nodes.base import NEXT
 from loom.spec.property import EMPTY
 
@@ -63,6 +64,8 @@ async def _walk(plan: FlowPlan, ctx: RunContext, inputs: dict[str, Any]) -> Flow
                     ctx.path,
                     hint=f"pass a value for '{spec.title}'",
                 )
+        elif len(ctx.path) == 1 and (why := refusal(spec.title, spec.schema, value)):
+            raise RunError(f"flow {why}", ctx.path)
         values[spec.title] = value if spec.convert is None else spec.convert(value)
     _push(start, values, slots)
     current = _next(start, NEXT, ctx)

@@ -60,10 +60,11 @@ class FlowValue:
     title: str
     default: Any  # EMPTY when there is none
     convert: Converter | None
+    schema: dict[str, Any]
 
     @classmethod
     def of(cls, prop: Property) -> FlowValue:
-        return cls(prop.title, prop.default, converter(prop.json_schema))
+        return cls(prop.title, prop.default, converter(prop.json_schema), prop.json_schema)
 
 
 @dataclass(slots=True)

@@ -29,6 +29,29 @@ def converter(schema: dict[str, Any]) -> Converter | None:
     return _CONVERTERS.get(kind) if isinstance(kind, str) else None
 
 
+def refusal(title: str, schema: dict[str, Any], value: Any) -> str | None:
+    """Why a caller's value for input ``title`` is refused (None: it fits)."""
+    kind = schema.get("type")
+    if kind in ("integer", "number", "boolean"):
+        value = _CONVERTERS[kind](value)  # only the top value converts, as at node inputs
+    given = _refused(value, schema)
+    return given and f"input '{title}' is declared {kind}, not {given}"
+
+
+def _refused(value: Any, schema: dict[str, Any]) -> str | None:
+    kind, items = schema.get("type"), schema.get("items")  # anyOf passes
+    given = _TYPES.get(type(value)) or type(value).__name__
+    if isinstance(kind, str) and kind != given and (kind, given) != ("number", "integer"):
+        return given
+    if given == "array" and isinstance(items, dict):
+        return next((f"array of {g}" for v in value if (g := _refused(v, items))), None)
+    return None
+
+
+_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number", list: "array",
+          tuple: "array", dict: "object", type(None): "null"}
+
+
 def _to_string(value: Any) -> Any:
     return value if isinstance(value, str) else to_text(value)
 

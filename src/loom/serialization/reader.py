@@ -38,7 +38,7 @@ def parse_text(text: str, fmt: str, source: str | None = None) -> Any:
     if source and source.lower().endswith(".json5"):
         raise LoadError(f"{where} is a JSON5 file", hint=LEGACY_HINT)
     try:
-        data = json.loads(text) if fmt == "json" else _load_yaml(text, where)
+        data = _JSON.decode(text) if fmt == "json" else _load_yaml(text, where)
         if fmt == "json" and re.search(r"\\u[dD][89a-fA-F]", text):
             json.dumps(data, ensure_ascii=False).encode()  # a lone surrogate fails
     except json.JSONDecodeError as exc:
@@ -54,6 +54,12 @@ def parse_text(text: str, fmt: str, source: str | None = None) -> Any:
             f"{where} is not valid YAML: {problem}{position}",
             hint="fix the syntax at that position (Python and unknown tags are not allowed)",
         ) from None
+    except _Refused as exc:
+        key, spots = exc.args[0], [m.start() for m in re.finditer(re.escape(f'"{exc}"'), text)]
+        if key is None:
+            raise LoadError(f"{where}: NaN and Infinity are not JSON") from None
+        line = f" (line {text.count(chr(10), 0, spots[1]) + 1})" if len(spots) > 1 else ""
+        raise LoadError(f"{where}: duplicate key {key!r}{line}") from None
     except yaml.YAMLError as exc:
         raise LoadError(f"{where} is not valid YAML: {exc}") from None
     except UnicodeEncodeError:
@@ -68,15 +74,16 @@ def _load_yaml(text: str, where: str) -> Any:
     loader = SAFE_LOADER(text)
     try:
         node = loader.get_single_node()
-        if node is not None and "*" in text:  # else it has no alias
-            _check_aliases(node, where)
+        if node is not None:
+            _check_nodes(node, where)
         return None if node is None else loader.construct_document(node)
     finally:
         loader.dispose()
 
 
-def _check_aliases(root: yaml.Node, where: str) -> None:
-    """Refuse an alias inside itself or adding over MAX_ALIAS_VALUES, before building."""
+def _check_nodes(root: yaml.Node, where: str) -> None:
+    """Refuse an alias inside itself or adding over MAX_ALIAS_VALUES, before building,
+    and what _check_node refuses."""
     sizes: dict[int, int] = {}  # by node (a shared one counted once); 0: being counted
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
@@ -93,9 +100,44 @@ def _check_aliases(root: yaml.Node, where: str) -> None:
         elif id(node) not in sizes:
             sizes[id(node)] = 0
             stack += [(node, True), *((sub, False) for sub in subs)]
+            _check_node(node, where)
     if (added := sizes[id(root)] - len(sizes)) > MAX_ALIAS_VALUES:
         raise LoadError(f"{where}: its YAML aliases expand to {added:,} more values, over the "
                         f"limit of {MAX_ALIAS_VALUES:,} (an alias bomb?)")
+
+
+class _Refused(ValueError):
+    pass  # in JSON, a duplicate key (its name) or a NaN/Infinity (None)
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) < len(pairs):
+        raise _Refused(next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i])))
+    return data
+
+
+def _no_constant(name: str) -> Any:
+    raise _Refused(None)
+
+
+_JSON = json.JSONDecoder(object_pairs_hook=_unique, parse_constant=_no_constant)
+
+
+def _check_node(node: yaml.Node, where: str) -> None:
+    """Refuse a duplicate key or a .nan/.inf, which the safe loader would take."""
+    bad: yaml.Node | None = None
+    if isinstance(node, yaml.MappingNode):
+        keys = [key for key, _ in node.value if isinstance(key, yaml.ScalarNode)]
+        names = [key.value for key in keys]
+        if len(set(names)) < len(names):
+            bad = next(key for i, key in enumerate(keys) if key.value in names[:i])
+            problem = f"duplicate key {bad.value!r}"
+    elif node.tag.endswith(":float") and node.value.lower().lstrip("+-") in (".nan", ".inf"):
+        bad, problem = node, "NaN and Infinity are not allowed"
+    if bad:
+        mark = bad.start_mark
+        raise LoadError(f"{where}: {problem} (line {mark.line + 1}, column {mark.column + 1})")
 
 
 def read_file(path: str | Path) -> tuple[str, str]:

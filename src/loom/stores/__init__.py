@@ -1,7 +1,7 @@
 """Checkpoint stores: in-memory (default of the Python API), SQLite, PostgreSQL.
 
 ``open_store(url)`` opens one from a URL: ``sqlite:///path/runs.sqlite3`` (an
-absolute path: ``sqlite:////abs/path``; a plain path works too),
+absolute path: ``sqlite:////abs/path``; a plain path ending in .sqlite3, .sqlite or .db),
 ``postgresql://user:pw@host:5432/db`` (also ``postgres://``) or ``memory:``.
 The ``loom`` command's default is :func:`default_store_url`: ``$LOOM_STORE``,
 else a SQLite file in the user's data directory.
@@ -67,10 +67,11 @@ def store_opener(url: str | None = None) -> Callable[[], CheckpointStore]:
             )
         if not path:
             raise CheckpointError(masked(f"bad SQLite store URL {url!r}: no path", url))
-    elif "://" in url or url.endswith(":"):
+    elif "://" in url or not url.endswith((".sqlite3", ".sqlite", ".db")):
         raise CheckpointError(
             masked(f"unknown store URL {url!r}", url),
-            hint="use sqlite:///path/runs.sqlite3, postgresql://user@host/db or memory:",
+            hint="use sqlite:///path/runs.sqlite3, postgresql://user@host/db, memory: "
+            "or a file path ending in .sqlite3, .sqlite or .db",
         )
     else:
         path = url  # a plain file path
