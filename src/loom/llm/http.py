@@ -1,13 +1,9 @@
 """One pooled ``httpx.AsyncClient`` per event loop, shared by every LLM call.
 
-Many concurrent flow runs talk to the same server; sharing a client keeps
-connections alive between calls instead of paying a TCP handshake per call.
-An ``AsyncClient`` is bound to the loop it first ran on, hence one per loop.
-
-httpcore's connection pool does work quadratic in its size on every request,
-which makes a single 1,000-connection pool crawl (tens of seconds for 1,000
-concurrent calls). The shared client therefore spreads requests over several
-small pools (:class:`ShardedTransport`), created as they are first needed.
+A shared client keeps connections alive between calls (an AsyncClient is bound
+to its loop, hence one per loop). httpcore's pool does work quadratic in its
+size per request, so one 1,000-connection pool crawls: the client spreads
+requests over small pools (:class:`ShardedTransport`), made as first needed.
 """
 
 from __future__ import annotations

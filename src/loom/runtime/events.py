@@ -1,13 +1,10 @@
 """Events: what the runtime tells listeners while a run goes on.
 
-The engine emits an event when a flow, a node, a tool call or an LLM call
-starts and ends, when a message is added, when a run waits. A listener is any
-callable taking a :class:`RuntimeEvent`, sync or async; a listener that raises
-is reported once as a warning and never changes the run. Timestamps are read
-here, never in the engine, which stays free of clocks.
-
-The event types and the ``data`` each carries: the README's table (Seeing what a run does).
-A node's own events (tool, LLM, message, exception, wait) carry the node's ``step``.
+A listener is any callable taking a :class:`RuntimeEvent`, sync or async; one
+that raises is reported once as a warning and never changes the run. Timestamps
+are read here, never in the engine, which stays free of clocks. The event types
+and their ``data``: the README's table (Seeing what a run does). A node's own
+events (tool, LLM, message, exception, wait) carry the node's ``step``.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """What a run has done, as data: the record that lets a run wait and resume.
 
-The engine is deterministic, so a run can always be replayed from its inputs.
-The journal records the result of every step that talks to the outside world
-(a tool, an LLM, an HTTP call, a person's answer); a resumed run replays the
-flow from the start, takes recorded results instead of calling out again, and
-goes on for real from the first step that has no record. Nested flows and
-parallel branches need no position of their own: replay rebuilds them.
+The engine is deterministic, so a run can be replayed from its inputs. The
+journal records the result of every step that talks to the outside (a tool, an
+LLM, an HTTP call, a person's answer); a resumed run replays the flow, takes
+recorded results instead of calling out again, and goes on for real from the
+first step without a record. Nested flows and branches need no position of
+their own: replay rebuilds them.
 """
 
 from __future__ import annotations

@@ -1,14 +1,10 @@
 """This process's hold on a stored run while it runs it.
 
-A shared store lets another process take a run over once its holder's lease is
-older than ``lease_timeout`` (the holder may have died on another host). Saves
-renew the lease, but a long step, or a run checkpointed only at waits, can go
-longer than that without one; so while a held run goes on, its lease is renewed
-every third of the timeout. When the store says another process holds the run
-now (a renewal or a save refused), this process stops running it, rather than
-doing its work twice: the flow is cancelled, which no node or tool can catch,
-and the run ends with RunTakenOver. Nothing more is saved; the new holder's
-checkpoints are its own.
+Another process may take a run over once its lease is older than
+``lease_timeout``. Saves renew it, but a long step may not; so while a held run
+goes on its lease is renewed every third of the timeout. When the store says
+another process holds the run now, this one stops (the flow is cancelled, which
+nothing can catch), saves nothing more, and the run ends with RunTakenOver.
 """
 
 from __future__ import annotations

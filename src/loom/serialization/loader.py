@@ -1,16 +1,12 @@
 """Turning a parsed document into components.
 
-References are global to a document: one walk over the raw data first gathers
-every ``$referenced_components`` block into one table (a key defined twice is
-an error), every reference used, and every ``component_type``, so that a
-document in the legacy format, with unknown component types or with dangling
-references is refused before anything is built, with all the culprits named.
-Components are then built on demand, each reference resolving to the same
-object.
-
-Locations in the document are JSON paths (``$.nodes[2].tool``). While loading
-they are kept as cheap ``(parent, key)`` chains and only turned into text for
-messages.
+A first walk over the raw data gathers every ``$referenced_components`` block
+into one table (a key defined twice is an error), every reference and every
+``component_type``, so that legacy documents, unknown types and dangling
+references are refused before anything is built, all culprits named. Components
+are then built on demand, a reference always resolving to the same object.
+Locations are JSON paths (``$.nodes[2].tool``), kept as ``(parent, key)`` chains
+until a message needs them.
 """
 
 from __future__ import annotations

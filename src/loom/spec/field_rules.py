@@ -1,13 +1,10 @@
 """Rules for fields that several component families share.
 
-Plain nested objects (``RetryPolicy``, LLM generation parameters, MCP and A2A
-session parameters, OAuth endpoints and PKCE policy) stay the dicts the author
-wrote, so they serialize back as plain objects; the helpers here check them and
-raise a :class:`~loom.errors.SpecError` naming the component that holds them.
-
-``late_field_gates`` turns a class's ``field_versions`` into feature gates: a
-field introduced after its component type needs that newer version as soon as
-it holds something other than its default.
+Plain nested objects (RetryPolicy, generation parameters, MCP/A2A session
+parameters, OAuth settings) stay the author's dicts, so they serialize back as
+written; these helpers check them, raising SpecError naming their component.
+``late_field_gates`` makes a field newer than its component type require that
+version once it holds something other than its default.
 """
 
 from __future__ import annotations

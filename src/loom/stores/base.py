@@ -1,12 +1,10 @@
 """Where run states are kept between a wait and its resumption.
 
-A stored run may be *held* by one process at a time: the process that runs it
-(a run checkpointed after every node) or resumes it. The holder is named by an
-owner string ``host:pid:token`` (:func:`make_owner`); a store refuses a second
-holder while the first one is alive. A holder counts as gone when it ran on this
-host and its process no longer exists, or when its lease (renewed at every
-checkpoint, and by the runtime every third of ``lease_timeout`` while it runs)
-is older than the store's ``lease_timeout``.
+A stored run is *held* by one process at a time (the one running it with
+per-node checkpoints, or resuming it), named ``host:pid:token``. A holder counts
+as gone when its process on this host no longer exists, or when its lease
+(renewed at checkpoints and every third of ``lease_timeout``) is older than the
+store's ``lease_timeout``.
 """
 
 from __future__ import annotations

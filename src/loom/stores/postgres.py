@@ -1,13 +1,9 @@
-"""The server store: runs kept in PostgreSQL (psycopg 3).
+"""The server store: runs kept in PostgreSQL (psycopg 3, the ``postgres`` extra).
 
-Same table and semantics as :class:`~loom.stores.sqlite.SqliteStore`: one row
-per run with its status, flow name, pending count, holder and lease,
-timestamps and the state as JSON text. ``claim`` locks the row with
-``SELECT ... FOR UPDATE``, so two processes (on any hosts) cannot both take a
-run. One connection per store, used by one thread at a time; a connection the
-server dropped is opened again on the next call.
-
-Needs the ``postgres`` extra: ``pip install 'loom[postgres]'``.
+The rows and semantics of :class:`~loom.stores.sqlite.SqliteStore`; ``claim``
+locks the row (``SELECT ... FOR UPDATE``), so processes on any hosts cannot both
+take a run. One connection per store, used by one thread at a time, opened again
+after the server dropped it.
 """
 
 from __future__ import annotations

@@ -1,12 +1,10 @@
 """The embedded default store: one SQLite file, safe for several processes.
 
-The file is in WAL mode (readers never block the writer) with a busy timeout,
-so processes that share it wait for each other instead of failing. Each run is
-one row: its id, status, flow name, pending count, holder (``owner`` and the
-time of its lease), timestamps and the state as JSON text. ``claim`` runs in a
-``BEGIN IMMEDIATE`` transaction, so two processes cannot both take a run.
-``synchronous=NORMAL``: a checkpoint survives the process being killed; a power
-cut may lose the last ones.
+WAL mode and a busy timeout, so processes sharing the file wait for each other.
+One row per run (status, flow name, pending count, holder and lease, times, the
+state as JSON); ``claim`` runs in ``BEGIN IMMEDIATE``, so two processes cannot
+both take a run. ``synchronous=NORMAL``: a checkpoint survives a killed process;
+a power cut may lose the last ones.
 """
 
 from __future__ import annotations

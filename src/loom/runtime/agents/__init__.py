@@ -1,10 +1,9 @@
 """Agents on the flow engine: the Agent loop, AgentNode, ManagerWorkers, Swarm.
 
-An agent is an LLM that calls tools until its task is done. Its LLM turns and
-tool calls go through the run's journal (``ctx.effect``), and client tools,
-confirmations and the user's next message pause the run (``ctx.wait``), so an
-agent's run waits, resumes and replays like any flow. ``Runtime.run(agent)``
-runs an agentic component through an implicit one-AgentNode flow (``as_flow``).
+An agent's LLM turns and tool calls are journaled effects (``ctx.effect``) and
+client tools, confirmations and the user's next message are waits
+(``ctx.wait``), so an agent's run waits, resumes and replays like any flow.
+``Runtime.run(agent)`` runs it through an implicit one-AgentNode flow.
 """
 
 from loom.runtime.agents.base import DEFAULT_MAX_ITERATIONS, Mode, Outcome

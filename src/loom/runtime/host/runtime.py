@@ -42,20 +42,15 @@ TEXTS_KEPT = 64  # by text: running a recent JSON/YAML text again reuses its flo
 class Runtime:
     """Runs flows: ``Runtime(tools={...}).run(flow, {"username": "alice"})``.
 
-    ``tools`` binds ServerTools by name to Python functions (sync functions run
-    in a bounded thread pool, ``async def`` ones are awaited). ``llm`` overrides
-    every LLM config's ``url``, ``model`` or ``api_key`` for the run (the
-    environment's ``LOOM_LLM_URL``/``LOOM_LLM_MODEL``/``LOOM_LLM_API_KEY`` apply
-    when ``use_env`` is true and ``llm`` does not set them). ``max_concurrency``
-    bounds the parallel branches in flight across all runs; a node's own bound
-    goes in its metadata (``{"loom": {"max_concurrency": 4}}``).
-    ``inline_tools`` (True, or tool names) runs those sync tools on the event
-    loop, skipping the hop to a worker thread: only for quick tools that never
-    block, as with :func:`loom.inline`. ``max_iterations`` bounds the LLM calls an
-    agent makes per user message (an agent's metadata ``{"loom": {"max_iterations":
-    N}}`` overrides it); agents run through an implicit one-AgentNode flow.
-    Running JSON/YAML text seen recently reuses the Flow it gave (while the
-    registry holds the same entries): components are not to be changed once run.
+    ``tools`` binds ServerTools by name to functions (sync ones run on worker
+    threads, ``async def`` ones are awaited). ``llm`` overrides every LLM config's
+    ``url``, ``model`` or ``api_key`` (``LOOM_LLM_*`` apply too when ``use_env``).
+    ``max_concurrency`` bounds the parallel branches in flight across all runs;
+    ``inline_tools`` runs those sync tools on the loop (quick ones only, as with
+    :func:`loom.inline`); ``max_iterations`` bounds an agent's LLM calls per user
+    message. Node and agent metadata (``{"loom": {...}}``) override these. Running
+    JSON/YAML text seen recently reuses its Flow: components are not to be changed
+    once run.
     """
 
     def __init__(
