@@ -37,18 +37,34 @@ class BoundTool:
         self.is_inline = bool(getattr(fn, INLINE_ATTRIBUTE, False))
 
     async def call(self, pool: ToolThreads, arguments: dict[str, Any]) -> Any:
-        if self.is_async:
-            return await self.fn(**arguments)
-        if self.is_inline:
-            result = self.fn(**arguments)
-        else:
-            result = await pool.submit(functools.partial(self.fn, **arguments))
-        # A sync wrapper around an async function (a decorator) returns a coroutine.
-        return await result if inspect.isawaitable(result) else result
+        try:
+            if self.is_async:
+                return await self.fn(**arguments)
+            if self.is_inline:
+                result = self.fn(**arguments)
+            else:
+                result = await pool.submit(functools.partial(self.fn, **arguments))
+            # A sync wrapper around an async function (a decorator) returns a coroutine.
+            return await result if inspect.isawaitable(result) else result
+        except SystemExit as exc:  # a tool failed; it does not end the process
+            raise RuntimeError(f"SystemExit({exc.code!r})") from None
 
 
 class ToolResultError(StepError):
     """A tool returned something that does not fit its declared outputs."""
+
+
+def not_json(value: Any) -> str | None:
+    """The type of the first part of ``value`` that JSON cannot hold, if any."""
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return None
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            return "dict with non-string keys"
+        value = value.values()
+    elif not isinstance(value, (list, tuple)):
+        return type(value).__name__
+    return next(filter(None, map(not_json, value)), None)
 
 
 def split_result(tool_name: str, outputs: list[Property], result: Any) -> dict[str, Any]:
@@ -88,6 +104,9 @@ def split_result(tool_name: str, outputs: list[Property], result: Any) -> dict[s
             f"by {[p.title for p in outputs]}, got {type(result).__name__}"
         )
     for prop in outputs:
+        if bad := not_json(values[prop.title]):
+            raise ToolResultError(f"tool '{tool_name}' returned a {bad} in output "
+                                  f"'{prop.title}', which JSON cannot hold")
         if not value_matches(values[prop.title], prop.json_schema):
             raise ToolResultError(
                 f"tool '{tool_name}' returned {type(values[prop.title]).__name__} for output "
