@@ -69,7 +69,7 @@ def test_json_values_pass() -> None:
 
 
 def test_not_json_names_the_first_bad_part() -> None:
-    from loom.runtime.tools import not_json
+    from loom._checks import not_json
 
     assert not_json([1, "a", {"k": [None]}]) is None
     assert not_json([1, {"k": [frozenset()]}]) == "frozenset"

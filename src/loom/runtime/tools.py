@@ -7,6 +7,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from loom._checks import not_json
 from loom.errors import StepError
 from loom.spec.property import Property
 from loom.spec.types import describe_type, value_matches
@@ -52,19 +53,6 @@ class BoundTool:
 
 class ToolResultError(StepError):
     """A tool returned something that does not fit its declared outputs."""
-
-
-def not_json(value: Any) -> str | None:
-    """The type of the first part of ``value`` that JSON cannot hold, if any."""
-    if isinstance(value, (str, int, float, bool, type(None))):
-        return None
-    if isinstance(value, dict):
-        if not all(isinstance(key, str) for key in value):
-            return "dict with non-string keys"
-        value = value.values()
-    elif not isinstance(value, (list, tuple)):
-        return type(value).__name__
-    return next(filter(None, map(not_json, value)), None)
 
 
 def split_result(tool_name: str, outputs: list[Property], result: Any) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, model_validator
 
-from loom._metadata import check_settings
+from loom._checks import check_settings
 from loom.errors import ComponentRef, SpecError
 from loom.spec.property import Property, titles
 

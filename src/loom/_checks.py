@@ -1,5 +1,6 @@
-"""loom's own settings in a component's ``metadata: {"loom": {...}}``, checked when
-the component is built, so that ``loom validate`` refuses what ``loom run`` could not use."""
+"""Checks the core runs on values from users: loom's own settings in a component's
+``metadata: {"loom": {...}}`` (when the component is built, so ``loom validate``
+refuses what ``loom run`` could not use) and tool results (JSON data only)."""
 
 from __future__ import annotations
 
@@ -26,3 +27,16 @@ def check_settings(metadata: Mapping[str, Any] | None, component: ComponentRef) 
             what = "a positive whole number" if kind is int else "a positive number of seconds"
             raise SpecError(f"loom.{key} must be {what}, got {value!r}",
                             component=component, path="metadata")
+
+
+def not_json(value: Any) -> str | None:
+    """The type of the first part of ``value`` that JSON cannot hold, if any."""
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return None
+    if isinstance(value, dict):
+        if not all(isinstance(key, str) for key in value):
+            return "dict with non-string keys"
+        value = value.values()
+    elif not isinstance(value, (list, tuple)):
+        return type(value).__name__
+    return next(filter(None, map(not_json, value)), None)
