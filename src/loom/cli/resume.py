@@ -16,18 +16,21 @@ import argparse
 import contextlib
 import dataclasses
 import json
-from typing import Any
+from typing import Any, TextIO
 
 from loom.cli import EXIT_USAGE, add_registry_option, report_error
 from loom.cli.run import fake_llm_url
 from loom.cli.setup import CommandError, RuntimeOptions, build_runtime
 from loom.cli.waiting import (
+    EXIT_INTERRUPTED,
     METADATA_KEY,
     add_store_options,
     answer_at_terminal,
+    cancelled_json,
     exit_code,
     fail_json,
     interactive,
+    json_stdout,
     print_json,
     print_result,
     store_from,
@@ -68,6 +71,24 @@ def register(subparsers: Any) -> None:
 
 
 def resume_command(args: argparse.Namespace) -> int:
+    try:
+        with json_stdout(args) as stdout:  # tools print to stderr under --json
+            result = _resumed(args, stdout)
+    except _Stopped as stop:
+        return stop.code
+    if args.json:
+        print_json(result)
+    else:
+        print_result(result)
+    return exit_code(result)
+
+
+class _Stopped(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+def _resumed(args: argparse.Namespace, stdout: TextIO) -> RunResult:
     store = None
     try:
         store = store_from(args, lazy=False)
@@ -92,17 +113,18 @@ def resume_command(args: argparse.Namespace) -> int:
                     runtime.close()
     except LoomError as exc:
         if args.json:
-            fail_json(exc)
+            fail_json(exc, stdout)
         report_error(exc)
-        return EXIT_USAGE
+        raise _Stopped(EXIT_USAGE) from None
+    except KeyboardInterrupt:
+        if not args.json:
+            raise
+        cancelled_json(args.run_id, stdout)
+        raise _Stopped(EXIT_INTERRUPTED) from None
     finally:
         if store is not None:
             store.close()
-    if args.json:
-        print_json(result)
-    else:
-        print_result(result)
-    return exit_code(result)
+    return result
 
 
 def _answers(args: argparse.Namespace, state: RunState) -> dict[str, Any]:

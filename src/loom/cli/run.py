@@ -12,7 +12,7 @@ import argparse
 import contextlib
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TextIO
 
 from loom.cli import (
     EXIT_USAGE,
@@ -25,12 +25,15 @@ from loom.cli import (
 )
 from loom.cli.setup import RuntimeOptions, positive_int, positive_seconds, prepare
 from loom.cli.waiting import (
+    EXIT_INTERRUPTED,
     add_store_options,
     answer_at_terminal,
+    cancelled_json,
     cli_metadata,
     exit_code,
     fail_json,
     interactive,
+    json_stdout,
     print_json,
     print_result,
     store_from,
@@ -81,6 +84,7 @@ def register(subparsers: Any) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
+        stdout = stack.enter_context(json_stdout(args))  # tools print to stderr under --json
         fake_url = stack.enter_context(fake_llm_url(args.fake_llm))  # its URL goes to the Runtime
         with collected_warnings() as warned:
             try:
@@ -93,7 +97,7 @@ def run_command(args: argparse.Namespace) -> int:
                 )
             except LoomError as exc:
                 show_warnings(warned)
-                _fail(args, exc)
+                _fail(args, exc, stdout)
                 return EXIT_USAGE
         show_warnings(warned)
         flow, runtime, inputs = prepared.flow, prepared.runtime, prepared.inputs
@@ -109,8 +113,13 @@ def run_command(args: argparse.Namespace) -> int:
                     result = answer_at_terminal(result, runtime.resume)
                 elapsed = time.perf_counter() - started
         except LoomError as exc:  # a run id in use, an unwritable trace file, a broken store
-            _fail(args, exc)
+            _fail(args, exc, stdout)
             return EXIT_USAGE
+        except KeyboardInterrupt:
+            if not args.json:
+                raise
+            cancelled_json(args.run_id, stdout)
+            return EXIT_INTERRUPTED
         finally:
             runtime.close()
             runtime.store.close()
@@ -133,7 +142,7 @@ def fake_llm_url(wanted: bool) -> Iterator[str | None]:
         yield server.url
 
 
-def _fail(args: argparse.Namespace, exc: LoomError) -> None:
+def _fail(args: argparse.Namespace, exc: LoomError, stdout: TextIO) -> None:
     if args.json:
-        fail_json(exc)
+        fail_json(exc, stdout)
     report_error(exc)

@@ -158,7 +158,7 @@ def load_tools(paths: Sequence[str | Path]) -> dict[str, Callable[..., Any]]:
         sys.modules[spec.name] = module
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # an exit there is no answer of loom's
             raise CommandError(
                 f"importing tools file {file} failed: {type(exc).__name__}: {exc}",
                 hint="fix the error in that file",

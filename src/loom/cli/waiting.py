@@ -10,12 +10,14 @@ options and tools a run was started with are kept in its metadata (under
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.prompt import Confirm, Prompt
@@ -31,6 +33,7 @@ from loom.stores import CheckpointStore, MemoryStore, RunSummary, store_opener
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_WAITING = 3
+EXIT_INTERRUPTED = 130
 METADATA_KEY = "cli"
 
 
@@ -169,8 +172,47 @@ def describe_call(call: dict[str, Any] | None) -> str:
     return f"tool '{call.get('name')}' with {arguments}"
 
 
-def print_json(result: RunResult) -> None:
-    print(json.dumps(result.to_dict(), ensure_ascii=False, default=str))
+@contextlib.contextmanager
+def json_stdout(args: argparse.Namespace) -> Iterator[TextIO]:
+    """Yield the stream the one JSON object goes to. Under ``--json`` whatever else
+    is printed to stdout inside the block (tools, tools files) goes to stderr."""
+    stdout = sys.stdout
+    if not getattr(args, "json", False):
+        yield stdout
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield stdout
+
+
+def json_text(payload: Any) -> str:
+    """``payload`` as strict JSON: NaN and infinities (which JSON cannot hold) as null."""
+    try:
+        return json.dumps(payload, ensure_ascii=False, default=str, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(payload), ensure_ascii=False, default=str, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+def print_json(result: RunResult, file: TextIO | None = None) -> None:
+    print(json_text(result.to_dict()), file=file)
+
+
+def cancelled_json(run_id: str | None, file: TextIO | None = None) -> None:
+    """The ``--json`` answer of a run stopped by SIGINT (Ctrl-C)."""
+    payload: dict[str, Any] = {
+        "status": "cancelled", "run_id": run_id, "outputs": {}, "messages": [],
+        "error": {"node": None, "message": "interrupted (SIGINT)"},
+    }
+    print(json_text(payload), file=file)
 
 
 def print_waiting(result: RunResult) -> None:
@@ -207,11 +249,11 @@ def print_result(result: RunResult, elapsed: float | None = None) -> None:
         out(f"[{message.get('role', 'message')}] ", str(message.get("content", "")))
 
 
-def fail_json(exc: LoomError) -> None:
+def fail_json(exc: LoomError, file: TextIO | None = None) -> None:
     payload = {
         "status": "failed",
         "outputs": {},
         "messages": [],
         "error": {"node": getattr(exc, "node", None) or None, "message": exc.describe()},
     }
-    print(json.dumps(payload))
+    print(json_text(payload), file=file)

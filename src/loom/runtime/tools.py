@@ -7,6 +7,7 @@ import inspect
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from loom._checks import not_json
 from loom.errors import StepError
 from loom.spec.property import Property
 from loom.spec.types import describe_type, value_matches
@@ -37,14 +38,17 @@ class BoundTool:
         self.is_inline = bool(getattr(fn, INLINE_ATTRIBUTE, False))
 
     async def call(self, pool: ToolThreads, arguments: dict[str, Any]) -> Any:
-        if self.is_async:
-            return await self.fn(**arguments)
-        if self.is_inline:
-            result = self.fn(**arguments)
-        else:
-            result = await pool.submit(functools.partial(self.fn, **arguments))
-        # A sync wrapper around an async function (a decorator) returns a coroutine.
-        return await result if inspect.isawaitable(result) else result
+        try:
+            if self.is_async:
+                return await self.fn(**arguments)
+            if self.is_inline:
+                result = self.fn(**arguments)
+            else:
+                result = await pool.submit(functools.partial(self.fn, **arguments))
+            # A sync wrapper around an async function (a decorator) returns a coroutine.
+            return await result if inspect.isawaitable(result) else result
+        except SystemExit as exc:  # a tool failed; it does not end the process
+            raise RuntimeError(f"SystemExit({exc.code!r})") from None
 
 
 class ToolResultError(StepError):
@@ -88,6 +92,9 @@ def split_result(tool_name: str, outputs: list[Property], result: Any) -> dict[s
             f"by {[p.title for p in outputs]}, got {type(result).__name__}"
         )
     for prop in outputs:
+        if bad := not_json(values[prop.title]):
+            raise ToolResultError(f"tool '{tool_name}' returned a {bad} in output "
+                                  f"'{prop.title}', which JSON cannot hold")
         if not value_matches(values[prop.title], prop.json_schema):
             raise ToolResultError(
                 f"tool '{tool_name}' returned {type(values[prop.title]).__name__} for output "

@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, model_validator
 
+from loom._checks import check_settings
 from loom.errors import ComponentRef, SpecError
 from loom.spec.property import Property, titles
 
@@ -71,6 +72,7 @@ class Component(BaseModel):
             return data
         component = handler(data)
         component._check()
+        check_settings(component.metadata, component.ref)
         return component
 
     def _check(self) -> None:

@@ -62,11 +62,11 @@ class ToolExecutor(Executor):
             result = self.bound.fn(**inputs)  # type: ignore[union-attr]
             if inspect.isawaitable(result):  # a sync wrapper around a coroutine
                 result = asyncio.run_coroutine_threadsafe(_awaited(result), loop).result()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise self._raised(exc) from exc
         return self._split(result), NEXT
 
-    def _raised(self, exc: Exception) -> StepError:
+    def _raised(self, exc: BaseException) -> StepError:
         detail = str(exc)
         return StepError(
             f"tool '{self.tool_name}' raised {type(exc).__name__}"
