@@ -92,3 +92,27 @@ def test_the_generators_reach_every_kind_of_input() -> None:
     assert any(len(t) > 1_000_000 for t in texts)  # huge strings
     assert any("\udcff" in t for t in texts)  # invalid UTF-8 (surrogateescape)
     assert any('"$component_ref": "missing"' in t for t in texts)  # references to nothing
+
+
+# -- what the fuzzer found ---------------------------------------------------------------------
+
+
+def test_a_ten_megabyte_string_dumps_to_yaml_in_bounded_time() -> None:
+    import time
+
+    import loom
+
+    flow = loom.loads(fuzz().FLOW_YAML.replace("name: flow", "name: " + "y" * 10**7), format="yaml")
+    start = time.perf_counter()
+    text = loom.dumps(flow, "yaml")
+    assert time.perf_counter() - start < 5  # the pure-Python dumper took 15 s
+    assert loom.loads(text, format="yaml").name == flow.name
+
+
+def test_a_lone_surrogate_loaded_from_python_text_dumps_to_yaml() -> None:
+    """A str from Python may hold a raw lone surrogate (JSON's escaped ones are refused)."""
+    import loom
+
+    flow = loom.loads(json.dumps(yaml.safe_load(fuzz().FLOW_YAML)).replace('"flow"', '"a\udcffb"'))
+    assert flow.name == "a\udcffb"
+    assert "a\\uDCFFb" in loom.dumps(flow, "yaml")  # libyaml's dumper raised UnicodeEncodeError
