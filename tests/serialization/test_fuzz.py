@@ -116,3 +116,11 @@ def test_a_lone_surrogate_loaded_from_python_text_dumps_to_yaml() -> None:
     flow = loom.loads(json.dumps(yaml.safe_load(fuzz().FLOW_YAML)).replace('"flow"', '"a\udcffb"'))
     assert flow.name == "a\udcffb"
     assert "a\\uDCFFb" in loom.dumps(flow, "yaml")  # libyaml's dumper raised UnicodeEncodeError
+
+
+@pytest.mark.parametrize("key", ["null", "~", "1.5", "2001-12-14", "[a, b]", "{a: 1}"])
+def test_a_yaml_key_that_is_not_a_string_loads_or_is_refused(key: str) -> None:
+    """``null: x`` inside a component: rendering its path raised AttributeError."""
+    text = fuzz().FLOW_YAML.replace("name: flow", f"name: flow\n? {key}\n: x")
+    loads_or_refuses(text, "yaml")
+    loads_or_refuses(text.replace("name: start,", f"name: start, {key}: x,"), "yaml")
