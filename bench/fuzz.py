@@ -132,7 +132,8 @@ def _at(data: Any, path: tuple[Any, ...]) -> Any:
 
 
 def _ids(data: Any) -> list[Any]:
-    return [_at(data, p) for p in _paths(data) if p and p[-1] == "id"]
+    found = (_at(data, p) for p in _paths(data) if p and p[-1] == "id")
+    return [value for value in found if isinstance(value, str)]  # a shared dict could loop
 
 
 def mutate_data(rng: random.Random, data: Any) -> Any:
