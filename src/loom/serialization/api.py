@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -161,6 +162,11 @@ def dumps(
     if format == "json":
         return json.dumps(data, indent=indent, ensure_ascii=False)
     if format == "yaml":
+        # libyaml's dumper when present (the pure-Python one takes 15 s on a 10 MB string);
+        # it cannot write a lone surrogate, which JSON's \udcxx escapes can load.
+        with contextlib.suppress(UnicodeEncodeError):
+            dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+            return yaml.dump(data, Dumper=dumper, sort_keys=False, allow_unicode=True)
         return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
     raise ValueError(f"unknown format {format!r}: use 'json' or 'yaml'")
 

@@ -55,7 +55,7 @@ def render_path(path: JsonPath) -> str:
     for key in reversed(keys):
         if isinstance(key, int):
             parts.append(f"[{key}]")
-        elif key.isidentifier():
+        elif isinstance(key, str) and key.isidentifier():
             parts.append(f".{key}")
         else:
             parts.append(f"[{key!r}]")
