@@ -32,9 +32,9 @@ class Run:
 class RunContext:
     """A position in a run: the path of flows and nodes that leads here.
 
-    A child context (a subflow, a parallel branch) shares the run and extends
-    the path used in error messages and step keys. While a node runs, ``step``
-    is its key in the journal and ``said`` collects the messages it appends.
+    Children (a subflow, a branch) share the run and extend the path of error
+    messages and step keys. While a node runs, ``step`` is its journal key and
+    ``said`` the messages it appended.
     """
 
     __slots__ = ("services", "run", "path", "permit", "step", "said")
@@ -59,10 +59,8 @@ class RunContext:
         return self.run.messages
 
     def child(self, *names: str, permit: asyncio.Semaphore | None = None) -> RunContext:
-        """A context for a subflow run by the current step. Without a new
-        ``permit`` it runs inside this branch (a FlowNode, a CatchExceptionNode, a
-        MapNode iteration) and keeps the branch's permit, so a parallel node
-        nested in it can give it back."""
+        """A context for a subflow of the current step; without a new ``permit`` it
+        keeps the branch's, so a parallel node nested in it can give it back."""
         return RunContext(
             self.services,
             self.run,
@@ -116,11 +114,9 @@ class RunContext:
 
     @contextlib.asynccontextmanager
     async def waiting_for_children(self) -> AsyncIterator[None]:
-        """Give back this branch's concurrency permit while its children run.
-
-        Without this, nested parallel nodes could hold every permit while
-        waiting for children that need one: a deadlock.
-        """
+        """Give back this branch's concurrency permit while its children run: nested
+        parallel nodes holding every permit while their children wait for one would
+        deadlock."""
         permit = self.permit
         if permit is None:
             yield

@@ -119,13 +119,11 @@ async def _walk(plan: FlowPlan, ctx: RunContext, inputs: dict[str, Any]) -> Flow
 class _Chain:
     """Runs a stretch of sync-tool nodes in one worker thread.
 
-    A hop to a worker thread and back costs 50-150 µs, far more than the
-    engine's own work per node. A stretch of nodes whose tools are plain sync
-    functions is walked in the thread itself: one hop for the stretch instead
-    of one per node. The flow's coroutine waits meanwhile, so nothing else
-    touches its slots. Used only when no listener watches the run and no
-    checkpoint is written per node (those need the event loop); the thread
-    stops at the next node boundary when the run is cancelled.
+    A hop to a thread and back (50-150 µs) costs far more than the engine's work
+    per node, so a stretch of plain sync tools is walked in the thread: one hop,
+    not one per node. The flow's coroutine waits meanwhile, so nothing else
+    touches its slots. Only when no listener watches and no per-node checkpoint
+    is written; the thread stops at the next node when the run is cancelled.
     """
 
     def __init__(

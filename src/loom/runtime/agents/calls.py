@@ -1,10 +1,7 @@
-"""What an agent can call: its tools, and the tools loom adds (submit the outputs,
-ask a worker, send a message to or hand the conversation over to another agent).
-
-Every tool turns one call of the model into a :class:`ToolResult`. Calls that
-reach outside go through ``ctx.effect`` (recorded, replayed on resume) or
-``ctx.wait`` (a client tool, a confirmation), keyed by the call's place in the
-agent's run (``llm3.call0``), so a resumed run never calls a tool twice.
+"""What an agent can call: its tools, and loom's (submit the outputs, ask a worker,
+message or hand over to another agent). Calls that reach outside go through
+``ctx.effect`` (recorded, replayed on resume) or ``ctx.wait``, keyed by the call's
+place in the agent's run (``llm3.call0``), so a resumed run never calls twice.
 """
 
 from __future__ import annotations

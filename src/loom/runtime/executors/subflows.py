@@ -220,15 +220,13 @@ async def run_branches(
     limit: int | None = None,
     timeout: float | None = None,
 ) -> list[FlowOutcome]:
-    """Run every branch's flow concurrently and return the outcomes in branch order.
+    """Run every branch's flow concurrently; the outcomes come back in branch order.
 
-    A pool of workers (at most ``limit`` for this node, and never more than the
-    runtime's ``max_concurrency``) takes the jobs in order, so ten thousand map
-    items cost a thousand tasks, not ten thousand. Every branch also holds a
-    slot of the runtime-wide limit while it runs. When one job fails the others
-    are cancelled, awaited, and the failure is raised. A branch that must wait
-    (Suspended) pauses alone: its siblings run to completion and the requests
-    of every waiting branch are raised together, in branch order.
+    At most ``limit`` workers (never over ``max_concurrency``) take the jobs in
+    order, so 10,000 map items cost 1,000 tasks; each branch also holds a slot of
+    the runtime-wide limit. One failure cancels and awaits the others, then is
+    raised. A branch that must wait pauses alone: its siblings finish, and every
+    waiting branch's requests are raised together, in branch order.
     """
     if not jobs:
         return []
