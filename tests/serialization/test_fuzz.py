@@ -23,6 +23,9 @@ from hypothesis import strategies as st
 
 from shared_folder import CONFORMANCE, require
 
+# Fuzzed documents warn as loom should (unknown fields, versions); warnings are not findings.
+pytestmark = pytest.mark.filterwarnings("ignore::loom.LoomWarning")
+
 BENCH_FUZZ = Path(__file__).resolve().parents[2] / "bench" / "fuzz.py"
 SETTINGS = settings(
     max_examples=100,
