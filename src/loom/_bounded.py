@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from loom.errors import ComponentRef, SpecError
+from loom._checks import check_settings
+from loom.errors import ComponentRef
 
 DEFAULT_DEADLINE = 600.0
 """Seconds for all of one attempt: an endless or dripping answer ends there."""
@@ -31,13 +32,8 @@ async def within(seconds: float, work: Awaitable[T]) -> T:
 
 def limits(metadata: Mapping[str, Any] | None, component: ComponentRef) -> dict[str, Any]:
     """The LIMITS set in ``metadata: {"loom": {...}}``, each a positive number."""
-    section = (metadata or {}).get("loom")
-    found = {k: section.get(k) for k in LIMITS} if isinstance(section, Mapping) else {}
-    for key, value in found.items():
-        if value is not None and (type(value) not in (int, float) or not 0 < value < 1e15):
-            raise SpecError(f"loom.{key} must be a positive number, got {value!r}",
-                            component=component, path="metadata")
-    return {k: LIMITS[k](v) for k, v in found.items() if v is not None}
+    found = check_settings(metadata, component, tuple(LIMITS))
+    return {key: LIMITS[key](value) for key, value in found.items()}
 
 
 def limit_hint(key: str, owner: str) -> str:

@@ -9,24 +9,35 @@ from typing import Any
 
 from loom.errors import ComponentRef, SpecError
 
-SETTINGS: dict[str, type] = {"max_concurrency": int, "max_iterations": int, "branch_timeout": float}
+WHOLE, NUMBER = (int,), (int, float)
+SETTINGS: dict[str, tuple[tuple[type, ...], str]] = {
+    "max_concurrency": (WHOLE, "a positive whole number"),
+    "max_iterations": (WHOLE, "a positive whole number"),
+    "branch_timeout": (NUMBER, "a positive number of seconds"),
+    "deadline": (NUMBER, "a positive number"),
+    "max_response_bytes": (NUMBER, "a positive number"),
+    "max_stream_bytes": (NUMBER, "a positive number"),
+}
+CHECKED_AT_BUILD = ("max_concurrency", "max_iterations", "branch_timeout")
 
 
-def check_settings(metadata: Mapping[str, Any] | None, component: ComponentRef) -> None:
-    """Each setting present is a positive whole number (``int``) or a positive finite
-    number (``float``); anything else is a SpecError naming the component."""
-    section = (metadata or {}).get("loom") if isinstance(metadata, Mapping) else None
+def check_settings(
+    metadata: Mapping[str, Any] | None, component: ComponentRef,
+    keys: tuple[str, ...] = CHECKED_AT_BUILD,
+) -> dict[str, Any]:
+    """The ``keys`` set in ``metadata["loom"]``, each checked against SETTINGS (a
+    positive value below 1e15 of the allowed types); else a SpecError naming the
+    component."""
+    section = metadata.get("loom") if isinstance(metadata, Mapping) else None
     if not isinstance(section, Mapping):
-        return
-    for key, kind in SETTINGS.items():
-        value = section.get(key)
-        if value is None:
-            continue
-        allowed = (int,) if kind is int else (int, float)
+        return {}
+    found = {key: section[key] for key in keys if section.get(key) is not None}
+    for key, value in found.items():
+        allowed, what = SETTINGS[key]
         if type(value) not in allowed or not 0 < value < 1e15:
-            what = "a positive whole number" if kind is int else "a positive number of seconds"
             raise SpecError(f"loom.{key} must be {what}, got {value!r}",
                             component=component, path="metadata")
+    return found
 
 
 def not_json(value: Any) -> str | None:
