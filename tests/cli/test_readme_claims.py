@@ -9,49 +9,28 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import loom
-from loom.cli import main
 from loom.runtime.events import RuntimeEvent
 from loom.spec import (
-    ControlFlowEdge,
     DataFlowEdge,
-    EndNode,
     Flow,
     InputMessageNode,
     LlmNode,
-    Property,
-    ServerTool,
-    StartNode,
-    ToolNode,
 )
 from loom.spec.llms import OpenAiCompatibleConfig
+
+from .flows import chain, double_flow, prop, run
 
 TOOLS = "def double(x):\n    return x * 2\n"
 
 
-def prop(title: str, kind: str = "string", **extra: Any) -> Property:
-    return Property(json_schema={"title": title, "type": kind, **extra})
 
 
-def chain(name: str, *nodes: Any, inputs: tuple[Property, ...] = (),
-          outputs: tuple[Property, ...] = ()) -> Flow:
-    start = StartNode(name="start", inputs=list(inputs))
-    end = EndNode(name="end", inputs=list(outputs))
-    steps = [start, *nodes, end]
-    return Flow(name=name, start_node=start, nodes=steps, control_flow_connections=[
-        ControlFlowEdge(name=f"e{i}", from_node=a, to_node=b)
-        for i, (a, b) in enumerate(zip(steps, steps[1:], strict=False))])
 
 
-def double_flow() -> Flow:
-    tool = ServerTool(name="double", inputs=[prop("x", "integer")],
-                      outputs=[prop("y", "integer")])
-    return chain("doubler", ToolNode(name="double", tool=tool),
-                 inputs=(prop("x", "integer"),), outputs=(prop("y", "integer"),))
 
 
 def ask_then_write_flow() -> Flow:
@@ -83,10 +62,6 @@ def place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield tmp_path
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 def run_double(place: Path, capsys: pytest.CaptureFixture[str], *argv: str

@@ -6,12 +6,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import loom
-from loom.cli import main
 from loom.cli.setup import (
     CommandError,
     RuntimeOptions,
@@ -23,18 +21,13 @@ from loom.cli.setup import (
 )
 from loom.cli.waiting import METADATA_KEY
 from loom.spec import (
-    ControlFlowEdge,
-    EndNode,
-    Flow,
     InputMessageNode,
     LlmNode,
-    Property,
-    ServerTool,
-    StartNode,
-    ToolNode,
 )
 from loom.spec.llms import OpenAiCompatibleConfig
 from loom.stores import MemoryStore, SqliteStore
+
+from .flows import chain, double_flow, prop, run
 
 TOOLS = '''
 def double(x):
@@ -51,25 +44,10 @@ class NotATool:
 '''
 
 
-def prop(title: str, kind: str = "string") -> Property:
-    return Property(json_schema={"title": title, "type": kind})
 
 
-def chain(name: str, *nodes: Any, inputs: tuple[Property, ...] = (),
-          outputs: tuple[Property, ...] = ()) -> Flow:
-    start = StartNode(name="start", inputs=list(inputs))
-    end = EndNode(name="end", inputs=list(outputs))
-    steps = [start, *nodes, end]
-    return Flow(name=name, start_node=start, nodes=steps, control_flow_connections=[
-        ControlFlowEdge(name=f"e{i}", from_node=a, to_node=b)
-        for i, (a, b) in enumerate(zip(steps, steps[1:], strict=False))])
 
 
-def double_flow() -> Flow:
-    tool = ServerTool(name="double", inputs=[prop("x", "integer")],
-                      outputs=[prop("y", "integer")])
-    return chain("doubler", ToolNode(name="double", tool=tool),
-                 inputs=(prop("x", "integer"),), outputs=(prop("y", "integer"),))
 
 
 @pytest.fixture
@@ -90,10 +68,6 @@ def place(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     yield tmp_path
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 # --- through the command --------------------------------------------------------------------
