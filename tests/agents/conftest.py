@@ -28,6 +28,30 @@ from runtime.conftest import prop as prop  # re-exported: the agent tests use th
 from runtime.conftest import props as props
 
 
+def slow_cancellable_tool(
+    events: list[str], on_start: Callable[[], None] | None = None
+) -> Callable[[str], Any]:
+    """An async tool that would take 3 s, logging start, done or cancelled, and its
+    cleanup (which itself takes 50 ms, so a caller that does not await it is seen)."""
+
+    async def slow(key: str) -> str:
+        events.append(f"start {key}")
+        if on_start is not None:
+            on_start()
+        try:
+            await asyncio.sleep(3.0)
+            events.append(f"done {key}")
+            return key
+        except asyncio.CancelledError:
+            events.append(f"cancelled {key}")
+            raise
+        finally:
+            await asyncio.sleep(0.05)
+            events.append(f"cleaned {key}")
+
+    return slow
+
+
 def server_tool(name: str, inputs: Sequence[Property] = (), outputs: Sequence[Property] = (),
                 **extra: Any) -> ServerTool:
     return ServerTool(name=name, inputs=list(inputs), outputs=list(outputs), **extra)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from typing import Any
@@ -20,6 +19,7 @@ from .conftest import (
     props,
     runtime,
     server_tool,
+    slow_cancellable_tool,
     system_prompt,
     tool_messages,
     tool_names,
@@ -116,18 +116,7 @@ async def test_a_failing_call_cancels_its_sibling_calls_and_awaits_them(
         time.sleep(0.05)
         raise KeyError("nope")
 
-    async def slow(key: str) -> str:
-        events.append(f"start {key}")
-        try:
-            await asyncio.sleep(3.0)
-            events.append(f"done {key}")
-            return key
-        except asyncio.CancelledError:
-            events.append(f"cancelled {key}")
-            raise
-        finally:
-            await asyncio.sleep(0.05)
-            events.append(f"cleaned {key}")
+    slow = slow_cancellable_tool(events)
 
     tools = [server_tool(name, props(key="string"), props(v="string"))
              for name in ("lookup", "slow")]

@@ -31,6 +31,7 @@ from .conftest import (
     props,
     runtime,
     server_tool,
+    slow_cancellable_tool,
     system_prompt,
     tool_messages,
 )
@@ -174,20 +175,11 @@ async def test_a_failing_sibling_branch_cancels_the_agents_tool_calls(
     events: list[str] = []
     both_started = asyncio.Event()
 
-    async def slow(key: str) -> str:
-        events.append(f"start {key}")
+    def on_start() -> None:
         if len(events) == 2:
             both_started.set()
-        try:
-            await asyncio.sleep(3.0)
-            events.append(f"done {key}")
-            return key
-        except asyncio.CancelledError:
-            events.append(f"cancelled {key}")
-            raise
-        finally:
-            await asyncio.sleep(0.05)
-            events.append(f"cleaned {key}")
+
+    slow = slow_cancellable_tool(events, on_start)
 
     async def fail() -> str:
         await asyncio.wait_for(both_started.wait(), 5)
