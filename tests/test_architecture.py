@@ -28,7 +28,12 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 CORE = ("spec", "serialization", "runtime", "llm", "stores")
 MODULE_LIMIT = 30 * 1024
-CORE_LIMIT = 400 * 1024
+# The core is those packages plus loom's top-level modules (errors, runs, the
+# shared checks and caches), which it imports. 480 KiB leaves room for the
+# 26.3.1 components, the Responses API and the component load policy; the
+# protocol clients, the server, the studio and the Temporal backend live in
+# packages of their own, outside the core.
+CORE_LIMIT = 480 * 1024
 
 # (importing module, imported module or "importlib"): why it may import inside a function.
 LAZY_ALLOWED = {
@@ -230,5 +235,6 @@ def test_modules_are_small_and_the_core_stays_under_its_budget() -> None:
     core = sum(
         size for name, size in sizes.items()
         if any(_within(name, f"loom.{package}") for package in CORE)
+        or (name.count(".") == 1 and not MODULES[name].is_package)
     )
     assert core < CORE_LIMIT, f"the core is {core} bytes, over {CORE_LIMIT}"
