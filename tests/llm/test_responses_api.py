@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import httpx
 import jsonschema
 import openai
 import pytest
@@ -20,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from loom.errors import LlmHttpError, LlmResponseError
+from loom.errors import LlmHttpError, LlmResponseError, LlmTimeoutError
 from loom.llm import LlmClient, LlmEndpoint, RetryPolicy, aclose_shared_http_client
 from loom.testing import FakeLlmServer, ScriptedToolCall, ToolCallsReply, serve_asgi
 
@@ -144,11 +145,21 @@ async def test_errors_are_retried_as_for_chat_completions(srv: FakeLlmServer) ->
     assert caught.value.status == 429 and caught.value.url.endswith("/v1/responses")
 
 
-async def test_an_endless_stream_stops_at_the_stream_limit(srv: FakeLlmServer) -> None:
-    srv.fail_next(1, kind="endless_sse")
-    with pytest.raises(LlmResponseError, match="max_stream_bytes = 100,000"):
-        await client_for(srv.url, max_stream_bytes=100_000, retry=RetryPolicy(max_attempts=0)
-                         ).generate(user("x"), stream=True)
+@pytest.mark.parametrize(("kind", "stream", "limit", "error", "message"), [
+    ("endless_sse", True, {"max_stream_bytes": 100_000}, LlmResponseError,
+     "max_stream_bytes = 100,000"),
+    ("endless_json", False, {"max_response_bytes": 100_000}, LlmResponseError,
+     "max_response_bytes = 100,000"),
+    ("keepalive", True, {"deadline": 0.3}, LlmTimeoutError, "deadline of one attempt"),
+])
+async def test_answers_without_end_stop_at_the_limits(
+    srv: FakeLlmServer, kind: Any, stream: bool, limit: dict[str, Any], error: type[Exception],
+    message: str,
+) -> None:
+    srv.fail_next(1, kind=kind)
+    client = client_for(srv.url, retry=RetryPolicy(max_attempts=0), **limit)
+    with pytest.raises(error, match=message):
+        await client.generate(user("x"), stream=stream)
 
 
 def sse(*events: dict[str, Any]) -> str:
@@ -253,3 +264,24 @@ def test_streamed_tool_calls_match_the_sdk_event_types(srv: FakeLlmServer) -> No
         ("function_call", "call_0_0")]
     for event in events:
         EVENT.validate_python(event.model_dump(mode="json", exclude_unset=True))
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"input": "hi"}, "'model' is required"),
+    ({"model": "fake-model", "input": []}, "'input' must be a string or a non-empty list of items"),
+    ({"model": "fake-model", "input": [{"type": "reasoning"}]},
+     "input[0] is not a message, function_call or function_call_output"),
+])
+def test_the_test_server_refuses_what_a_real_server_would(
+    srv: FakeLlmServer, body: dict[str, Any], message: str
+) -> None:
+    answer = httpx.post(srv.url + "/responses", json=body, timeout=10)
+    assert answer.status_code == 400 and answer.json()["error"]["message"] == message
+
+
+def test_instructions_count_as_the_system_prompt_for_scripts(srv: FakeLlmServer) -> None:
+    srv.script(None, "as the pirate", system="pirate")
+    with openai.OpenAI(base_url=srv.url, api_key="sk-test", max_retries=0) as client:
+        answer = client.responses.create(model="fake-model", input="hi",
+                                         instructions="You are a pirate.")
+    assert answer.output_text == "as the pirate"

@@ -75,6 +75,8 @@ class LlmClient:
     def __init__(self, endpoint: LlmEndpoint, http_client: httpx.AsyncClient | None = None) -> None:
         self._endpoint = endpoint
         self._http = http_client
+        if endpoint.api not in _APIS:
+            raise ValueError(f"LlmEndpoint.api must be one of {sorted(_APIS)}, got {endpoint.api!r}")
         self._url = endpoint.request_url
         self._api = _APIS[endpoint.api]
         self._headers = {"Accept": "application/json"}
