@@ -193,14 +193,6 @@ def test_an_agent_card_offering_only_a2a_0_3_is_spoken_to_in_0_3() -> None:
         assert server.seen.versions == {"0.3"}
 
 
-def test_an_unreachable_agent_fails_the_node_naming_agent_and_url() -> None:
-    agent = remote("http://127.0.0.1:9", max_retries=0)
-    result = runtime().run(flow_of(agent), {"request": "anyone?"})
-    assert result.status == "failed" and result.error is not None
-    assert result.error.node == "main > pick"
-    assert "A2A agent 'colours' at http://127.0.0.1:9 failed" in result.error.message
-
-
 def test_run_on_the_agent_itself_waits_for_the_first_message(a2a_server: A2AServer) -> None:
     agent = A2AAgent(name="colours", agent_url=a2a_server.url,
                      connection_config=A2AConnectionConfig(name="conn"),

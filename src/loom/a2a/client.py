@@ -33,6 +33,7 @@ from a2a.types import (
     Task,
     TaskState,
 )
+from a2a.utils.constants import TransportProtocol
 from a2a.utils.errors import A2AError
 from google.protobuf.json_format import ParseDict
 from google.protobuf.struct_pb2 import Value
@@ -150,8 +151,10 @@ class A2ASession:
             return self._client
         self._http = httpx.AsyncClient(headers=self.headers, verify=self.verify,
                                        timeout=self.timeout)
+        bindings: list[str] = [TransportProtocol.JSONRPC, TransportProtocol.HTTP_JSON]
         factory = ClientFactory(ClientConfig(streaming=False, polling=True,
-                                             httpx_client=self._http))
+                                             httpx_client=self._http,
+                                             supported_protocol_bindings=bindings))
         resolver = A2ACardResolver(self._http, self.url)
         card = await self._retrying(resolver.get_agent_card)
         self.versions = sorted({i.protocol_version for i in card.supported_interfaces})
