@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 import loom
+from loom.observability import SpanBuilder, SpanCollector
 from loom.spec import ControlFlowEdge, EndNode, Flow, StartNode
 from loom.spec.nodes import AgentNode
 from loom.spec.property import Property
@@ -203,3 +204,14 @@ def test_run_on_the_agent_itself_waits_for_the_first_message(a2a_server: A2AServ
     done = rt.resume(waiting.run_id, {waiting.pending[0].id: "hi there"})
     assert done.status == "finished", done.error
     assert [m["content"] for m in done.messages] == ["hi there", "echo: hi there"]
+
+
+def test_the_remote_agent_has_its_span_under_the_agent_node(a2a_server: A2AServer) -> None:
+    collector = SpanCollector()
+    rt = runtime(listeners=[SpanBuilder([collector])])
+    result = rt.run(flow_of(remote(a2a_server.url)), {"request": "traced"})
+    assert result.status == "finished", result.error
+    (node,) = [s for s in collector.spans if s.name == "pick"]
+    (agent,) = collector.children(node)
+    assert (agent.type, agent.name) == ("AgentExecutionSpan", "colours")
+    assert agent.end_time is not None

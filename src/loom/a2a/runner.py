@@ -18,7 +18,7 @@ from typing import Any
 
 from loom.a2a.client import A2ASession, RemoteError, RemoteTimeout, Snapshot
 from loom.errors import NodeFailure
-from loom.runtime.agents.base import ComponentRunner, Mode, Outcome, input_values
+from loom.runtime.agents.base import ComponentRunner, Mode, Outcome, input_values, observed
 from loom.runtime.agents.calls import AgentTool, Goal
 from loom.runtime.agents.conversation import Thread, has_user_message
 from loom.runtime.context import RunContext
@@ -49,6 +49,13 @@ class A2ARunner(ComponentRunner):
         mode: Mode,
         goal: Goal,
         extra_tools: Sequence[AgentTool] = (),
+    ) -> Outcome:
+        return await observed(ctx, self.component, inputs, functools.partial(
+            self._session, ctx, thread, inputs, mode, goal))
+
+    async def _session(
+        self, ctx: RunContext, thread: Thread, inputs: Mapping[str, Any], mode: Mode,
+        goal: Goal,
     ) -> Outcome:
         session = A2ASession.for_agent(self.agent)
         try:
