@@ -15,6 +15,8 @@ The server counts what it got: ``sends`` (text, task id), the A2A-Version ``vers
 from __future__ import annotations
 
 import asyncio
+import shutil
+import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,6 +42,7 @@ from a2a.types import AgentCapabilities, AgentCard, AgentInterface, AgentSkill  
 from starlette.applications import Starlette  # noqa: E402
 
 from loom.testing.asgi import serve_asgi  # noqa: E402
+from shared_folder import in_ci  # noqa: E402
 
 
 @dataclass
@@ -50,11 +53,13 @@ class Seen:
     polls: int = 0
     cancels: list[str] = field(default_factory=list)
     versions: set[str] = field(default_factory=set)
+    tokens: set[str] = field(default_factory=set)  # the X-Token header of its calls
 
     def clear(self) -> None:
         self.sends.clear()
         self.cancels.clear()
         self.versions.clear()
+        self.tokens.clear()
         self.polls = 0
 
 
@@ -113,6 +118,7 @@ class Recording:
         if scope["type"] == "http" and scope["method"] == "POST":
             headers = dict(scope["headers"])
             self.seen.versions.add(headers.get(b"a2a-version", b"").decode())
+            self.seen.tokens.add(headers.get(b"x-token", b"").decode())
             body = b""
 
             async def replay() -> Any:
@@ -149,11 +155,12 @@ def card(url: str, version: str) -> AgentCard:
 
 
 @contextmanager
-def serve(version: str) -> Iterator[A2AServer]:
-    """An A2A server whose card offers one JSON-RPC interface at ``version``."""
+def serve(version: str, **options: Any) -> Iterator[A2AServer]:
+    """An A2A server whose card offers one JSON-RPC interface at ``version``
+    (``options``: uvicorn's, e.g. its TLS files)."""
     seen = Seen()
     front = Recording(seen)
-    with serve_asgi(front) as url:
+    with serve_asgi(front, **options) as url:
         agent_card = card(url, version)
         handler = DefaultRequestHandler(Scripted(seen), InMemoryTaskStore(), agent_card)
         front.app = Starlette(routes=create_agent_card_routes(agent_card) + create_jsonrpc_routes(
@@ -172,3 +179,43 @@ def a2a_server(_server_10: A2AServer) -> A2AServer:
     """A 1.0 server, with nothing seen yet."""
     _server_10.seen.clear()
     return _server_10
+
+
+@dataclass
+class Certificates:
+    """A CA and, signed by it, a server certificate for 127.0.0.1 and a client one."""
+
+    ca: str
+    server_cert: str
+    server_key: str
+    client_cert: str
+    client_key: str
+
+
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    if shutil.which("openssl") is None:
+        message = "the TLS tests make their certificates with the openssl command, not found"
+        if in_ci():
+            pytest.fail(f"CI=true but {message}")
+        pytest.skip(message)
+    where = tmp_path_factory.mktemp("tls")
+    ca, ca_key = str(where / "ca.pem"), str(where / "ca.key")
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+             "/CN=loom test CA", "-keyout", ca_key, "-out", ca)
+    names = {}
+    for who, extension in (("server", "subjectAltName=IP:127.0.0.1"),
+                           ("client", "extendedKeyUsage=clientAuth")):
+        key, csr, cert = (str(where / f"{who}.{ext}") for ext in ("key", "csr", "pem"))
+        _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={who}", "-keyout", key,
+                 "-out", csr)
+        extfile = where / f"{who}.ext"
+        extfile.write_text(extension + "\n")
+        _openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
+                 "-days", "2", "-extfile", str(extfile), "-out", cert)
+        names[who] = (cert, key)
+    return Certificates(ca, *names["server"], *names["client"])

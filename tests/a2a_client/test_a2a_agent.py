@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ from loom.spec.remote_agents import A2AAgent, A2AConnectionConfig
 from loom.stores import SqliteStore
 from runtime.conftest import prop
 
-from .conftest import A2AServer, serve
+from .conftest import A2AServer, Certificates, serve
 
 _runtimes: list[loom.Runtime] = []
 
@@ -215,3 +216,72 @@ def test_the_remote_agent_has_its_span_under_the_agent_node(a2a_server: A2AServe
     (agent,) = collector.children(node)
     assert (agent.type, agent.name) == ("AgentExecutionSpan", "colours")
     assert agent.end_time is not None
+
+
+def tls_agent(url: str, **connection: Any) -> A2AAgent:
+    return A2AAgent(
+        name="colours", agent_url=url, inputs=[prop("request")], outputs=[prop("result")],
+        connection_config=A2AConnectionConfig(name="conn", timeout=10.0, **connection),
+        session_parameters={"poll_interval": 0.05, "max_retries": 0},
+    )
+
+
+def test_mutual_tls_and_headers_from_the_connection_config(certificates: Certificates) -> None:
+    with serve("1.0", ssl_certfile=certificates.server_cert,
+               ssl_keyfile=certificates.server_key, ssl_ca_certs=certificates.ca,
+               ssl_cert_reqs=ssl.CERT_REQUIRED) as server:
+        assert server.url.startswith("https://")
+        trusted = tls_agent(server.url, ssl_ca_cert=certificates.ca,
+                            cert_file=certificates.client_cert,
+                            key_file=certificates.client_key, headers={"X-Token": "t0k3n"})
+        result = runtime().run(flow_of(trusted), {"request": "over tls"})
+        assert result.status == "finished", result.error
+        assert result.outputs == {"result": "echo: over tls"}
+        assert server.seen.tokens == {"t0k3n"}
+        # Without the client certificate the server refuses the connection.
+        anonymous = tls_agent(server.url, ssl_ca_cert=certificates.ca)
+        refused = runtime().run(flow_of(anonymous), {"request": "no cert"})
+        assert refused.status == "failed" and refused.error is not None
+        assert f"A2A agent 'colours' at {server.url} failed" in refused.error.message
+
+
+def test_an_untrusted_certificate_is_refused_unless_verify_is_off(
+    certificates: Certificates,
+) -> None:
+    with serve("1.0", ssl_certfile=certificates.server_cert,
+               ssl_keyfile=certificates.server_key) as server:
+        untrusted = runtime().run(flow_of(tls_agent(server.url)), {"request": "hi"})
+        assert untrusted.status == "failed" and untrusted.error is not None
+        assert server.url in untrusted.error.message
+        assert server.seen.sends == []
+        unverified = runtime().run(flow_of(tls_agent(server.url, verify=False)), {"request": "hi"})
+        assert unverified.status == "finished", unverified.error
+        assert unverified.outputs == {"result": "echo: hi"}
+
+
+def test_a_flow_written_by_pyagentspec_with_an_a2a_agent_runs(a2a_server: A2AServer) -> None:
+    from pyagentspec.a2aagent import A2AAgent as SdkA2AAgent
+    from pyagentspec.a2aagent import A2AConnectionConfig as SdkConnection
+    from pyagentspec.flows.edges import ControlFlowEdge as SdkEdge
+    from pyagentspec.flows.flow import Flow as SdkFlow
+    from pyagentspec.flows.nodes import AgentNode as SdkAgentNode
+    from pyagentspec.flows.nodes import EndNode as SdkEnd
+    from pyagentspec.flows.nodes import InputMessageNode as SdkInput
+    from pyagentspec.flows.nodes import StartNode as SdkStart
+    from pyagentspec.serialization import AgentSpecSerializer
+
+    agent = SdkA2AAgent(name="colours", agent_url=a2a_server.url,
+                        connection_config=SdkConnection(name="conn"),
+                        session_parameters={"poll_interval": 0.05})
+    nodes = [SdkStart(name="start"), SdkInput(name="ask", message="Say something"),
+             SdkAgentNode(name="pick", agent=agent), SdkEnd(name="end")]
+    edges = [SdkEdge(name=f"e{i}", from_node=a, to_node=b)
+             for i, (a, b) in enumerate(zip(nodes, nodes[1:], strict=False))]
+    text = AgentSpecSerializer().to_json(SdkFlow(name="main", start_node=nodes[0], nodes=nodes,
+                                                 control_flow_connections=edges))
+    rt = runtime()
+    waiting = rt.run(loom.loads(text))
+    assert waiting.status == "waiting", waiting.error
+    done = rt.resume(waiting.run_id, {waiting.pending[0].id: "from the SDK"})
+    assert done.status == "finished", done.error
+    assert done.messages[-1]["content"] == "echo: from the SDK"

@@ -221,7 +221,8 @@ class A2ASession:
             except A2AClientError as exc:  # network errors and timeouts: worth another try
                 failures += 1
                 if failures > self.max_retries:
-                    raise RemoteError(f"{exc} (after {failures} attempts)") from exc
+                    tries = f"{failures} attempt" + ("s" if failures > 1 else "")
+                    raise RemoteError(f"{exc} ({tries})") from exc
             except (A2AError, httpx.HTTPError) as exc:
                 raise RemoteError(str(exc) or type(exc).__name__) from exc
             await asyncio.sleep(self.poll_interval)
