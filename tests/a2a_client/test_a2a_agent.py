@@ -285,3 +285,13 @@ def test_a_flow_written_by_pyagentspec_with_an_a2a_agent_runs(a2a_server: A2ASer
     done = rt.resume(waiting.run_id, {waiting.pending[0].id: "from the SDK"})
     assert done.status == "finished", done.error
     assert done.messages[-1]["content"] == "echo: from the SDK"
+
+
+def test_a_url_without_an_agent_card_fails_at_once(a2a_server: A2AServer) -> None:
+    agent = remote(a2a_server.url + "/nowhere", max_retries=5, poll_interval=2.0)
+    started = time.monotonic()
+    result = runtime().run(flow_of(agent), {"request": "hello?"})
+    assert time.monotonic() - started < 1.5  # a 404 is not retried
+    assert result.status == "failed" and result.error is not None
+    assert f"at {a2a_server.url}/nowhere failed" in result.error.message
+    assert "404" in result.error.message

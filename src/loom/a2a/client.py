@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from a2a.client import A2ACardResolver, A2AClientError, Client, ClientConfig, ClientFactory
+from a2a.client import (
+    A2ACardResolver,
+    A2AClientError,
+    AgentCardResolutionError,
+    Client,
+    ClientConfig,
+    ClientFactory,
+)
 from a2a.helpers.proto_helpers import get_data_parts, get_text_parts, new_text_part
 from a2a.types import (
     CancelTaskRequest,
@@ -219,6 +226,9 @@ class A2ASession:
             try:
                 return await call()
             except A2AClientError as exc:  # network errors and timeouts: worth another try
+                status = exc.status_code if isinstance(exc, AgentCardResolutionError) else None
+                if status is not None and status < 500:
+                    raise RemoteError(str(exc)) from exc  # e.g. no agent card at that URL
                 failures += 1
                 if failures > self.max_retries:
                     tries = f"{failures} attempt" + ("s" if failures > 1 else "")
