@@ -97,6 +97,7 @@ def test_input_required_waits_and_the_answer_goes_to_the_same_task(
     done = rt.resume(waiting.run_id, {request.id: "blue"})
     assert done.status == "finished", done.error
     assert done.outputs == {"colour": "blue"}
+    assert [m["content"] for m in done.messages] == ["Which colour?", "blue", "You chose blue."]
     (first, task), (answer, same_task) = a2a_server.seen.sends
     assert (first, answer) == ("ask me", "blue") and task == same_task
 

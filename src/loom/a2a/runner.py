@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from loom.a2a.client import A2ASession, RemoteError, RemoteTimeout, Snapshot
+from loom.a2a.client import STOPPED, A2ASession, RemoteError, RemoteTimeout, Snapshot
 from loom.errors import NodeFailure
 from loom.runtime.agents.base import ComponentRunner, Mode, Outcome, input_values, observed
 from loom.runtime.agents.calls import AgentTool, Goal
@@ -95,7 +95,7 @@ class A2ARunner(ComponentRunner):
                                                  context_id)))
             task_id, context_id = sent.task_id, sent.context_id
             done = sent
-            if sent.state not in WAITS_FOR_US and sent.state != "completed":
+            if sent.state not in STOPPED:
                 done = Snapshot.from_json(await ctx.effect(
                     f"{key}.poll", functools.partial(self._wait, session, sent)))
             reply = answer_text(done)
