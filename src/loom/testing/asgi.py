@@ -14,11 +14,13 @@ from loom.testing.fake_server import bind_socket
 
 
 @contextmanager
-def serve_asgi(app: Any, start_timeout: float = 10.0) -> Iterator[str]:
-    """Serve ``app`` with uvicorn in a daemon thread; yields its base URL."""
+def serve_asgi(app: Any, start_timeout: float = 10.0, **options: Any) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a daemon thread; yields its base URL.
+
+    ``options`` go to ``uvicorn.Config``: with ``ssl_certfile`` it serves HTTPS."""
     sock = bind_socket(0)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off", **options))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout
@@ -27,7 +29,8 @@ def serve_asgi(app: Any, start_timeout: float = 10.0) -> Iterator[str]:
             raise RuntimeError("the test HTTP server did not start")
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        scheme = "https" if options.get("ssl_certfile") else "http"
+        yield f"{scheme}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
