@@ -12,7 +12,7 @@ from loom.spec.remote_agents import OciAgent
 from loom.spec.walk import walk
 
 # What each would need, and what to use instead.
-_NEEDS: tuple[tuple[type[Component], str, str], ...] = (
+NEEDS: tuple[tuple[type[Component], str, str], ...] = (
     (OciAgent, "a client of OCI Generative AI Agents (the agent runs on OCI)",
      "run it on OCI, or use an Agent whose LLM config loom can call"),
     (OracleDatabaseDatastore, "an Oracle Database client",
@@ -20,7 +20,7 @@ _NEEDS: tuple[tuple[type[Component], str, str], ...] = (
 )
 # LLM configs whose native API loom does not speak; an LLM URL override sends their
 # calls to an OpenAI-compatible server instead.
-_LLM_NEEDS: tuple[tuple[type[Component], str], ...] = (
+LLM_NEEDS: tuple[tuple[type[Component], str], ...] = (
     (OciGenAiConfig, "a client of OCI Generative AI's API (with OCI request signing)"),
     (GeminiConfig, "a client of Google Gemini's API (AI Studio or Vertex AI)"),
     (DbmsVectorChainLlmConfig,
@@ -47,11 +47,11 @@ def refuse_unrunnable(flow: Flow, llm_url_overridden: bool) -> None:
 
 
 def _problem(component: Component, llm_url_overridden: bool) -> tuple[str, str] | None:
-    for cls, need, hint in _NEEDS:
+    for cls, need, hint in NEEDS:
         if isinstance(component, cls):
             return need, hint
     if not llm_url_overridden:
-        for cls, need in _LLM_NEEDS:
+        for cls, need in LLM_NEEDS:
             if isinstance(component, cls):
                 return need, _LLM_HINT
     return None
