@@ -9,6 +9,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import loom
 from loom.errors import LoomWarning
 from loom.runtime.agents.transforms import SummaryCache, split_point
