@@ -9,6 +9,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import loom
 from loom.errors import LoomWarning
 from loom.runtime.agents.transforms import SummaryCache, split_point
@@ -291,8 +293,9 @@ def llm_config_stub() -> Any:
 
 
 def test_docs_example_summarizes(shared_dir: Path, fake_llm: FakeLlmServer) -> None:
-    agent = loom.load(shared_dir / "conformance" / "docs_examples"
-                      / "howto_summarization_transforms.json")
+    with pytest.warns(loom.VersionWarning, match="26.2.0 was never published"):
+        agent = loom.load(shared_dir / "conformance" / "docs_examples"
+                          / "howto_summarization_transforms.json")
     instructions = "Create a concise summary of this message"
     fake_llm.script(None, "key points only", system=instructions)
     fake_llm.script(None, "Understood.", system="helpful assistant")

@@ -103,8 +103,8 @@ def test_validate_shows_warnings_under_the_line(
     path.write_text(json.dumps(doc))
     assert main(["validate", str(path)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == f"OK {path} (Flow 'echo_flow', agentspec 26.2.0, assumed)"
-    assert lines[1] == f"  warning: {path} declares no agentspec_version; reading it as 26.2.0"
+    assert lines[0] == f"OK {path} (Flow 'echo_flow', agentspec 26.3.1, assumed)"
+    assert lines[1] == f"  warning: {path} declares no agentspec_version; reading it as 26.3.1"
 
 
 def test_validate_strict_refuses_lenient_files(

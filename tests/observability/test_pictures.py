@@ -19,7 +19,7 @@ from rich.console import Console
 
 import loom
 from loom.cli import main
-from loom.errors import LoadError
+from loom.errors import LoadError, PlanError
 from loom.observability import TraceFile, read_trace
 from loom.observability.graph import build_graph, to_dot, to_mermaid, write_graph
 from loom.observability.progress import LiveProgress
@@ -284,6 +284,12 @@ NOT_RUNNABLE = {
         "LlmNode",
     "sdk_test_configs/ocigenaiconfig.yaml": "OciGenAiConfig",
 }
+# Flows holding a component loom has no client for: refused when compiled, nothing runs.
+CANNOT_RUN = {
+    "docs_examples/howto_ociagent.json": "OciAgent",
+    "docs_examples/howto_ociagent.yaml": "OciAgent",
+    "sdk_test_configs/ociagent.yaml": "OciAgent",
+}
 
 
 @pytest.mark.parametrize("rel", _valid_configs())
@@ -299,6 +305,11 @@ def test_timeline_of_every_runnable_config(rel: str, tmp_path: Path, stub_llm: A
         assert "cannot be run: loom runs Flows and agents" in refused.value.message
         pytest.skip(f"its root is a {NOT_RUNNABLE[rel]}: loom runs flows and agents")
     flow = runtime.load(component)  # any other refusal is a regression: it fails here
+    if rel in CANNOT_RUN:
+        with pytest.raises(PlanError, match=f"{CANNOT_RUN[rel]} '.*cannot run in loom"):
+            runtime.compile(flow)
+        runtime.close()
+        pytest.skip(f"it holds a {CANNOT_RUN[rel]}, which loom has no client for")
     trace = tmp_path / "run.jsonl"
     with TraceFile(trace) as listener, warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -303,7 +303,7 @@ def test_unsupported_version() -> None:
         loom.loads(json.dumps(doc), source="old.json")
     message = str(info.value)
     assert "old.json: unsupported agentspec_version '20.99.99'" in message
-    assert "25.4.1, 25.4.2, 26.1.0, 26.1.2, 26.2.0" in message
+    assert "25.3.0, 25.3.1, 25.4.1, 25.4.2, 26.1.0, 26.1.2, 26.3.1" in message
 
 
 def test_feature_newer_than_the_declared_version_is_refused_when_strict() -> None:

@@ -92,7 +92,9 @@ def show_warnings(messages: Sequence[str]) -> None:
         err(yellow("warning: "), message)
 
 
-def read_registries(paths: Sequence[str] | None, strict: bool = False) -> dict[str, Any] | None:
+def read_registries(
+    paths: Sequence[str] | None, strict: bool = False, **policy: Any
+) -> dict[str, Any] | None:
     """Load ``--registry`` files in order into one registry (later files see earlier ones).
 
     Raises LoomError when a file cannot be read as a disaggregated document.
@@ -101,7 +103,7 @@ def read_registries(paths: Sequence[str] | None, strict: bool = False) -> dict[s
         return None
     registry: dict[str, Any] = {}
     for path in paths:
-        registry = load_registry(path, registry=registry, strict=strict)
+        registry = load_registry(path, registry=registry, strict=strict, **policy)
     return registry
 
 

@@ -32,7 +32,7 @@ from loom.cli import (
     show_warnings,
     yellow,
 )
-from loom.cli.setup import RuntimeOptions, positive_int, prepare
+from loom.cli.setup import RuntimeOptions, add_policy_options, positive_int, prepare
 from loom.cli.waiting import add_store_options, cli_metadata, store_from
 from loom.errors import CheckpointError, LoomError, RunNotFound
 from loom.observability.run_options import add_trace_options, observing
@@ -69,6 +69,7 @@ def register(subparsers: Any) -> None:
                         help="LLM calls an agent may make per message (default 10)")
     add_store_options(parser)
     add_registry_option(parser)
+    add_policy_options(parser)
     add_trace_options(parser)
     parser.set_defaults(handler=chat_command)
 

@@ -1,8 +1,9 @@
 """``loom convert FILE --to json|yaml [-o OUT] [--include-sensitive]``
 
 Loads FILE and writes it again in the requested format, in the shape
-pyagentspec writes (shared components referenced, the lowest version that can
-express the configuration unless ``--agentspec-version`` says otherwise).
+pyagentspec writes (shared components referenced; at the file's declared version,
+or the lowest that can express the configuration if that is newer, unless
+``--agentspec-version`` says otherwise).
 Secrets are written as ``{"$component_ref": "<id>.<field>"}`` references unless
 ``--include-sensitive`` is given. Output goes to stdout when no ``-o``.
 """
@@ -27,7 +28,7 @@ from loom.cli import (
 from loom.errors import LoadError
 from loom.serialization import dumps, load
 from loom.spec.component import Component
-from loom.spec.versions import KNOWN_VERSIONS
+from loom.spec.versions import UNPUBLISHED_VERSIONS, WRITABLE_VERSIONS
 from loom.spec.walk import walk
 
 
@@ -48,14 +49,25 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--agentspec-version",
-        choices=KNOWN_VERSIONS,
-        help="the agentspec_version to write (default: the lowest that can express it)",
+        type=_writable_version,
+        metavar="VERSION",
+        help=f"the agentspec_version to write, one of {', '.join(WRITABLE_VERSIONS)} "
+        "(default: the file's own, or a newer one if its features need it)",
     )
     parser.add_argument(
         "--strict", action="store_true", help="refuse what is otherwise only a warning"
     )
     add_registry_option(parser)
     parser.set_defaults(handler=run_convert)
+
+
+def _writable_version(text: str) -> str:
+    if text in WRITABLE_VERSIONS:
+        return text
+    why = "was never published" if text in UNPUBLISHED_VERSIONS else "is not a version loom writes"
+    raise argparse.ArgumentTypeError(
+        f"{text} {why}: write one of {', '.join(WRITABLE_VERSIONS)}"
+    )
 
 
 def secret_fields(root: Component) -> list[str]:

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from loom.cli import EXIT_USAGE, add_registry_option, report_error
 from loom.cli.run import fake_llm_url
-from loom.cli.setup import CommandError, RuntimeOptions, build_runtime
+from loom.cli.setup import CommandError, RuntimeOptions, add_policy_options, build_runtime
 from loom.cli.waiting import (
     EXIT_INTERRUPTED,
     METADATA_KEY,
@@ -66,6 +66,7 @@ def register(subparsers: Any) -> None:
                         help="tools file(s) to use instead of those the run started with")
     add_store_options(parser)
     add_registry_option(parser)
+    add_policy_options(parser)
     add_observe_options(parser)
     parser.set_defaults(handler=resume_command)
 
@@ -179,7 +180,9 @@ def _runtime(
     saved = saved if isinstance(saved, dict) else {}
     options = RuntimeOptions.saved(saved)
     options = dataclasses.replace(options, tools=args.tools or options.tools,
-                                  registry=args.registry or options.registry)
+                                  registry=args.registry or options.registry,
+                                  allowed_components=args.allowed_components or (),
+                                  blocked_components=args.blocked_components or ())
     # Started with --fake-llm: a test LLM server again, never the config's URL.
     fake_url = stack.enter_context(fake_llm_url(bool(saved.get("fake_llm"))))
     return build_runtime(options, store, llm_url=fake_url)

@@ -19,6 +19,7 @@ from loom.errors import LoomError
 from loom.runtime import Runtime
 from loom.runtime.values import refusal
 from loom.serialization import load
+from loom.serialization.policy import PolicyArgs
 from loom.spec.component import Component
 from loom.spec.flows.flow import Flow
 from loom.spec.property import Property
@@ -46,6 +47,14 @@ class RuntimeOptions:
     inline_tools: bool = False
     checkpoint: Checkpoint = "waits"
     max_iterations: int | None = None  # None: the Runtime's default
+    allowed_components: Sequence[str] = ()  # --allow-components (never saved for resume)
+    blocked_components: Sequence[str] = ()
+
+    @property
+    def load_policy(self) -> PolicyArgs:
+        """The ``allowed_components`` / ``blocked_components`` arguments of these options."""
+        return {"allowed_components": list(self.allowed_components) or None,
+                "blocked_components": list(self.blocked_components) or None}
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> RuntimeOptions:
@@ -93,10 +102,10 @@ def prepare(
     can run it (``llm_url``, e.g. the test LLM server's, wins over the options';
     ``require_inputs``: every input without a default must be given).
     Raises LoomError for anything the user must fix."""
-    registry = read_registries(options.registry)
+    registry = read_registries(options.registry, **options.load_policy)
     tools = load_tools(options.tools)
     store = open_store()
-    component = load(Path(config), registry=registry)
+    component = load(Path(config), registry=registry, **options.load_policy)
     used = server_tools(component)
     runtime = build_runtime(options, store, registry=registry, llm_url=llm_url,
                             tools={name: fn for name, fn in tools.items() if name in used})
@@ -121,7 +130,7 @@ def build_runtime(
     if tools is None:
         tools = load_tools(options.tools)
     if registry is None:
-        registry = read_registries(options.registry)
+        registry = read_registries(options.registry, **options.load_policy)
     llm = {"url": llm_url or options.llm_url, "model": options.llm_model}
     extra: dict[str, Any] = {}
     if options.max_iterations is not None:
@@ -135,7 +144,32 @@ def build_runtime(
         inline_tools=options.inline_tools,
         store=store,
         checkpoint=options.checkpoint,
+        **options.load_policy,
         **extra,
+    )
+
+
+def component_names(text: str) -> list[str]:
+    """``NAME[,NAME...]`` of --allow-components / --block-components."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError("name at least one component type, e.g. StdioTransport")
+    return names
+
+
+def add_policy_options(parser: argparse.ArgumentParser) -> None:
+    """--allow-components / --block-components: the component types a file may hold."""
+    parser.add_argument(
+        "--allow-components", dest="allowed_components", metavar="NAME[,NAME...]",
+        type=component_names, action="extend",
+        help="component types to load although blocked (StdioTransport is blocked by "
+        "default: it starts a local process); subclasses match too",
+    )
+    parser.add_argument(
+        "--block-components", dest="blocked_components", metavar="NAME[,NAME...]",
+        type=component_names, action="extend",
+        help="component types to refuse (subclasses too; the closest match of allow and "
+        "block wins, block on a tie)",
     )
 
 

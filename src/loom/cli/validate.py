@@ -28,11 +28,13 @@ from loom.cli import (
     report_error,
     yellow,
 )
+from loom.cli.setup import RuntimeOptions, add_policy_options
 from loom.errors import LoomError
 from loom.serialization.api import load_document
+from loom.serialization.policy import DEFAULT_POLICY, ComponentPolicy, load_policy
 from loom.serialization.reader import parse_text, read_file
 from loom.spec.component import Component
-from loom.spec.versions import CURRENT_VERSION, VERSION_ALIASES
+from loom.spec.versions import CURRENT_VERSION, UNPUBLISHED_VERSIONS, VERSION_ALIASES
 
 
 def register(subparsers: Any) -> None:
@@ -50,6 +52,7 @@ def register(subparsers: Any) -> None:
         "need, a misplaced agentspec_version)",
     )
     add_registry_option(parser)
+    add_policy_options(parser)
     parser.set_defaults(handler=run_validate)
 
 
@@ -60,22 +63,33 @@ def _version_label(document: Any) -> str:
     version = str(raw)
     if version in VERSION_ALIASES:
         return f"agentspec {version}, read as {VERSION_ALIASES[version]}"
+    if version in UNPUBLISHED_VERSIONS:
+        return f"agentspec {version}, never published"
     return f"agentspec {version}"
 
 
 def validate_file(
-    path: str, registry: dict[str, Any] | None, strict: bool
+    path: str, registry: dict[str, Any] | None, strict: bool,
+    policy: ComponentPolicy = DEFAULT_POLICY,
 ) -> tuple[Component, str]:
     """Load one file; returns the component and a label of its declared version."""
     text, fmt = read_file(path)
     document = parse_text(text, fmt, path)
-    component = load_document(document, registry=registry, strict=strict, source=path)
+    component = load_document(
+        document, registry=registry, strict=strict, source=path, policy=policy
+    )
     return component, _version_label(document)
 
 
 def run_validate(args: argparse.Namespace) -> int:
+    lists = RuntimeOptions.from_args(args).load_policy
     try:
-        registry = read_registries(args.registry, strict=args.strict)
+        policy = load_policy(lists["allowed_components"], lists["blocked_components"])
+    except LoomError as exc:
+        report_error(exc)
+        return EXIT_INVALID
+    try:
+        registry = read_registries(args.registry, strict=args.strict, **lists)
     except LoomError as exc:
         report_error(exc, prefix="error: cannot read the registry: ")
         return EXIT_INVALID
@@ -83,7 +97,7 @@ def run_validate(args: argparse.Namespace) -> int:
     for path in args.files:
         with collected_warnings() as notes:
             try:
-                component, version = validate_file(path, registry, args.strict)
+                component, version = validate_file(path, registry, args.strict, policy)
             except LoomError as exc:
                 component, problem = None, exc.describe()
         if component is None:

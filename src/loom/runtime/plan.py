@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from loom._cache import IdentityCache
+from loom.runtime.runnable import refuse_unrunnable
 from loom.runtime.values import Converter, converter
 from loom.spec.flows.checks import edge_branch
 from loom.spec.flows.flow import Flow
@@ -121,6 +122,8 @@ class Compiler:
         raise LookupError(f"no executor factory for {type(node).__name__}, nor for Node")
 
     def _compile(self, flow: Flow) -> FlowPlan:
+        overrides = getattr(self.services, "llm_overrides", None) or {}
+        refuse_unrunnable(flow, bool(overrides.get("url")))
         index = {node.id: i for i, node in enumerate(flow.nodes)}
         slots: dict[Any, int] = {}
 

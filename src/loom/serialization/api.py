@@ -12,15 +12,18 @@ import yaml
 
 from loom.errors import LoadError
 from loom.serialization.loader import REF, REFS, REGISTRY_ROOT, DocumentLoader
+from loom.serialization.policy import DEFAULT_POLICY, ComponentPolicy, PolicyInput, load_policy
 from loom.serialization.reader import detect_format, parse_text, read_file
 from loom.serialization.versions import (
     check_version_gate,
     declared_version,
     reject_registry_document,
+    remember_versions,
 )
 from loom.serialization.writer import DocumentWriter
 from loom.spec.component import Component
 from loom.spec.flows.checks import LENIENT_TYPES
+from loom.spec.walk import walk
 
 Registry = Mapping[str, Any]
 
@@ -40,11 +43,12 @@ def load_document(
     registry: Registry | None = None,
     strict: bool = False,
     source: str = "<document>",
+    policy: ComponentPolicy = DEFAULT_POLICY,
 ) -> Component:
     """Build the component a parsed document describes."""
     token = LENIENT_TYPES.set(not strict)
     try:
-        return _load_document(document, registry, strict, source)
+        return _load_document(document, registry, strict, source, policy)
     except RecursionError:
         raise LoadError(f"{source} cannot be read: it is nested too deeply") from None
     finally:
@@ -52,10 +56,11 @@ def load_document(
 
 
 def _load_document(
-    document: Any, registry: Registry | None, strict: bool, source: str
+    document: Any, registry: Registry | None, strict: bool, source: str,
+    policy: ComponentPolicy,
 ) -> Component:
     data = _check_document(document, source)
-    loader = DocumentLoader(registry, strict=strict, source=source)
+    loader = DocumentLoader(registry, strict=strict, source=source, policy=policy)
     loader.collect(data)  # format, component types and references, before anything else
     reject_registry_document(data, source)
     version = declared_version(data, source)
@@ -77,6 +82,7 @@ def _load_document(
             "{$component_ref, $referenced_components}",
         )
     check_version_gate(root, version, source, strict)
+    remember_versions(loader.by_id.values(), version)
     return root
 
 
@@ -87,24 +93,41 @@ def loads(
     registry: Registry | None = None,
     strict: bool = False,
     source: str | None = None,
+    allowed_components: PolicyInput = None,
+    blocked_components: PolicyInput = None,
 ) -> Component:
-    """Load a component from JSON or YAML text."""
+    """Load a component from JSON or YAML text. ``allowed_components`` and
+    ``blocked_components`` (type names or classes) say which types it may hold
+    (see :mod:`loom.serialization.policy`; StdioTransport is blocked by default)."""
+    policy = load_policy(allowed_components, blocked_components)
     fmt = format or detect_format(source, text)
     document = parse_text(text, fmt, source)
-    return load_document(document, registry=registry, strict=strict, source=source or "<text>")
+    return load_document(
+        document, registry=registry, strict=strict, source=source or "<text>", policy=policy
+    )
 
 
 def load(
-    path: str | Path, *, registry: Registry | None = None, strict: bool = False
+    path: str | Path,
+    *,
+    registry: Registry | None = None,
+    strict: bool = False,
+    allowed_components: PolicyInput = None,
+    blocked_components: PolicyInput = None,
 ) -> Component:
-    """Load a component from a ``.json``, ``.yaml`` or ``.yml`` file."""
+    """Load a component from a ``.json``, ``.yaml`` or ``.yml`` file (the policy
+    arguments as for :func:`loads`)."""
+    policy = load_policy(allowed_components, blocked_components)
     text, fmt = read_file(path)
-    return loads(text, format=fmt, registry=registry, strict=strict, source=str(path))
+    document = parse_text(text, fmt, str(path))
+    return load_document(
+        document, registry=registry, strict=strict, source=str(path), policy=policy
+    )
 
 
 def load_registry_document(
     document: Any, *, registry: Registry | None = None, strict: bool = False,
-    source: str = "<registry>",
+    source: str = "<registry>", policy: ComponentPolicy = DEFAULT_POLICY,
 ) -> dict[str, Any]:
     """Read a disaggregated document (only ``$referenced_components``) into a registry."""
     data = _check_document(document, source)
@@ -113,7 +136,7 @@ def load_registry_document(
             f"{source} is not a disaggregated components document",
             hint="a registry file holds a single key, $referenced_components",
         )
-    loader = DocumentLoader(registry, strict=strict, source=source)
+    loader = DocumentLoader(registry, strict=strict, source=source, policy=policy)
     loader.collect(data)
     result: dict[str, Any] = dict(registry or {})
     for key, entry in data[REFS].items():
@@ -122,6 +145,7 @@ def load_registry_document(
             version = declared_version(entry, f"{source} entry '{key}'")
             component = loader.resolve(key, (REGISTRY_ROOT, key))
             check_version_gate(component, version, f"{source} entry '{key}'", strict)
+            remember_versions(walk(component), version)
             result[key] = component
         else:
             result[key] = loader.build_value(entry, (REGISTRY_ROOT, key), component=False)
@@ -129,12 +153,20 @@ def load_registry_document(
 
 
 def load_registry(
-    path: str | Path, *, registry: Registry | None = None, strict: bool = False
+    path: str | Path,
+    *,
+    registry: Registry | None = None,
+    strict: bool = False,
+    allowed_components: PolicyInput = None,
+    blocked_components: PolicyInput = None,
 ) -> dict[str, Any]:
     """Read a disaggregated components file into a registry for :func:`load`."""
+    policy = load_policy(allowed_components, blocked_components)
     text, fmt = read_file(path)
     document = parse_text(text, fmt, str(path))
-    return load_registry_document(document, registry=registry, strict=strict, source=str(path))
+    return load_registry_document(
+        document, registry=registry, strict=strict, source=str(path), policy=policy
+    )
 
 
 def to_dict(

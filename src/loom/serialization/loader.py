@@ -25,6 +25,7 @@ from loom.serialization.fields import (
     field_kinds,
     single_component_fields,
 )
+from loom.serialization.policy import DEFAULT_POLICY, ComponentPolicy
 from loom.serialization.reader import LEGACY_HINT
 from loom.spec.component import COMPONENT_TYPES, Component
 
@@ -90,8 +91,10 @@ class DocumentLoader:
         registry: Mapping[str, Any] | None = None,
         strict: bool = False,
         source: str = "<document>",
+        policy: ComponentPolicy = DEFAULT_POLICY,
     ) -> None:
         self.registry = dict(registry or {})
+        self.policy = policy
         self.strict = strict
         self.source = source
         self.definitions: dict[str, _Definition] = {}
@@ -183,6 +186,8 @@ class DocumentLoader:
                     ref = describe(data)
                     assert ref is not None
                     self._unknown.setdefault(str(kind), (ref, path))
+                elif self.policy.refusal(cls) is not None:
+                    self.policy.check(cls, describe(data), render_path(path))
             elif "$ref" in data:
                 self._legacy_at("'$ref' key", path)
             else:

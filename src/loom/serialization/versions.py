@@ -3,18 +3,27 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from typing import Any
 
+from loom._cache import IdentityCache
 from loom.errors import LoadError, VersionError, VersionWarning
 from loom.spec.component import Component
 from loom.spec.versions import (
     CURRENT_VERSION,
     FIRST_VERSION,
     KNOWN_VERSIONS,
+    UNPUBLISHED_VERSIONS,
     VERSION_ALIASES,
+    WRITABLE_VERSIONS,
+    later,
     version_key,
 )
 from loom.spec.walk import walk
+
+# The version each loaded component was declared at: as in pyagentspec, writing a
+# loaded component keeps that version unless its features need a newer one.
+LOADED_VERSIONS: IdentityCache[Component, str] = IdentityCache()
 
 
 def declared_version(document: dict[str, Any], source: str) -> str:
@@ -36,11 +45,47 @@ def declared_version(document: dict[str, Any], source: str) -> str:
             stacklevel=4,
         )
         return upgraded
+    if version in UNPUBLISHED_VERSIONS:
+        warnings.warn(
+            f"{source}: agentspec_version {version} was never published (other tools refuse "
+            "it); reading it anyway, and writing it back at a published version",
+            VersionWarning,
+            stacklevel=4,
+        )
+        return version
     if version not in KNOWN_VERSIONS:
         raise VersionError(
             f"{source}: unsupported agentspec_version '{version}'",
             hint=f"loom reads versions {', '.join(KNOWN_VERSIONS)}",
         )
+    return version
+
+
+def remember_versions(components: Iterable[Component], version: str) -> None:
+    """Note that ``components`` were loaded from a document declaring ``version``."""
+    if version in UNPUBLISHED_VERSIONS:
+        return  # written back at what the features need
+    for component in components:
+        LOADED_VERSIONS.put(component, version)
+
+
+def writing_version(root: Component, requested: str | None) -> str:
+    """The version to write ``root`` at: the one asked for, or else (as pyagentspec) the
+    higher of what its features need and the version its parts were loaded at."""
+    if requested is not None:
+        if requested not in WRITABLE_VERSIONS:
+            never = requested in UNPUBLISHED_VERSIONS
+            raise VersionError(
+                f"cannot write agentspec_version '{requested}'"
+                + (": it was never published" if never else ""),
+                hint=f"write one of {', '.join(WRITABLE_VERSIONS)}",
+            )
+        return requested
+    version = needed_version(root)[0]
+    for component in walk(root):
+        loaded = LOADED_VERSIONS.get(component)
+        if loaded is not None:
+            version = later(version, loaded)
     return version
 
 

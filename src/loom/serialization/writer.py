@@ -13,7 +13,7 @@ from typing import Any
 
 from loom.errors import SpecError
 from loom.serialization.fields import COMPONENT, field_kinds
-from loom.serialization.versions import needed_version
+from loom.serialization.versions import writing_version
 from loom.spec.component import Component
 from loom.spec.property import Property
 from loom.spec.versions import version_key
@@ -43,7 +43,7 @@ class DocumentWriter:
         self, root: Component, version: str | None = None, include_sensitive: bool = False
     ) -> None:
         self.root = root
-        self.version = version or needed_version(root)[0]
+        self.version = writing_version(root, version)
         self.include_sensitive = include_sensitive
         self.shared: set[str] = set()
         self.hosted: dict[str, list[Component]] = defaultdict(list)

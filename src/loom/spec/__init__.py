@@ -26,6 +26,7 @@ from loom.spec.datastores import (
 from loom.spec.flows.edges import ControlFlowEdge, DataFlowEdge
 from loom.spec.flows.flow import Flow
 from loom.spec.llms import (
+    DbmsVectorChainLlmConfig,
     GeminiAIStudioAuthConfig,
     GeminiAuthConfig,
     GeminiConfig,
@@ -117,8 +118,8 @@ __all__ = [
     "AgentSpecializationParameters", "AgenticComponent", "AnyProperty", "ApiNode", "AuthConfig",
     "BooleanProperty", "BranchingNode", "BuiltinTool", "CatchExceptionNode", "ClientTool",
     "ClientTransport", "Component", "ComponentWithIO", "ControlFlowEdge",
-    "ConversationSummarizationTransform", "DataFlowEdge", "Datastore", "DictProperty", "EndNode",
-    "FloatProperty", "Flow", "FlowNode", "GeminiAIStudioAuthConfig", "GeminiAuthConfig",
+    "ConversationSummarizationTransform", "DataFlowEdge", "Datastore", "DbmsVectorChainLlmConfig",
+    "DictProperty", "EndNode", "FloatProperty", "Flow", "FlowNode", "GeminiAIStudioAuthConfig", "GeminiAuthConfig",
     "GeminiConfig", "GeminiVertexAIAuthConfig", "InMemoryCollectionDatastore", "InputMessageNode",
     "IntegerProperty", "ListProperty", "LlmConfig", "LlmNode", "MCPTool", "MCPToolBox",
     "MCPToolSpec", "MTlsOracleDatabaseConnectionConfig", "ManagerWorkers", "MapNode",

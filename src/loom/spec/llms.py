@@ -15,10 +15,12 @@ from typing import Any, ClassVar
 
 from loom.errors import LoomWarning
 from loom.spec.component import Component
+from loom.spec.datastores import OracleDatabaseConnectionConfig
 from loom.spec.field_rules import (
     check_choice,
     check_fixed,
     check_generation_parameters,
+    check_number,
     check_retry_policy,
     late_field_gates,
 )
@@ -282,3 +284,51 @@ class GeminiConfig(LlmConfig):
 
     provider: str | None = "google"
     auth: GeminiAuthConfig
+
+
+class DbmsVectorChainLlmConfig(LlmConfig):
+    """A model that Oracle Database calls for you through DBMS_VECTOR_CHAIN (26.3.1).
+
+    Authentication is the database credential ``credential_name``, or none with
+    ``host: local`` (a local OpenAI or Ollama server), so the inherited
+    ``api_provider``, ``api_type`` and ``api_key`` must stay unset.
+    """
+
+    min_agentspec_version: ClassVar[str] = "26.3.1"
+    implied_fields: ClassVar[frozenset[str]] = frozenset({"api_provider", "api_type", "api_key"})
+
+    provider: str  # required here
+    url: str
+    host: str | None = None
+    credential_name: str | None = None
+    transfer_timeout: int | None = None
+    connection_config: OracleDatabaseConnectionConfig | None = None
+
+    def _check(self) -> None:
+        super()._check()
+        for field in ("model_id", "provider", "url", "credential_name"):
+            if getattr(self, field) == "":
+                raise self.error(f"{field} must not be empty", hint=f"give {field} a value")
+        inherited = [f for f in sorted(self.implied_fields) if getattr(self, f) is not None]
+        if inherited:
+            raise self.error(
+                f"a DbmsVectorChainLlmConfig does not take {', '.join(inherited)}",
+                hint="the database credential named by credential_name authenticates the "
+                "calls: remove those fields",
+            )
+        check_choice(self, "host", self.host, ("local",), allow_none=True)
+        check_number(self, "transfer_timeout", self.transfer_timeout, minimum=0,
+                     integer=True, allow_none=True)
+        if (self.host is None) == (self.credential_name is None):
+            raise self.error(
+                "set exactly one of credential_name and host"
+                + (": both are set" if self.host is not None else ""),
+                hint="name a credential managed by the database, or set host: local for a "
+                "local OpenAI or Ollama provider",
+            )
+        if self.host is not None and self.provider not in ("openai", "ollama"):
+            raise self.error(
+                f"host: local is supported only for the openai and ollama providers, "
+                f"not {self.provider!r}",
+                hint="use credential_name for other providers",
+            )

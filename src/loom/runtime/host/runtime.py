@@ -29,6 +29,7 @@ from loom.runtime.plan import Compiler, FlowPlan
 from loom.runtime.result import ErrorInfo, RunResult
 from loom.runtime.services import Services
 from loom.serialization import load, loads, to_dict
+from loom.serialization.policy import PolicyArgs, PolicyInput, load_policy
 from loom.spec.component import Component
 from loom.spec.flows.flow import Flow
 from loom.stores.base import CheckpointStore, make_owner
@@ -50,7 +51,8 @@ class Runtime:
     :func:`loom.inline`); ``max_iterations`` bounds an agent's LLM calls per user
     message. Node and agent metadata (``{"loom": {...}}``) override these. Running
     JSON/YAML text seen recently reuses its Flow: components are not to be changed
-    once run.
+    once run. ``allowed_components`` / ``blocked_components`` apply to every
+    document it loads, as in :func:`loom.load` (StdioTransport is blocked by default).
     """
 
     def __init__(
@@ -70,9 +72,15 @@ class Runtime:
         keep_finished: bool | None = None,
         inline_tools: bool | Iterable[str] = False,
         max_iterations: int = DEFAULT_MAX_ITERATIONS,
+        allowed_components: PolicyInput = None,
+        blocked_components: PolicyInput = None,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
+        load_policy(allowed_components, blocked_components)  # a bad entry fails here
+        self.load_policy: PolicyArgs = {
+            "allowed_components": allowed_components, "blocked_components": blocked_components,
+        }
         overrides: dict[str, Any] = dict(overrides_from_env()) if use_env else {}
         overrides.update({k: v for k, v in dict(llm or {}).items() if v})
         self.registry = dict(registry or {})
@@ -112,7 +120,7 @@ class Runtime:
         """A Flow from a loom component, a file path, JSON/YAML text, or a
         pyagentspec component; an agent (Agent, Swarm, ManagerWorkers...) comes
         back as its implicit flow (StartNode -> AgentNode -> EndNode)."""
-        return as_flow(_to_component(source, self.registry))
+        return as_flow(_to_component(source, self.registry, self.load_policy))
 
     def _loaded(self, source: FlowSource) -> Flow:
         # Loading costs more than running a small flow: the same text, with the
@@ -201,7 +209,7 @@ class Runtime:
         component = self._flows.get(state.digest)
         if component is None:
             component = self.load(loads(json.dumps(state.flow), format="json",
-                                         registry=self.registry))
+                                         registry=self.registry, **self.load_policy))
             component = self._flows.put(state.digest, component)
         return component
 
@@ -421,19 +429,23 @@ def _is_document(source: str) -> bool:
     return text.startswith(("{", "component_type")) or "\n" in text
 
 
-def _to_component(source: FlowSource, registry: Mapping[str, Any]) -> Component:
+def _to_component(
+    source: FlowSource, registry: Mapping[str, Any], policy: PolicyArgs
+) -> Component:
     if isinstance(source, Component):
         return source
     if isinstance(source, Path):
-        return load(source, registry=registry)
+        return load(source, registry=registry, **policy)
     if isinstance(source, str):
         if _is_document(source):
-            return loads(source, registry=registry)
-        return load(source, registry=registry)
+            return loads(source, registry=registry, **policy)
+        return load(source, registry=registry, **policy)
     if type(source).__module__.startswith("pyagentspec"):
         from pyagentspec.serialization import AgentSpecSerializer  # the caller's own package
 
-        return loads(AgentSpecSerializer().to_json(source), format="json", registry=registry)
+        return loads(
+            AgentSpecSerializer().to_json(source), format="json", registry=registry, **policy
+        )
     raise TypeError(
         f"cannot run a {type(source).__name__}: pass a loom component, a path, "
         "JSON/YAML text or a pyagentspec component"
