@@ -10,6 +10,7 @@ transport's business).
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -115,7 +116,7 @@ async def _listing(session: Session, who: str, tool: str | None) -> dict[str, An
         while True:
             params = None if cursor is None else sdk().types.PaginatedRequestParams(cursor=cursor)
             page = await _request(session, who, tool or "tools/list",
-                                  lambda: session.client.list_tools(params=params))
+                                  functools.partial(session.client.list_tools, params=params))
             found.update({t.name: t for t in page.tools})
             cursor = page.next_cursor
             if not cursor:

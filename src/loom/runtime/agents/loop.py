@@ -35,6 +35,7 @@ from loom.runtime.agents.calls import (
     assign_names,
     own_tool,
     parse_arguments,
+    toolbox_tools,
 )
 from loom.runtime.agents.conversation import Thread, has_user_message, request_messages
 from loom.runtime.agents.transforms import apply, supported
@@ -79,13 +80,10 @@ class AgentRunner(ComponentRunner):
             raise PlanError(
                 f"agent '{self.name}': tool_errors must be 'model' or 'raise', got {errors!r}"
             )
-        self.tools = [own_tool(tool, compiler, self.name, errors == "raise")
+        self.raise_errors = errors == "raise"
+        self.tools = [own_tool(tool, compiler, self.name, self.raise_errors)
                       for tool in component.tools]
-        self.unsupported: str | None = None
-        if base.toolboxes:
-            box = base.toolboxes[0]
-            self.unsupported = (f"{box.component_type} '{box.name}' (a toolbox of agent "
-                                f"'{self.name}') is not supported yet by loom's agents")
+        self.toolboxes = list(base.toolboxes)
         self.transforms = supported(base.transforms, self.name)
 
     async def converse(
@@ -121,11 +119,11 @@ class AgentRunner(ComponentRunner):
         goal: Goal,
         extra_tools: Sequence[AgentTool],
     ) -> Outcome:
-        if self.unsupported:
-            raise NodeFailure(self.unsupported, ctx.path,
-                              hint="use tools listed in the agent's 'tools' instead")
         system = render(self.system_prompt, input_values(self.inputs, inputs))
-        tools: list[AgentTool] = [*self.tools, *extra_tools]
+        boxed: list[AgentTool] = []
+        for index, box in enumerate(self.toolboxes):
+            boxed += await toolbox_tools(ctx, box, index, self.name, self.raise_errors)
+        tools: list[AgentTool] = [*self.tools, *boxed, *extra_tools]
         if goal.offers_submit:
             tools.append(SubmitTool(goal))
         lookup = assign_names(tools)

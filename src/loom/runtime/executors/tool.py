@@ -114,6 +114,7 @@ class ToolExecutor(Executor):
 
     async def _mcp(self, ctx: RunContext, tool: MCPTool, inputs: dict[str, Any]
                    ) -> dict[str, Any]:
+        mcp.require_sdk()
         try:
             result = await mcp.call_tool(ctx, tool.client_transport, tool.name, inputs,
                                          self.who, tool.retry_policy)
