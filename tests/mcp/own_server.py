@@ -1,0 +1,102 @@
+"""An MCP server built with the ``mcp`` SDK, for the cases real servers do not offer.
+
+    python own_server.py LOG stdio
+    python own_server.py LOG sse|http PORT [CERT KEY CA]   (with CERT..: mutual TLS)
+
+Every session start (a process, for stdio) and every call is appended to LOG,
+one line each, so tests count them on the server's side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import sys
+from pathlib import Path
+
+from mcp.server.mcpserver import Context, MCPServer
+
+LOG = Path(sys.argv[1])
+server = MCPServer("loom-test")
+
+
+def log(line: str) -> None:
+    with LOG.open("a") as out:
+        out.write(line + "\n")
+
+
+@server.tool()
+def count(label: str) -> str:
+    """Record a call and say so."""
+    log(f"call {label}")
+    return f"counted {label}"
+
+
+@server.tool()
+def add(a: int, b: int) -> int:
+    """The sum of two integers (structured content {"result": n})."""
+    log(f"call add {a} {b}")
+    return a + b
+
+
+@server.tool()
+def fail(reason: str) -> str:
+    """Raise an error with the reason."""
+    log("call fail")
+    raise ValueError(reason)
+
+
+@server.tool()
+def die() -> str:
+    """Exit the server in the middle of the call."""
+    log("call die")
+    os._exit(3)
+
+
+@server.tool()
+async def slow(seconds: float) -> str:
+    """Answer after some seconds."""
+    log("call slow")
+    await asyncio.sleep(seconds)
+    return "slept"
+
+
+@server.tool()
+def flaky(label: str) -> str:
+    """Fail the first two calls of a label, then succeed."""
+    done = LOG.read_text().count(f"call flaky {label}\n") if LOG.exists() else 0
+    log(f"call flaky {label}")
+    if done < 2:
+        raise RuntimeError(f"not yet ({done + 1})")
+    return f"third time {label}"
+
+
+@server.tool()
+def headers(ctx: Context) -> dict[str, str]:
+    """The HTTP headers of the call whose name starts with x-."""
+    seen = ctx.headers or {}
+    return {k: v for k, v in seen.items() if k.lower().startswith("x-")}
+
+
+def main() -> None:
+    mode = sys.argv[2]
+    if mode == "stdio":
+        log(f"start {os.getpid()}")
+        server.run()
+        return
+    import uvicorn
+
+    port = int(sys.argv[3])
+    app = server.sse_app() if mode == "sse" else server.streamable_http_app()
+    tls = {}
+    if len(sys.argv) > 4:
+        cert, key, ca = sys.argv[4:7]
+        tls = {"ssl_certfile": cert, "ssl_keyfile": key, "ssl_ca_certs": ca,
+               "ssl_cert_reqs": ssl.CERT_REQUIRED}
+    log(f"start {os.getpid()}")
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", **tls)
+
+
+if __name__ == "__main__":
+    main()
