@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
 
 LOG = Path(sys.argv[1])
 server = MCPServer("loom-test")
@@ -42,9 +43,9 @@ def add(a: int, b: int) -> int:
 
 @server.tool()
 def fail(reason: str) -> str:
-    """Raise an error with the reason."""
+    """Raise an error with the reason (a ToolError: the SDK passes its text on)."""
     log("call fail")
-    raise ValueError(reason)
+    raise ToolError(reason)
 
 
 @server.tool()

@@ -128,14 +128,14 @@ async def _listing(session: Session, who: str, tool: str | None) -> dict[str, An
 async def _request(
     session: Session, who: str, tool: str, send: Callable[[], Awaitable[T]]
 ) -> T:
+    seconds = session.transport.read_timeout_seconds
     try:
-        return await send()
+        return await asyncio.wait_for(send(), seconds)
     except asyncio.CancelledError:
         raise
     except Exception as exc:
         code = getattr(exc, "code", None)
-        if code == REQUEST_TIMEOUT:
-            seconds = session.transport.read_timeout_seconds
+        if code == REQUEST_TIMEOUT or isinstance(exc, asyncio.TimeoutError):
             raise McpToolError(
                 f"{who}: tool '{tool}' on {session.label} did not answer within {seconds:g} s",
                 hint="raise session_parameters.read_timeout_seconds of the transport",

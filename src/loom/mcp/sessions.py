@@ -16,6 +16,7 @@ from loom.runtime.context import Run
 from loom.spec.transports import ClientTransport
 
 MEMO_KEY = "loom.mcp.sessions"
+STARTUP_TIMEOUT = 60.0  # seconds a server may take to start and initialize, at least
 CLOSE_TIMEOUT = 10.0  # seconds a session may take to disconnect before its task is cancelled
 
 
@@ -46,13 +47,14 @@ class Session:
             raise ServerUnavailable(f"cannot open a session with {self.label}: {detail}")
 
     async def _own(self) -> None:
-        mcp = sdk()
-        timeout = self.transport.read_timeout_seconds
+        mcp, anyio = sdk(), sdk("anyio")
+        startup = max(self.transport.read_timeout_seconds, STARTUP_TIMEOUT)
         try:
             async with connect(self.transport) as (read, write), mcp.ClientSession(
-                read, write, read_timeout_seconds=timeout
+                read, write
             ) as client:
-                await client.initialize()
+                with anyio.fail_after(startup):  # a server may take a while to start
+                    await client.initialize()
                 self.client = client
                 self._ready.set()
                 await self._stop.wait()

@@ -119,9 +119,10 @@ class ToolExecutor(Executor):
             result = await mcp.call_tool(ctx, tool.client_transport, tool.name, inputs,
                                          self.who, tool.retry_policy)
             return mcp.to_outputs(tool.name, self.outputs, result)
-        except (mcp.McpToolError, ToolResultError) as exc:
-            raise StepError(str(exc), hint=getattr(exc, "hint", None)
-                            or "return what the tool's outputs declare") from exc
+        except mcp.McpToolError as exc:
+            raise StepError(str(exc), hint=exc.hint) from exc
+        except ToolResultError as exc:
+            raise StepError(str(exc), hint="declare the outputs the tool gives") from exc
 
     def _split(self, result: Any) -> dict[str, Any]:
         try:
