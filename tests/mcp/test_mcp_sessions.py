@@ -1,0 +1,109 @@
+"""Sessions belong to the run: one per server, closed however the run ends; calls are
+journaled, so a resumed run never calls a tool twice. Counted on the server's side."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+from mcp_support import alive, log_lines, own_stdio
+
+from loom.spec import InputMessageNode, MCPTool, ToolNode
+from runtime.conftest import linear_flow, prop, props, runtime
+
+
+def counter(log: Path, label: str, node: str, **extra: object) -> ToolNode:
+    tool = MCPTool(name="count", client_transport=own_stdio(log), inputs=[],
+                   outputs=[prop(f"said_{label}")], **extra)
+    tool.inputs = [prop("label", default=label)]
+    return ToolNode(name=node, tool=tool)
+
+
+def server_pids(log: Path) -> list[int]:
+    return [int(line.split()[1]) for line in log_lines(log, "start")]
+
+
+def gone(pid: int, within: float = 10.0) -> bool:
+    deadline = time.monotonic() + within
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_one_session_per_server_per_run_closed_when_the_run_ends(log: Path) -> None:
+    flow = linear_flow("twice", counter(log, "a", "first"), counter(log, "b", "second"),
+                       outputs=props(said_a="string", said_b="string"), wiring="edges")
+    result = runtime().run(flow)
+    assert result.status == "finished", result.error
+    assert result.outputs == {"said_a": "counted a", "said_b": "counted b"}
+    assert log_lines(log, "call") == ["call a", "call b"]
+    [pid] = server_pids(log)  # one session (one server process) for both calls
+    assert gone(pid)
+    assert runtime().run(flow).status == "finished"
+    assert len(server_pids(log)) == 2  # the next run has its own
+
+
+def test_the_session_is_closed_when_the_run_fails(log: Path) -> None:
+    failing = MCPTool(name="fail", client_transport=own_stdio(log),
+                      inputs=[prop("reason", default="no")], outputs=[prop("x")])
+    flow = linear_flow("fails", counter(log, "a", "first"), ToolNode(name="boom", tool=failing))
+    result = runtime().run(flow)
+    assert result.status == "failed"
+    [pid] = server_pids(log)
+    assert gone(pid)
+
+
+async def test_the_session_is_closed_when_the_run_is_cancelled(log: Path) -> None:
+    slow = MCPTool(name="slow", client_transport=own_stdio(log),
+                   inputs=[prop("seconds", "number", default=30)], outputs=[prop("x")])
+    task = asyncio.ensure_future(runtime().arun(linear_flow("slow", ToolNode(name="s",
+                                                                             tool=slow))))
+    deadline = time.monotonic() + 60
+    while "call slow" not in log_lines(log, "call"):
+        assert time.monotonic() < deadline and not task.done()
+        await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    [pid] = server_pids(log)
+    assert gone(pid)
+
+
+def test_a_resumed_run_does_not_call_the_tool_again(log: Path) -> None:
+    ask = InputMessageNode(name="ask", message="Go on?")
+    flow = linear_flow("resumable", counter(log, "before", "first"), ask,
+                       counter(log, "after", "second"),
+                       outputs=props(said_before="string", said_after="string"),
+                       wiring="edges")
+    rt = runtime()
+    waiting = rt.run(flow)
+    assert waiting.status == "waiting", waiting.error
+    assert log_lines(log, "call") == ["call before"]
+    result = rt.resume(waiting.run_id, {waiting.pending[0].id: "yes"})
+    assert result.status == "finished", result.error
+    assert result.outputs == {"said_before": "counted before", "said_after": "counted after"}
+    assert log_lines(log, "call") == ["call before", "call after"]  # 'before' once
+
+
+def test_requires_confirmation_waits_before_the_call(log: Path) -> None:
+    flow = linear_flow("confirmed", counter(log, "a", "first", requires_confirmation=True),
+                       outputs=props(said_a="string"), wiring="edges")
+    rt = runtime()
+    waiting = rt.run(flow)
+    assert waiting.status == "waiting"
+    [request] = waiting.pending
+    assert request.kind == "confirmation"
+    assert request.tool_call == {"name": "count", "arguments": {"label": "a"}}
+    assert log_lines(log) == []  # no server started for a question
+    result = rt.resume(waiting.run_id, {request.id: True})
+    assert result.status == "finished", result.error
+    assert log_lines(log, "call") == ["call a"]
+    refused = rt.run(flow)
+    refused = rt.resume(refused.run_id, {refused.pending[0].id: False})
+    assert refused.status == "failed"
+    assert "refused" in refused.error.message
+    assert log_lines(log, "call") == ["call a"]
