@@ -28,10 +28,19 @@ def log(line: str) -> None:
 
 
 @server.tool()
-def count(label: str) -> str:
-    """Record a call and say so."""
+def count(label: str, ctx: Context) -> str:
+    """Record a call, and the session it came in, and say so."""
     log(f"call {label}")
+    log(f"session {session_of(ctx)}")
     return f"counted {label}"
+
+
+def session_of(ctx: Context) -> str:
+    """The client's session: its id over HTTP (header or query), the process over stdio."""
+    request = ctx.request_context.request
+    if request is None:
+        return f"pid {os.getpid()}"
+    return request.headers.get("mcp-session-id") or str(request.query_params)
 
 
 @server.tool()
