@@ -74,6 +74,10 @@ EXPECTED: dict[str, list[str]] = {
         "MASK", "REDACTED", "Scrubber", "Span", "SpanBuilder", "SpanCollector", "SpanEvent",
         "SpanProcessor", "TraceFile", "TraceFileWriter", "read_trace", "secrets_of", "to_jsonable",
     ],
+    "loom.mcp": [
+        "McpToolError", "call_tool", "list_tools", "require_sdk", "result_value", "select",
+        "to_outputs",
+    ],
     "loom.testing": [
         "Failure", "FailureKind", "FakeLlmServer", "RecordedRequest", "Reply", "ScriptedToolCall",
         "ToolCallsReply", "fake_instance", "serve_asgi",
