@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from mcp_support import alive, log_lines, own_stdio
 
-from loom.spec import InputMessageNode, MCPTool, ToolNode
+from agents.conftest import llm_config, tool_messages
+from loom.spec import Agent, InputMessageNode, MCPTool, MCPToolBox, ToolNode
+from loom.testing import FakeLlmServer, ScriptedToolCall, ToolCallsReply
 from runtime.conftest import linear_flow, prop, props, runtime
 
 
@@ -25,34 +27,37 @@ def server_pids(log: Path) -> list[int]:
     return [int(line.split()[1]) for line in log_lines(log, "start")]
 
 
-def gone(pid: int, within: float = 10.0) -> bool:
-    deadline = time.monotonic() + within
-    while alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+def gone(pid: int) -> bool:
+    """The server process has ended already: the run stopped it before returning (a
+    session left to the garbage collector would end it a moment later)."""
+    return not alive(pid)
 
 
-def test_one_session_per_server_per_run_closed_when_the_run_ends(log: Path) -> None:
+def session_tasks() -> list[asyncio.Task[object]]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("loom MCP server")]
+
+
+async def test_one_session_per_server_per_run_closed_when_the_run_ends(log: Path) -> None:
     flow = linear_flow("twice", counter(log, "a", "first"), counter(log, "b", "second"),
                        outputs=props(said_a="string", said_b="string"), wiring="edges")
-    result = runtime().run(flow)
+    result = await runtime().arun(flow)
+    assert session_tasks() == []  # closed by the run, not left to the garbage collector
     assert result.status == "finished", result.error
     assert result.outputs == {"said_a": "counted a", "said_b": "counted b"}
     assert log_lines(log, "call") == ["call a", "call b"]
     [pid] = server_pids(log)  # one session (one server process) for both calls
     assert gone(pid)
-    assert runtime().run(flow).status == "finished"
+    assert (await runtime().arun(flow)).status == "finished"
     assert len(server_pids(log)) == 2  # the next run has its own
 
 
-def test_the_session_is_closed_when_the_run_fails(log: Path) -> None:
+async def test_the_session_is_closed_when_the_run_fails(log: Path) -> None:
     failing = MCPTool(name="fail", client_transport=own_stdio(log),
                       inputs=[prop("reason", default="no")], outputs=[prop("x")])
     flow = linear_flow("fails", counter(log, "a", "first"), ToolNode(name="boom", tool=failing))
-    result = runtime().run(flow)
+    result = await runtime().arun(flow)
     assert result.status == "failed"
+    assert session_tasks() == []
     [pid] = server_pids(log)
     assert gone(pid)
 
@@ -69,6 +74,7 @@ async def test_the_session_is_closed_when_the_run_is_cancelled(log: Path) -> Non
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    assert session_tasks() == []
     [pid] = server_pids(log)
     assert gone(pid)
 
@@ -107,3 +113,27 @@ def test_requires_confirmation_waits_before_the_call(log: Path) -> None:
     assert refused.status == "failed"
     assert "refused" in refused.error.message
     assert log_lines(log, "call") == ["call a"]
+
+
+def test_a_resumed_agent_calls_no_mcp_tool_and_lists_no_toolbox_again(
+    log: Path, fake_llm: FakeLlmServer
+) -> None:
+    tool = MCPTool(name="count", client_transport=own_stdio(log), inputs=props(label="string"),
+                   outputs=[prop("said")])
+    box = MCPToolBox(name="own_box", client_transport=own_stdio(log), tool_filter=["add"])
+    agent = Agent(name="helper", llm_config=llm_config(fake_llm), system_prompt="You help.",
+                  tools=[tool], toolboxes=[box])
+    fake_llm.script_sequence([
+        ToolCallsReply([ScriptedToolCall("count", {"label": "x"}),
+                        ScriptedToolCall("add", {"a": 1, "b": 2})]),
+        "Counted.", "Bye."])
+    rt = runtime()
+    first = rt.run(agent)  # waits for the user's first message
+    second = rt.resume(first.run_id, {first.pending[0].id: "count x"})
+    assert second.status == "waiting", second.error
+    assert log_lines(log, "call") == ["call x", "call add 1 2"]
+    assert tool_messages(fake_llm.requests[1]) == ["counted x", "3"]
+    third = rt.resume(second.run_id, {second.pending[0].id: "thanks"})
+    assert third.status == "waiting", third.error
+    assert log_lines(log, "call") == ["call x", "call add 1 2"]
+    assert len(log_lines(log, "start")) == 1  # the replay needed no server at all

@@ -120,7 +120,10 @@ class AgentRunner(ComponentRunner):
         extra_tools: Sequence[AgentTool],
     ) -> Outcome:
         system = render(self.system_prompt, input_values(self.inputs, inputs))
-        boxed: list[AgentTool] = []
+        hitl = self.human_in_the_loop and mode != "delegate"
+        if mode == "chat" and hitl and not has_user_message(thread.messages):
+            self._ask_user(ctx, thread, None, START)
+        boxed: list[AgentTool] = []  # listed once the agent has something to do
         for index, box in enumerate(self.toolboxes):
             boxed += await toolbox_tools(ctx, box, index, self.name, self.raise_errors)
         tools: list[AgentTool] = [*self.tools, *boxed, *extra_tools]
@@ -129,9 +132,6 @@ class AgentRunner(ComponentRunner):
         lookup = assign_names(tools)
         definitions = [tool.definition() for tool in tools]
         limit = iteration_limit(ctx, self.max_iterations)
-        hitl = self.human_in_the_loop and mode != "delegate"
-        if mode == "chat" and hitl and not has_user_message(thread.messages):
-            self._ask_user(ctx, thread, None, START)
         turn = 0
         since_user = 0
         while True:
