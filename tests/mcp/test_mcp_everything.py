@@ -42,9 +42,12 @@ def everything(request: pytest.FixtureRequest) -> Iterator[ClientTransport]:
 def test_echo_from_a_tool_node(everything: ClientTransport) -> None:
     tool = MCPTool(name="echo", client_transport=everything, inputs=props(message="string"),
                    outputs=[prop("reply")])
-    result = runtime().run(tool_flow(tool), {"message": "hello over MCP"})
+    seen: list[str] = []
+    result = runtime(listeners=[lambda event: seen.append(event.type)]).run(
+        tool_flow(tool), {"message": "hello over MCP"})
     assert result.status == "finished", result.error
     assert result.outputs == {"reply": "Echo: hello over MCP"}
+    assert [t for t in seen if t.startswith("tool_")] == ["tool_start", "tool_end"]
 
 
 def test_an_agent_uses_a_toolbox_narrowed_by_tool_filter(

@@ -115,14 +115,21 @@ class ToolExecutor(Executor):
     async def _mcp(self, ctx: RunContext, tool: MCPTool, inputs: dict[str, Any]
                    ) -> dict[str, Any]:
         mcp.require_sdk()
+        events = ctx.run.events
+        if events.enabled:
+            events.emit("tool_start", ctx.path, ctx.step, tool=tool, inputs=inputs)
         try:
             result = await mcp.call_tool(ctx, tool.client_transport, tool.name, inputs,
                                          self.who, tool.retry_policy)
-            return mcp.to_outputs(tool.name, self.outputs, result)
-        except mcp.McpToolError as exc:
-            raise StepError(str(exc), hint=exc.hint) from exc
-        except ToolResultError as exc:
-            raise StepError(str(exc), hint="declare the outputs the tool gives") from exc
+            outputs = mcp.to_outputs(tool.name, self.outputs, result)
+        except (mcp.McpToolError, ToolResultError) as exc:
+            if events.enabled:
+                events.emit("tool_end", ctx.path, ctx.step, tool=tool, error=exc)
+            hint = exc.hint if isinstance(exc, mcp.McpToolError) else "declare its outputs"
+            raise StepError(str(exc), hint=hint) from exc
+        if events.enabled:
+            events.emit("tool_end", ctx.path, ctx.step, tool=tool, outputs=outputs)
+        return outputs
 
     def _split(self, result: Any) -> dict[str, Any]:
         try:
