@@ -11,7 +11,14 @@ import pytest
 from mcp_support import alive, log_lines, own_stdio
 
 from agents.conftest import llm_config, tool_messages
-from loom.spec import Agent, InputMessageNode, MCPTool, MCPToolBox, ToolNode
+from loom.spec import (
+    Agent,
+    InputMessageNode,
+    MCPTool,
+    MCPToolBox,
+    ParallelFlowNode,
+    ToolNode,
+)
 from loom.testing import FakeLlmServer, ScriptedToolCall, ToolCallsReply
 from runtime.conftest import linear_flow, prop, props, runtime
 
@@ -49,6 +56,18 @@ async def test_one_session_per_server_per_run_closed_when_the_run_ends(log: Path
     assert gone(pid)
     assert (await runtime().arun(flow)).status == "finished"
     assert len(server_pids(log)) == 2  # the next run has its own
+
+
+def test_parallel_branches_share_the_runs_one_session(log: Path) -> None:
+    branches = [linear_flow(f"branch_{label}", counter(log, label, f"count_{label}"),
+                            outputs=props(**{f"said_{label}": "string"}), wiring="edges")
+                for label in ("a", "b", "c", "d")]
+    fan = ParallelFlowNode(name="fan", subflows=branches)
+    result = runtime().run(linear_flow("fan_out", fan, outputs=[
+        prop(f"said_{label}") for label in "abcd"]))
+    assert result.status == "finished", result.error
+    assert sorted(log_lines(log, "call")) == ["call a", "call b", "call c", "call d"]
+    assert len(server_pids(log)) == 1  # four branches starting together, one session
 
 
 async def test_the_session_is_closed_when_the_run_fails(log: Path) -> None:
