@@ -14,6 +14,7 @@ import os
 import ssl
 import sys
 from pathlib import Path
+from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -89,6 +90,26 @@ def headers(ctx: Context) -> dict[str, str]:
     return {k: v for k, v in seen.items() if k.lower().startswith("x-")}
 
 
+REFUSED: dict[bytes, int] = {}
+
+
+def busy_at_first(app: Any) -> Any:
+    """Answer 503 to the first two requests carrying the same ``x-busy-first`` header."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        label = dict(scope.get("headers") or []).get(b"x-busy-first")
+        if scope["type"] == "http" and label and REFUSED.get(label, 0) < 2:
+            REFUSED[label] = REFUSED.get(label, 0) + 1
+            log(f"busy {label.decode()}")
+            await send({"type": "http.response.start", "status": 503,
+                        "headers": [(b"retry-after", b"0")]})
+            await send({"type": "http.response.body", "body": b"busy"})
+            return
+        await app(scope, receive, send)
+
+    return wrapped
+
+
 def main() -> None:
     mode = sys.argv[2]
     if mode == "stdio":
@@ -105,7 +126,7 @@ def main() -> None:
         tls = {"ssl_certfile": cert, "ssl_keyfile": key, "ssl_ca_certs": ca,
                "ssl_cert_reqs": ssl.CERT_REQUIRED}
     log(f"start {os.getpid()}")
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", **tls)
+    uvicorn.run(busy_at_first(app), host="127.0.0.1", port=port, log_level="warning", **tls)
 
 
 if __name__ == "__main__":

@@ -91,6 +91,28 @@ def test_one_session_per_run_over_http(served: tuple[str, str, Path]) -> None:
     assert len(sessions) == 3 and len(set(sessions)) == 1  # three calls, one session
 
 
+@pytest.mark.parametrize("policy", [{"max_attempts": 3, "initial_retry_delay": 0.01,
+                                     "max_retry_delay": 0.05}, None])
+def test_the_transports_retry_policy_retries_a_busy_server(
+    served: tuple[str, str, Path], policy: dict | None
+) -> None:
+    kind, url, log = served
+    cls = SSETransport if kind == "sse" else StreamableHTTPTransport
+    label = f"{kind}-{bool(policy)}"
+    transport = cls(name="own", url=url, headers={"X-Busy-First": label}, retry_policy=policy)
+    tool = MCPTool(name="add", client_transport=transport, inputs=props(a="integer", b="integer"),
+                   outputs=[prop("total", "integer")])
+    result = runtime().run(tool_flow(tool, node="busy_add"), {"a": 1, "b": 1})
+    if policy:
+        assert result.status == "finished", result.error
+        assert result.outputs == {"total": 2}
+        assert log_lines(log, f"busy {label}") == [f"busy {label}"] * 2
+    else:
+        assert result.status == "failed"
+        assert "ToolNode 'busy_add'" in result.error.message
+        assert "MCP server 'own'" in result.error.message
+
+
 def mtls(kind: str, url: str, files: dict[str, str], who: str = "client"
          ) -> SSEmTLSTransport | StreamableHTTPmTLSTransport:
     cls = SSEmTLSTransport if kind == "sse" else StreamableHTTPmTLSTransport

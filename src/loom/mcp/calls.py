@@ -14,7 +14,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from loom.mcp.servers import sdk
+from loom.mcp.sdk import sdk
 from loom.mcp.sessions import ServerUnavailable, Session, Sessions
 from loom.runtime.context import RunContext
 from loom.spec.retry_policy import RetryPolicy

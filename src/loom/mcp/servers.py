@@ -1,8 +1,4 @@
-"""How loom reaches an MCP server: one transport of the spec -> the SDK's client streams.
-
-The official ``mcp`` SDK is optional (``loom[mcp]``): it is imported on first use,
-so loom without it still loads and validates MCP components.
-"""
+"""How loom reaches an MCP server: one transport of the spec -> the SDK's client streams."""
 
 from __future__ import annotations
 
@@ -10,10 +6,11 @@ import json
 import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from types import ModuleType
 from typing import Any
 
-from loom._optional import require
+from loom.mcp.http_retry import retrying
+from loom.mcp.sdk import sdk
+from loom.spec.retry_policy import RetryPolicy
 from loom.spec.transports import (
     ClientTransport,
     RemoteTransport,
@@ -26,11 +23,6 @@ from loom.spec.transports import (
 
 HTTP_TIMEOUT = 30.0  # seconds per HTTP request, unless the transport's retry_policy says
 SSE_READ_TIMEOUT = 300.0  # an open event stream may stay quiet this long
-
-
-def sdk(module: str = "mcp") -> ModuleType:
-    """A module of the ``mcp`` SDK, or MissingDependency naming ``loom[mcp]``."""
-    return require(module, "mcp", "running MCP tools", package="mcp")
 
 
 def label(transport: ClientTransport) -> str:
@@ -69,16 +61,21 @@ def _tls(transport: SSEmTLSTransport | StreamableHTTPmTLSTransport) -> ssl.SSLCo
 
 
 def _client_factory(transport: RemoteTransport) -> Any:
-    """An httpx2 client factory for the SDK's SSE client, with the transport's TLS."""
+    """An httpx2 client factory for the SDK's clients, with the transport's TLS and
+    HTTP retries."""
     httpx2 = sdk("httpx2")
     verify: Any = True
     if isinstance(transport, (SSEmTLSTransport, StreamableHTTPmTLSTransport)):
         verify = _tls(transport)
 
+    options: dict[str, Any] = {"verify": verify}
+    if transport.retry_policy is not None:
+        options = {"transport": retrying(RetryPolicy.from_dict(transport.retry_policy), verify)}
+
     def make(headers: dict[str, str] | None = None, timeout: Any = None,
              auth: Any = None) -> Any:
-        return httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth, verify=verify,
-                                  trust_env=False)
+        return httpx2.AsyncClient(headers=headers, timeout=timeout, auth=auth, trust_env=False,
+                                  **options)
 
     return make
 

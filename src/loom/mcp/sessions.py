@@ -11,7 +11,8 @@ import asyncio
 import contextlib
 from typing import Any
 
-from loom.mcp.servers import connect, label, sdk, server_key
+from loom.mcp.sdk import sdk
+from loom.mcp.servers import connect, label, server_key
 from loom.runtime.context import Run
 from loom.spec.transports import ClientTransport
 
