@@ -20,7 +20,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 LOG = Path(sys.argv[1])
-server = MCPServer("loom-test")
+server = MCPServer("loom-test", log_level="CRITICAL")  # no rich tracebacks: quiet and quick
 
 
 def log(line: str) -> None:

@@ -8,7 +8,6 @@ serves calls from any task of the run, and disconnects when the run closes it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from loom.mcp.sdk import sdk
@@ -75,13 +74,16 @@ class Session:
         task = self._task
         if task is None or task.done():
             return
-        try:
-            await asyncio.wait_for(asyncio.shield(task), CLOSE_TIMEOUT)
-        except (asyncio.TimeoutError, asyncio.CancelledError):
+        if self.client is None:  # still starting: nothing to close gracefully
             task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
+        try:
+            done, _ = await asyncio.wait({task}, timeout=CLOSE_TIMEOUT)
+        except asyncio.CancelledError:
+            task.cancel()
             raise
+        if not done:
+            task.cancel()
+            await asyncio.wait({task})
 
 
 class Sessions:
