@@ -34,6 +34,8 @@ CASES = {
             "conn = A2AConnectionConfig(name='c')\n"
             "loom.Runtime().run(A2AAgent(name='r', agent_url='http://x', connection_config=conn))",
             "an A2AAgent needs a2a-sdk", "a2a"),
+    "mcp": ("from loom.mcp import require_sdk\nrequire_sdk()", "running MCP tools needs mcp",
+            "mcp"),
     "matplotlib": ("from loom.observability.timeline import draw_timeline\n"
                    "draw_timeline([], 'x.png')", "drawing a timeline needs matplotlib", "graph"),
 }
@@ -72,3 +74,25 @@ def test_cli_fake_llm_without_the_testing_extra_is_one_line_and_exit_2() -> None
         "which is not installed. pip install 'loom[testing]'"
     ]
     assert done.stdout == ""
+
+
+def test_an_mcp_tool_without_the_mcp_extra_fails_the_run_naming_the_extra() -> None:
+    code = (
+        "import loom\n"
+        "from loom.spec import EndNode, Flow, MCPTool, StartNode, StdioTransport, ToolNode\n"
+        "from loom.spec import ControlFlowEdge\n"
+        "tool = MCPTool(name='t', client_transport=StdioTransport(name='s', command='x'))\n"
+        "start, node, end = StartNode(name='s'), ToolNode(name='n', tool=tool), "
+        "EndNode(name='e')\n"
+        "flow = Flow(name='f', start_node=start, nodes=[start, node, end], "
+        "control_flow_connections=[ControlFlowEdge(name='a', from_node=start, to_node=node), "
+        "ControlFlowEdge(name='b', from_node=node, to_node=end)])\n"
+        "result = loom.Runtime(use_env=False).run(flow)\n"
+        "print(result.status, result.error.node)\n"
+        "print(result.error.message)\n"
+    )
+    done = run_without("mcp", code)
+    assert done.returncode == 0, done.stderr
+    status, message = done.stdout.strip().split("\n", 1)
+    assert status == "failed f > n"
+    assert "pip install 'loom[mcp]'" in message

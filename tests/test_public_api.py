@@ -75,6 +75,10 @@ EXPECTED: dict[str, list[str]] = {
         "SpanProcessor", "TraceFile", "TraceFileWriter", "read_trace", "secrets_of", "to_jsonable",
     ],
     "loom.a2a": ["A2ARunner", "A2ASession", "RemoteError", "RemoteTimeout", "Snapshot"],
+    "loom.mcp": [
+        "McpToolError", "call_tool", "list_tools", "require_sdk", "result_value", "select",
+        "to_outputs",
+    ],
     "loom.testing": [
         "Failure", "FailureKind", "FakeLlmServer", "RecordedRequest", "Reply", "ScriptedToolCall",
         "ToolCallsReply", "fake_instance", "serve_asgi",

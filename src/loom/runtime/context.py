@@ -27,6 +27,14 @@ class Run:
     events: Emitter = field(default_factory=Emitter)
     # In-memory state of this run only (never checkpointed), e.g. summary caches.
     memo: dict[str, Any] = field(default_factory=dict)
+    # What the run opened and closes when it ends, last first (MCP sessions).
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    async def close(self) -> None:
+        """Close what the run opened; called by the Runtime however the run ends."""
+        while self.closers:
+            with contextlib.suppress(Exception):
+                await self.closers.pop()()
 
 
 class RunContext:

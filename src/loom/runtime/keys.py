@@ -8,7 +8,7 @@ run finds its records by key (tests/runtime/test_checkpoint_fixtures.py)::
     effect      <step> "/" <effect>                   shopper>shopper#1/llm2.call1
     wait        <step> ("/" <part>)*                  shopper>shopper#1/llm2.call0/client
 
-Agents' effects: ``llm<n>``, ``<turn>.call<i>``, ``summary<t>.<hash>``; a team's
+Agents' effects: ``llm<n>``, ``<turn>.call<i>``, ``summary<t>.<hash>``, ``toolbox<i>``; a team's
 manager runs under ``manager``, a swarm's n-th active agent under ``a<n>``.
 """
 
@@ -87,6 +87,11 @@ def summary_prefix(transform: int) -> str:
 
 def summary_key(prefix: str, digest: str) -> str:
     return f"{prefix}.{digest[:16]}"
+
+
+def toolbox_key(index: int) -> str:
+    """The listing of an agent's ``index``-th toolbox."""
+    return f"toolbox{index}"
 
 
 def activation_key(n: int) -> str:

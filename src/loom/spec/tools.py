@@ -85,10 +85,27 @@ class BuiltinTool(Tool):
     tool_version: str | None = None
 
 
+_MCP_RETRY = "26.3.1"  # retry_policy on MCP tools and toolboxes: left out of older documents
+
+
 class MCPTool(Tool):
-    """One tool of an MCP server; its inputs and outputs are declared by the author."""
+    """One tool of an MCP server; its inputs and outputs are declared by the author.
+
+    ``retry_policy`` is the semantic retry of resolving and calling the tool (its
+    attempt and backoff fields); HTTP retries belong to the transport's policy.
+    """
+
+    field_versions: ClassVar[dict[str, str]] = {
+        "requires_confirmation": "25.4.2",
+        "retry_policy": _MCP_RETRY,
+    }
 
     client_transport: ClientTransport
+    retry_policy: dict[str, Any] | None = None
+
+    def _check(self) -> None:
+        super()._check()
+        check_retry_policy(self, self.retry_policy)
 
 
 class MCPToolSpec(ComponentWithIO):
@@ -124,13 +141,21 @@ class ToolBox(Component):
 
 
 class MCPToolBox(ToolBox):
-    """The tools of an MCP server, all of them or those named in ``tool_filter``."""
+    """The tools of an MCP server, all of them or those named in ``tool_filter``;
+    ``retry_policy`` as for MCPTool (discovery and the calls of its tools)."""
+
+    field_versions: ClassVar[dict[str, str]] = {
+        "requires_confirmation": "26.1.2",
+        "retry_policy": _MCP_RETRY,
+    }
 
     client_transport: ClientTransport
+    retry_policy: dict[str, Any] | None = None
     tool_filter: list[str | MCPToolSpec] | None = None
 
     def _check(self) -> None:
         super()._check()
+        check_retry_policy(self, self.retry_policy)
         seen: set[str] = set()
         for entry in self.tool_filter or []:
             name = entry if isinstance(entry, str) else entry.name

@@ -12,17 +12,26 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from loom import mcp
 from loom.errors import NodeFailure, PlanError, describe
 from loom.runtime.asking import is_yes
 from loom.runtime.context import RunContext
 from loom.runtime.http_call import HttpCall
-from loom.runtime.keys import CLIENT, CONFIRM
+from loom.runtime.keys import CLIENT, CONFIRM, toolbox_key
 from loom.runtime.plan import Compiler
 from loom.runtime.tools import BoundTool, ToolResultError, split_result
 from loom.runtime.values import coerce
 from loom.spec.property import Property
 from loom.spec.templates import to_text
-from loom.spec.tools import ClientTool, RemoteTool, ServerTool, Tool
+from loom.spec.tools import (
+    ClientTool,
+    MCPTool,
+    MCPToolBox,
+    RemoteTool,
+    ServerTool,
+    Tool,
+    ToolBox,
+)
 from loom.spec.types import describe_type, value_matches
 
 SUBMIT_TOOL = "submit_outputs"
@@ -261,6 +270,69 @@ class RemoteAgentTool(_OwnTool):
         return await self.recorded(call, arguments, send)
 
 
+class McpAgentTool(_OwnTool):
+    """An MCPTool (or a toolbox's tool): a call on the run's session with its server."""
+
+    def __init__(self, tool: MCPTool, who: str, raise_errors: bool,
+                 schema: dict[str, Any] | None = None) -> None:
+        super().__init__(tool, raise_errors)
+        self.who = who
+        self.schema = schema  # a toolbox tool's parameters, as the server lists them
+
+    def definition(self) -> dict[str, Any]:
+        found = super().definition()
+        if self.schema is not None and not self.parameters:
+            found["function"]["parameters"] = self.schema
+        return found
+
+    async def invoke(self, call: Call) -> ToolResult:
+        if self.schema is None or self.parameters:
+            return await super().invoke(call)
+        if self.confirm and not self.confirmed(call, call.arguments):
+            return refused(self.label)  # the server checks the arguments
+        return await self.execute(call, call.arguments)
+
+    async def execute(self, call: Call, arguments: dict[str, Any]) -> ToolResult:
+        tool = self.tool
+        assert isinstance(tool, MCPTool)
+        mcp.require_sdk()  # without it the run fails, rather than telling the model
+
+        async def send() -> Any:
+            result = await mcp.call_tool(call.ctx, tool.client_transport, tool.name, arguments,
+                                         self.who, tool.retry_policy)
+            return mcp.result_value(list(tool.outputs or []), result)
+
+        return await self.recorded(call, arguments, send)
+
+
+async def toolbox_tools(ctx: RunContext, box: ToolBox, index: int, owner: str,
+                        raise_errors: bool) -> list[AgentTool]:
+    """The tools of an agent's MCPToolBox, listed once per agent run (journaled)."""
+    who = f"{box.component_type} '{box.name}' (a toolbox of agent '{owner}')"
+    if not isinstance(box, MCPToolBox):
+        raise NodeFailure(f"{who} is not supported by loom's agents", ctx.path)
+
+    async def discover() -> list[dict[str, Any]]:
+        mcp.require_sdk()
+        try:
+            listed = await mcp.list_tools(ctx, box.client_transport, who, box.retry_policy)
+            return mcp.select(listed, box, who)
+        except mcp.McpToolError as exc:
+            raise NodeFailure(str(exc), ctx.path, hint=exc.hint) from exc
+
+    found: list[AgentTool] = []
+    for entry in await ctx.effect(toolbox_key(index), discover):
+        spec = MCPTool(
+            name=entry["name"], description=entry["description"],
+            inputs=[Property(json_schema=p) for p in entry["inputs"] or []],
+            client_transport=box.client_transport, retry_policy=box.retry_policy,
+            requires_confirmation=entry["requires_confirmation"],
+        )
+        found.append(McpAgentTool(spec, f"tool '{spec.name}' of {who}", raise_errors,
+                                  entry["input_schema"]))
+    return found
+
+
 class UnsupportedAgentTool(_OwnTool):
     async def execute(self, call: Call, arguments: dict[str, Any]) -> ToolResult:
         raise NodeFailure(
@@ -285,6 +357,9 @@ def own_tool(tool: Tool, compiler: Compiler, owner: str, raise_errors: bool) -> 
         return ClientAgentTool(tool, raise_errors)
     if isinstance(tool, RemoteTool):
         return RemoteAgentTool(tool, compiler, raise_errors)
+    if isinstance(tool, MCPTool):
+        return McpAgentTool(tool, f"MCPTool '{tool.name}' (a tool of agent '{owner}')",
+                            raise_errors)
     return UnsupportedAgentTool(tool, raise_errors)
 
 

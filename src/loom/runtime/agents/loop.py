@@ -36,6 +36,7 @@ from loom.runtime.agents.calls import (
     assign_names,
     own_tool,
     parse_arguments,
+    toolbox_tools,
 )
 from loom.runtime.agents.conversation import Thread, has_user_message, request_messages
 from loom.runtime.agents.transforms import apply, supported
@@ -80,13 +81,10 @@ class AgentRunner(ComponentRunner):
             raise PlanError(
                 f"agent '{self.name}': tool_errors must be 'model' or 'raise', got {errors!r}"
             )
-        self.tools = [own_tool(tool, compiler, self.name, errors == "raise")
+        self.raise_errors = errors == "raise"
+        self.tools = [own_tool(tool, compiler, self.name, self.raise_errors)
                       for tool in component.tools]
-        self.unsupported: str | None = None
-        if base.toolboxes:
-            box = base.toolboxes[0]
-            self.unsupported = (f"{box.component_type} '{box.name}' (a toolbox of agent "
-                                f"'{self.name}') is not supported yet by loom's agents")
+        self.toolboxes = list(base.toolboxes)
         self.transforms = supported(base.transforms, self.name)
 
     async def converse(
@@ -110,19 +108,19 @@ class AgentRunner(ComponentRunner):
         goal: Goal,
         extra_tools: Sequence[AgentTool],
     ) -> Outcome:
-        if self.unsupported:
-            raise NodeFailure(self.unsupported, ctx.path,
-                              hint="use tools listed in the agent's 'tools' instead")
         system = render(self.system_prompt, input_values(self.inputs, inputs))
-        tools: list[AgentTool] = [*self.tools, *extra_tools]
+        hitl = self.human_in_the_loop and mode != "delegate"
+        if mode == "chat" and hitl and not has_user_message(thread.messages):
+            self._ask_user(ctx, thread, None, START)
+        boxed: list[AgentTool] = []  # listed once the agent has something to do
+        for index, box in enumerate(self.toolboxes):
+            boxed += await toolbox_tools(ctx, box, index, self.name, self.raise_errors)
+        tools: list[AgentTool] = [*self.tools, *boxed, *extra_tools]
         if goal.offers_submit:
             tools.append(SubmitTool(goal))
         lookup = assign_names(tools)
         definitions = [tool.definition() for tool in tools]
         limit = iteration_limit(ctx, self.max_iterations)
-        hitl = self.human_in_the_loop and mode != "delegate"
-        if mode == "chat" and hitl and not has_user_message(thread.messages):
-            self._ask_user(ctx, thread, None, START)
         turn = 0
         since_user = 0
         while True:

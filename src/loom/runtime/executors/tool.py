@@ -7,6 +7,7 @@ import inspect
 from collections.abc import Awaitable
 from typing import Any
 
+from loom import mcp
 from loom.errors import PlanError, StepError
 from loom.runtime.asking import is_yes
 from loom.runtime.context import RunContext
@@ -16,7 +17,7 @@ from loom.runtime.plan import Compiler, Executor
 from loom.runtime.tools import ToolResultError, split_result
 from loom.spec.nodes import NEXT, ApiNode, ToolNode
 from loom.spec.templates import to_text
-from loom.spec.tools import ClientTool, RemoteTool, ServerTool
+from loom.spec.tools import ClientTool, MCPTool, RemoteTool, ServerTool
 
 
 class ToolExecutor(Executor):
@@ -33,7 +34,9 @@ class ToolExecutor(Executor):
         self.client = isinstance(tool, ClientTool)
         self.confirm = bool(getattr(tool, "requires_confirmation", False))
         self.remote: HttpCall | None = None
-        if self.client:
+        self.mcp = tool if isinstance(tool, MCPTool) else None
+        self.who = f"{tool.component_type} '{tool.name}' (ToolNode '{node.name}')"
+        if self.client or self.mcp:
             pass
         elif isinstance(tool, RemoteTool):
             # A RemoteTool is an ApiNode's request with the tool's arguments as inputs.
@@ -92,6 +95,8 @@ class ToolExecutor(Executor):
             return self._split(result), NEXT
         if self.remote is not None:
             return await self.remote(inputs), NEXT
+        if self.mcp is not None:
+            return await self._mcp(ctx, self.mcp, inputs), NEXT
         if self.bound is None:
             raise StepError(self.unsupported or "unsupported tool")
         events = ctx.run.events
@@ -106,6 +111,25 @@ class ToolExecutor(Executor):
         if events.enabled:
             events.emit("tool_end", ctx.path, ctx.step, tool=self.tool, outputs=result)
         return self._split(result), NEXT
+
+    async def _mcp(self, ctx: RunContext, tool: MCPTool, inputs: dict[str, Any]
+                   ) -> dict[str, Any]:
+        mcp.require_sdk()
+        events = ctx.run.events
+        if events.enabled:
+            events.emit("tool_start", ctx.path, ctx.step, tool=tool, inputs=inputs)
+        try:
+            result = await mcp.call_tool(ctx, tool.client_transport, tool.name, inputs,
+                                         self.who, tool.retry_policy)
+            outputs = mcp.to_outputs(tool.name, self.outputs, result)
+        except (mcp.McpToolError, ToolResultError) as exc:
+            if events.enabled:
+                events.emit("tool_end", ctx.path, ctx.step, tool=tool, error=exc)
+            hint = exc.hint if isinstance(exc, mcp.McpToolError) else "declare its outputs"
+            raise StepError(str(exc), hint=hint) from exc
+        if events.enabled:
+            events.emit("tool_end", ctx.path, ctx.step, tool=tool, outputs=outputs)
+        return outputs
 
     def _split(self, result: Any) -> dict[str, Any]:
         try:

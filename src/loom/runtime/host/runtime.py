@@ -260,6 +260,7 @@ class Runtime:
             result = RunResult("finished", outcome.outputs, run.messages,
                                branch=outcome.branch, run_id=state.run_id)
         finally:
+            await run.close()
             await run.events.drain()
         if lease is not None and lease.lost is not None:  # nothing of ours may be saved now
             lost = lease.lost

@@ -1,0 +1,13 @@
+"""MCP tools for loom's runtime, with the official ``mcp`` SDK (``pip install 'loom[mcp]'``).
+
+The runtime's ToolNodes and agents call in here for MCPTools and MCPToolBoxes;
+sessions belong to the run (one per server) and close when it ends.
+"""
+
+from loom.mcp.calls import McpToolError, call_tool, list_tools
+from loom.mcp.outputs import result_value, to_outputs
+from loom.mcp.sdk import sdk as require_sdk
+from loom.mcp.toolbox import select
+
+__all__ = ["McpToolError", "call_tool", "list_tools", "require_sdk", "result_value",
+           "select", "to_outputs"]

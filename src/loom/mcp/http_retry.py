@@ -1,0 +1,45 @@
+"""A remote transport's ``retry_policy`` on its HTTP requests: recoverable statuses
+and refused connections are retried with the policy's backoff, ``Retry-After``
+honoured. A request that may have reached the server (a read timeout) is not
+retried: it could be a tool call."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from loom.llm.retry import retry_after
+from loom.mcp.sdk import sdk
+from loom.spec.retry_policy import RetryPolicy
+
+
+def retrying(policy: RetryPolicy, verify: Any) -> Any:
+    """An httpx2 transport that retries per ``policy`` around the default one."""
+    httpx2 = sdk("httpx2")
+    inner = httpx2.AsyncHTTPTransport(verify=verify, trust_env=False)
+
+    class Retrying(httpx2.AsyncBaseTransport):  # type: ignore[misc,name-defined]
+        async def handle_async_request(self, request: Any) -> Any:
+            index = 0
+            while True:
+                last = index >= policy.max_attempts
+                try:
+                    response = await inner.handle_async_request(request)
+                except httpx2.ConnectError:
+                    if last:
+                        raise
+                    await asyncio.sleep(policy.wait(index))
+                    index += 1
+                    continue
+                status = response.status_code
+                if last or status < 400 or not policy.is_recoverable_status(status):
+                    return response
+                wait = policy.wait(index, status, retry_after(response.headers))
+                await response.aclose()
+                await asyncio.sleep(wait)
+                index += 1
+
+        async def aclose(self) -> None:
+            await inner.aclose()
+
+    return Retrying()
