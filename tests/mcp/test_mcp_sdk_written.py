@@ -57,7 +57,9 @@ def sdk_convert_time_flow() -> str:
 
 def test_an_sdk_written_mcp_flow_runs_unchanged() -> None:
     text = sdk_convert_time_flow()
-    result = runtime().run(text, {"source_timezone": "Europe/Paris", "time": "12:00",
+    with pytest.raises(loom.LoadError, match="--allow-components StdioTransport"):
+        runtime().load(text)  # a file may not start a local process unless allowed
+    result = runtime(allowed_components=["StdioTransport"]).run(text, {"source_timezone": "Europe/Paris", "time": "12:00",
                                   "target_timezone": "Asia/Tokyo"})
     assert result.status == "finished", result.error
     assert result.outputs["time_difference"] == "+8.0h"
