@@ -15,7 +15,15 @@ import pytest
 from loom.server import ServerConfig, create_app
 from loom.testing import FakeLlmServer, serve_asgi
 
-from .helpers import greeter, prop, summarizer, tool_flow, two_asks, write_configs
+from .helpers import (
+    greeter,
+    prop,
+    slow_summary,
+    summarizer,
+    tool_flow,
+    two_asks,
+    write_configs,
+)
 
 
 class Release:
@@ -46,6 +54,7 @@ def configs(tmp_path: Path, llm: FakeLlmServer) -> Path:
         tmp_path / "configs", greeter=greeter(llm.url), summarizer=summarizer(llm.url),
         two_asks=two_asks(),
         slow=tool_flow("slow", "slow", inputs=[prop("x")], outputs=[prop("y")]),
+        slow_summary=slow_summary(llm.url),
     )
 
 

@@ -68,6 +68,15 @@ def tool_flow(name: str, tool: str, *, inputs: Sequence[Property] = (),
     return chain(name, ToolNode(name=tool, tool=server_tool), inputs=inputs, outputs=outputs)
 
 
+def slow_summary(url: str) -> Flow:
+    """A slow tool, then an LLM call: its token events stream while a client watches."""
+    tool = ServerTool(name="slow", inputs=[prop("x")], outputs=[prop("y")])
+    node = LlmNode(name="summarize", llm_config=llm(url), prompt_template="Sum up {{y}}",
+                   outputs=[prop("summary")])
+    return chain("slow_summary", ToolNode(name="slow", tool=tool), node,
+                 inputs=[prop("x")], outputs=[prop("summary")])
+
+
 def write_configs(directory: Path, **flows: Flow) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     for stem, flow in flows.items():
