@@ -39,6 +39,10 @@ CORE_LIMIT = 480 * 1024
 LAZY_ALLOWED = {
     ("loom.cli.run", "loom.testing"):
         "--fake-llm starts loom's test LLM server, which needs starlette and uvicorn",
+    ("loom.cli.serve", "loom.server.app"):
+        "loom serve needs starlette and uvicorn (loom[server]); `loom --help` must not",
+    ("loom.cli.serve", "loom.server.config"):
+        "loom serve needs starlette and uvicorn (loom[server]); `loom --help` must not",
     ("loom._optional", "importlib"):
         "require() imports optional third-party packages by name (never a loom module)",
     ("loom.cli", "importlib"):

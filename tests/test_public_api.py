@@ -79,6 +79,7 @@ EXPECTED: dict[str, list[str]] = {
         "McpToolError", "call_tool", "list_tools", "require_sdk", "result_value", "select",
         "to_outputs",
     ],
+    "loom.server": ["ROUTE_MODULES", "ServerConfig", "create_app"],
     "loom.testing": [
         "Failure", "FailureKind", "FakeLlmServer", "RecordedRequest", "Reply", "ScriptedToolCall",
         "ToolCallsReply", "fake_instance", "serve_asgi",

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 from loom.errors import CheckpointError
 
 STATE_FORMAT = "loom.run/1"
-RunStatus = Literal["running", "waiting", "finished", "failed"]
-_STATUSES = ("running", "waiting", "finished", "failed")
+RunStatus = Literal["running", "waiting", "finished", "failed", "cancelled"]
+_STATUSES = ("running", "waiting", "finished", "failed", "cancelled")
 _SHAPES: dict[str, type | tuple[type, ...]] = {
     "run_id": str, "flow": dict, "digest": str, "inputs": dict, "entries": dict,
     "answers": dict, "pending": list, "messages": list, "outputs": dict,
@@ -148,3 +149,21 @@ def _tail(state: RunState) -> str:
 
 _FIELDS = [f for f in fields(RunState) if not f.name.startswith("_")]
 _SPLICED = ("flow", "entries")
+
+
+def json_text(payload: Any) -> str:
+    """``payload`` as strict JSON: NaN and infinities (which JSON cannot hold) as null."""
+    try:
+        return json.dumps(payload, ensure_ascii=False, default=str, allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(payload), ensure_ascii=False, default=str, allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value

@@ -179,7 +179,8 @@ def test_a_waiting_run_exits_3_with_the_json_status(
         "status": "waiting", "run_id": "r1", "outputs": {},
         "messages": [{"role": "assistant", "content": "y is 8, your name?", "node": "ask"}],
         "pending": [{"id": data["pending"][0]["id"], "kind": "input", "node": "greeter > ask",
-                     "prompt": "y is 8, your name?", "tool_call": None}],
+                     "prompt": "y is 8, your name?", "tool_call": None,
+                     "answer_schema": {"type": "string"}}],
     }
     assert calls(place) == ["double"]
 

@@ -69,6 +69,7 @@ def test_input_waits_and_resumes_with_the_result_of_an_uninterrupted_run(
     assert request.to_dict() == {
         "id": request.id, "kind": "input", "node": "main > ask_name",
         "prompt": "Hello DR, your name?", "tool_call": None,
+        "answer_schema": {"type": "string"},
     }
     assert result.messages == [
         {"role": "assistant", "content": "Hello DR, your name?", "node": "ask_name"}]

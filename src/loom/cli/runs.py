@@ -19,6 +19,7 @@ from rich.text import Text
 from loom.cli import EXIT_INVALID, EXIT_OK, err, out, red, yellow
 from loom.cli.waiting import add_store_options, describe_call, store_from
 from loom.runs import RunState
+from loom.runtime.journal import PendingRequest
 from loom.stores import CheckpointStore
 from loom.stores.base import RunSummary, describe_owner
 
@@ -97,7 +98,7 @@ def _show(state: RunState, as_json: bool) -> int:
             "flow": str(state.flow.get("name", "")), "digest": state.digest,
             "created_at": state.created_at, "updated_at": state.updated_at,
             "inputs": state.inputs, "outputs": state.outputs, "error": state.error,
-            "pending": [{k: v for k, v in item.items() if k != "key"} for item in state.pending],
+            "pending": [PendingRequest.from_state(item).to_dict() for item in state.pending],
             "messages": state.messages, "steps_recorded": len(state.entries),
             "metadata": state.metadata,
         }

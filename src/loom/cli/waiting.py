@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -25,7 +24,7 @@ from rich.text import Text
 
 from loom.cli import err, green, out, red, yellow
 from loom.errors import LoomError
-from loom.runs import RunState
+from loom.runs import RunState, json_text
 from loom.runtime.journal import PendingRequest
 from loom.runtime.result import RunResult
 from loom.stores import CheckpointStore, MemoryStore, RunSummary, store_opener
@@ -182,24 +181,6 @@ def json_stdout(args: argparse.Namespace) -> Iterator[TextIO]:
         return
     with contextlib.redirect_stdout(sys.stderr):
         yield stdout
-
-
-def json_text(payload: Any) -> str:
-    """``payload`` as strict JSON: NaN and infinities (which JSON cannot hold) as null."""
-    try:
-        return json.dumps(payload, ensure_ascii=False, default=str, allow_nan=False)
-    except ValueError:
-        return json.dumps(_finite(payload), ensure_ascii=False, default=str, allow_nan=False)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
-    return value
 
 
 def print_json(result: RunResult, file: TextIO | None = None) -> None:

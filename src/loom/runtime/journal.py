@@ -31,6 +31,9 @@ class PendingRequest:
     tool_call: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        return {**self._fields(), "answer_schema": self.answer_schema()}
+
+    def _fields(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "kind": self.kind,
@@ -39,8 +42,17 @@ class PendingRequest:
             "tool_call": self.tool_call,
         }
 
+    def answer_schema(self) -> dict[str, Any]:
+        """The JSON Schema of a valid answer: text, yes/no, or any JSON result."""
+        if self.kind == "input":
+            return {"type": "string"}
+        if self.kind == "confirmation":
+            return {"type": "boolean"}
+        name = (self.tool_call or {}).get("name", "the client tool")
+        return {"description": f"the result of tool '{name}' (any JSON value)"}
+
     def to_state(self) -> dict[str, Any]:
-        return {**self.to_dict(), "key": self.key}
+        return {**self._fields(), "key": self.key}
 
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> PendingRequest:

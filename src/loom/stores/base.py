@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote
@@ -89,6 +90,24 @@ class CheckpointStore(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+StoredEvent = tuple[int, str, str]
+"""One event kept with its run: sequence number, type, the event as JSON text."""
+StoredEvents = list[StoredEvent]  # named here: inside a store class, ``list`` is its method
+
+
+class EventStore(Protocol):
+    """Stores that also keep a run's events (a server replays them after a restart);
+    deleting a run deletes its events."""
+
+    def save_events(self, run_id: str, events: Sequence[StoredEvent]) -> None:
+        """Add events; one whose sequence number is kept already is left as it is."""
+        ...
+
+    def load_events(self, run_id: str, after: int = 0) -> StoredEvents:
+        """The run's events numbered above ``after``, in order."""
+        ...
 
 
 def make_owner() -> str:

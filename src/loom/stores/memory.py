@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
 
 from loom.errors import RunNotFound
 from loom.runs import RunState
 from loom.stores.base import (
     DEFAULT_LEASE_TIMEOUT,
     RunSummary,
+    StoredEvent,
+    StoredEvents,
     held_error,
     holder_alive,
     taken_error,
@@ -26,6 +29,7 @@ class MemoryStore:
         self._states: dict[str, str] = {}
         self._summaries: dict[str, RunSummary] = {}
         self._owners: dict[str, tuple[str, float]] = {}
+        self._events: dict[str, dict[int, StoredEvent]] = {}
         self._lock = threading.Lock()
 
     def save(self, state: RunState) -> None:
@@ -98,7 +102,19 @@ class MemoryStore:
                 return False
             self._owners.pop(run_id, None)
             self._summaries.pop(run_id, None)
+            self._events.pop(run_id, None)
             return self._states.pop(run_id, None) is not None
+
+    def save_events(self, run_id: str, events: Sequence[StoredEvent]) -> None:
+        with self._lock:
+            kept = self._events.setdefault(run_id, {})
+            for event in events:
+                kept.setdefault(event[0], event)
+
+    def load_events(self, run_id: str, after: int = 0) -> StoredEvents:
+        with self._lock:
+            kept = self._events.get(run_id, {})
+            return [kept[seq] for seq in sorted(kept) if seq > after]
 
     def close(self) -> None:
         pass

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -21,6 +21,8 @@ from loom.runs import RunState
 from loom.stores.base import (
     DEFAULT_LEASE_TIMEOUT,
     RunSummary,
+    StoredEvent,
+    StoredEvents,
     held_error,
     holder_alive,
     masked,
@@ -64,6 +66,11 @@ class PostgresStore:
                 " created_at DOUBLE PRECISION NOT NULL,"
                 " updated_at DOUBLE PRECISION NOT NULL,"
                 " state TEXT NOT NULL)"
+            )
+            cur.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.table}_events (run_id TEXT NOT NULL,"
+                " seq BIGINT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL,"
+                " PRIMARY KEY (run_id, seq))"
             )
 
     def __repr__(self) -> str:
@@ -190,14 +197,31 @@ class PostgresStore:
         if owner is not None:
             query += " AND (owner IS NULL OR owner = %s)"
             params += (owner,)
-        with self._transaction(f"cannot delete run '{run_id}'", single=True) as cur:
+        with self._transaction(f"cannot delete run '{run_id}'") as cur:
             cur.execute(query, params)
-            return bool(cur.rowcount)
+            deleted = bool(cur.rowcount)
+            if deleted:
+                cur.execute(f"DELETE FROM {self.table}_events WHERE run_id = %s", (run_id,))
+            return deleted
+
+    def save_events(self, run_id: str, events: Sequence[StoredEvent]) -> None:
+        with self._transaction(f"cannot save the events of run '{run_id}'") as cur:
+            cur.executemany(
+                f"INSERT INTO {self.table}_events (run_id, seq, type, data) VALUES"
+                " (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                [(run_id, *event) for event in events])
+
+    def load_events(self, run_id: str, after: int = 0) -> StoredEvents:
+        with self._transaction(f"cannot read the events of run '{run_id}'", single=True) as cur:
+            cur.execute(f"SELECT seq, type, data FROM {self.table}_events WHERE run_id = %s"
+                        " AND seq > %s ORDER BY seq", (run_id, after))
+            rows = cur.fetchall()
+        return [(int(seq), str(kind), str(data)) for seq, kind, data in rows]
 
     def drop(self) -> None:
         """Drop the table (tests and benchmarks use a table of their own)."""
         with self._transaction("cannot drop the table") as cur:
-            cur.execute(f"DROP TABLE IF EXISTS {self.table}")
+            cur.execute(f"DROP TABLE IF EXISTS {self.table}, {self.table}_events")
 
     def close(self) -> None:
         with self._lock:

@@ -14,7 +14,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,8 @@ from loom.runs import RunState
 from loom.stores.base import (
     DEFAULT_LEASE_TIMEOUT,
     RunSummary,
+    StoredEvent,
+    StoredEvents,
     held_error,
     holder_alive,
     state_row,
@@ -73,6 +75,11 @@ class SqliteStore:
                 " created_at REAL NOT NULL,"
                 " updated_at REAL NOT NULL,"
                 " state TEXT NOT NULL)"
+            )
+            self._db.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.table}_events (run_id TEXT NOT NULL,"
+                " seq INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL,"
+                " PRIMARY KEY (run_id, seq))"
             )
         except (sqlite3.Error, OSError) as exc:
             raise CheckpointError(
@@ -208,11 +215,32 @@ class SqliteStore:
             query += " AND (owner IS NULL OR owner = ?)"
             params += (owner,)
         try:
-            with self._lock:
-                cursor = self._db.execute(query, params)
+            with self._transaction() as db:
+                deleted = db.execute(query, params).rowcount > 0
+                if deleted:
+                    db.execute(f"DELETE FROM {self.table}_events WHERE run_id = ?", (run_id,))
         except sqlite3.Error as exc:
             raise self._error(f"cannot delete run '{run_id}'", exc) from None
-        return cursor.rowcount > 0
+        return deleted
+
+    def save_events(self, run_id: str, events: Sequence[StoredEvent]) -> None:
+        try:
+            with self._transaction() as db:
+                db.executemany(
+                    f"INSERT OR IGNORE INTO {self.table}_events (run_id, seq, type, data)"
+                    " VALUES (?, ?, ?, ?)", [(run_id, *event) for event in events])
+        except sqlite3.Error as exc:
+            raise self._error(f"cannot save the events of run '{run_id}'", exc) from None
+
+    def load_events(self, run_id: str, after: int = 0) -> StoredEvents:
+        try:
+            with self._lock:
+                rows = self._db.execute(
+                    f"SELECT seq, type, data FROM {self.table}_events WHERE run_id = ?"
+                    " AND seq > ? ORDER BY seq", (run_id, after)).fetchall()
+        except sqlite3.Error as exc:
+            raise self._error(f"cannot read the events of run '{run_id}'", exc) from None
+        return [(int(seq), str(kind), str(data)) for seq, kind, data in rows]
 
     def close(self) -> None:
         with self._lock:

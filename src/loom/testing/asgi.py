@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -14,13 +14,18 @@ from loom.testing.fake_server import bind_socket
 
 
 @contextmanager
-def serve_asgi(app: Any, start_timeout: float = 10.0, **options: Any) -> Iterator[str]:
-    """Serve ``app`` with uvicorn in a daemon thread; yields its base URL.
-
-    ``options`` go to ``uvicorn.Config``: with ``ssl_certfile`` it serves HTTPS."""
+def serve_asgi(
+    app: Any, start_timeout: float = 10.0, lifespan: Literal["on", "off"] = "off",
+    **options: Any,
+) -> Iterator[str]:
+    """Serve ``app`` with uvicorn in a daemon thread; yields its base URL (``lifespan="on"``
+    for an app that starts and stops things, as loom's server does; ``options`` go to
+    ``uvicorn.Config``: with ``ssl_certfile`` it serves HTTPS)."""
     sock = bind_socket(0)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="error", lifespan="off", **options))
+    server = uvicorn.Server(
+        uvicorn.Config(app, log_level="error", lifespan=lifespan, **options)
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout

@@ -178,15 +178,17 @@ class Runtime:
         )
 
     async def aresume(
-        self, run_id: str, answers: Mapping[str, Any] | None = None
+        self, run_id: str, answers: Mapping[str, Any] | None = None,
+        *, listeners: Iterable[Listener] = (), owner: str | None = None,
     ) -> RunResult:
         """Continue a saved run: answers map pending request ids to their answers
         (an InputMessageNode's text, a client tool's result, true/false for a
-        confirmation). Recorded steps are replayed, not run again."""
-        owner = make_owner()
+        confirmation). Recorded steps are replayed, not run again. ``owner``: the
+        caller's claim on the run (from ``store.claim``), kept instead of a new one."""
+        owner = owner or make_owner()
         state = await self._store_call(self.store.claim, run_id, owner)
         try:
-            if state.status == "finished" or state.status == "failed":
+            if state.status in ("finished", "failed", "cancelled"):
                 raise CheckpointError(
                     f"run '{run_id}' already {state.status}; there is nothing to resume"
                 )
@@ -199,9 +201,24 @@ class Runtime:
                     )
                 state.answers[pending[request_id_]["key"]] = answer
             plan = self._compiler.plan(self.flow_of(state))
-            return await self._execute(plan, state, owner, stored=True)
+            return await self._execute(plan, state, owner, listeners=listeners, stored=True)
         finally:
             await self._store_call(self.store.release, run_id, owner)
+
+    def new_state(
+        self, flow: FlowSource, inputs: Mapping[str, Any] | None = None, *,
+        run_id: str | None = None, metadata: Mapping[str, Any] | None = None,
+    ) -> RunState:
+        """The state of a run not started yet, its flow checked: save it and
+        :meth:`aresume` it to run it (a server does, so the run is in the store first)."""
+        component = self._loaded(flow)
+        self._compiler.plan(component)
+        document, digest = self._document(component)
+        self._flows.put(digest, component)
+        now = time.time()
+        return RunState(run_id=run_id or uuid.uuid4().hex, status="running", flow=document,
+                        digest=digest, inputs=_plain_inputs(inputs),
+                        metadata=dict(metadata or {}), created_at=now, updated_at=now)
 
     def flow_of(self, state: RunState) -> Flow:
         """The flow a saved run runs, read from its state (secrets from this runtime's
