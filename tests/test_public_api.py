@@ -74,6 +74,10 @@ EXPECTED: dict[str, list[str]] = {
         "MASK", "REDACTED", "Scrubber", "Span", "SpanBuilder", "SpanCollector", "SpanEvent",
         "SpanProcessor", "TraceFile", "TraceFileWriter", "read_trace", "secrets_of", "to_jsonable",
     ],
+    "loom.local": [
+        "CHAT_FORMAT", "DETERMINISTIC", "INSTALL", "MODEL_NAME", "LocalLlm", "available",
+        "check_server", "model_file",
+    ],
     "loom.testing": [
         "Failure", "FailureKind", "FakeLlmServer", "RecordedRequest", "Reply", "ScriptedToolCall",
         "ToolCallsReply", "fake_instance", "serve_asgi",
