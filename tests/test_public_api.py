@@ -75,7 +75,7 @@ EXPECTED: dict[str, list[str]] = {
         "SpanProcessor", "TraceFile", "TraceFileWriter", "read_trace", "secrets_of", "to_jsonable",
     ],
     "loom.local": [
-        "CHAT_FORMAT", "DETERMINISTIC", "INSTALL", "MODEL_NAME", "LocalLlm", "available",
+        "DETERMINISTIC", "INSTALL", "MODEL_NAME", "TOOLS_CHAT_FORMAT", "LocalLlm", "available",
         "check_server", "model_file",
     ],
     "loom.testing": [

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from loom.llm import aclose_shared_http_client
-from loom.local import INSTALL, LocalLlm, available
+from loom.local import INSTALL, TOOLS_CHAT_FORMAT, LocalLlm, available
 from loom.spec.llms import OpenAiCompatibleConfig
 from shared_folder import in_ci
 
@@ -34,6 +34,15 @@ def need_local_model() -> None:
 def local_llm() -> Iterator[LocalLlm]:
     need_local_model()
     with LocalLlm() as llm:
+        yield llm
+
+
+@pytest.fixture(scope="session")
+def tools_llm() -> Iterator[LocalLlm]:
+    """A second server, whose chat format parses tool calls (the first's keeps prompts
+    as written: this one HTML-escapes them), for the agent tests only."""
+    need_local_model()
+    with LocalLlm(chat_format=TOOLS_CHAT_FORMAT) as llm:
         yield llm
 
 

@@ -37,6 +37,7 @@ from loom.cli.setup import RuntimeOptions, positive_int, prepare
 from loom.cli.waiting import add_store_options, cli_metadata, store_from
 from loom.errors import CheckpointError, LoomError, RunNotFound
 from loom.llm import LlmOverrides
+from loom.local import TOOLS_CHAT_FORMAT
 from loom.observability.run_options import add_trace_options, observing
 from loom.runtime import Runtime
 from loom.runtime.events import RuntimeEvent
@@ -77,7 +78,7 @@ def register(subparsers: Any) -> None:
 
 
 def chat_command(args: argparse.Namespace) -> int:
-    with local_llm(args.local_llm) as served:
+    with local_llm(args.local_llm, TOOLS_CHAT_FORMAT) as served:  # agents call tools
         return _chat(args, served)
 
 

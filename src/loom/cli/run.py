@@ -154,14 +154,14 @@ def add_local_option(parser: argparse.ArgumentParser) -> None:
 
 
 @contextlib.contextmanager
-def local_llm(wanted: bool) -> Iterator[LlmOverrides | None]:
+def local_llm(wanted: bool, chat_format: str | None = None) -> Iterator[LlmOverrides | None]:
     """The overrides that send LLM calls to the local model, running inside the
     block (stopped at its end, on errors and on Ctrl-C too), if ``wanted``."""
     if not wanted:
         yield None
         return
     err("starting the local model...")
-    with LocalLlm() as llm:
+    with LocalLlm(chat_format=chat_format) as llm:
         err(f"LLM: {llm.describe()}; a small stand-in for a real deployment's model")
         yield llm.overrides
 

@@ -139,7 +139,7 @@ class LlmClient:
             try:
                 return await self._stream_once(body, on_token, progress)
             except LlmHttpError as exc:
-                name = refused(body, exc.status, exc.body or "", self._refused)
+                name = refused(body, exc.status, exc.full_body, self._refused)
                 if name is None:
                     raise
                 self._refused.add(name)

