@@ -55,7 +55,7 @@ REFUSALS = (
     Refusal("json_schema", _schema_form, ("response_format", "json_schema"), _as_json_object),
     Refusal("null_content", _null_content, ("messages", "content"), _empty_content),
     # vLLM without --enable-auto-tool-choice refuses "auto" (and parses no calls).
-    Refusal("tool_choice", lambda b: b.get("tool_choice") == "auto", ("auto", "tool"),
+    Refusal("tool_choice", lambda b: b.get("tool_choice") == "auto", ("tool",),
             lambda b: {k: v for k, v in b.items() if k != "tool_choice"}),
 )
 _STATUSES = (400, 422, 500)  # llama.cpp's server answers 500 to a body it cannot validate
