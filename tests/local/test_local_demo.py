@@ -61,7 +61,12 @@ def test_the_seed_flow_message_is_the_models_and_uses_the_tools_results(
 def test_loom_run_local_llm_prints_the_model_and_its_message() -> None:
     need_local_model()
     process = loom_command()
-    out, err = process.communicate(timeout=850)
+    try:
+        out, err = process.communicate(timeout=850)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
     assert process.returncode == 0, err
     assert f"LLM: {MODEL_NAME}" in err and "stand-in" in err
     assert "test LLM server" not in err
@@ -73,14 +78,19 @@ def test_ctrl_c_stops_the_local_server() -> None:
     need_local_model()
     process = loom_command(delay="60")  # the tools hold the run while Ctrl-C comes
     assert process.stderr is not None
-    banner = ""
-    deadline = time.monotonic() + 300
-    while "LLM: " not in banner and time.monotonic() < deadline:
-        banner += process.stderr.readline()
-    [url] = re.findall(r"at (http://127\.0\.0\.1:\d+/v1)", banner)
-    assert httpx.get(f"{url}/models", timeout=10).is_success  # it serves while loom runs
-    process.send_signal(signal.SIGINT)
-    process.communicate(timeout=60)
-    assert process.returncode != 0
+    try:
+        banner = ""
+        deadline = time.monotonic() + 300
+        while "LLM: " not in banner and time.monotonic() < deadline:
+            banner += process.stderr.readline()
+        [url] = re.findall(r"at (http://127\.0\.0\.1:\d+/v1)", banner)
+        assert httpx.get(f"{url}/models", timeout=10).is_success  # it serves while loom runs
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=180)
+        assert process.returncode != 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/models", timeout=10)

@@ -133,9 +133,11 @@ class LlmClient:
         self, body: dict[str, Any], on_token: TokenCallback | None, progress: _Progress | None
     ) -> LlmResponse:
         """One answer. A body refused in a way loom.llm.adapt knows (``stream_options``,
-        ``json_schema``, null content) is sent again rewritten, and so is every later one."""
+        ``json_schema``, null content, ``tool_choice``) is sent again rewritten, and so is
+        every later one."""
         while True:
-            body = adapt(body, self._refused)
+            if self._refused:
+                body = adapt(body, self._refused)
             try:
                 return await self._stream_once(body, on_token, progress)
             except LlmHttpError as exc:
