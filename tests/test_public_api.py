@@ -80,6 +80,10 @@ EXPECTED: dict[str, list[str]] = {
         "to_outputs",
     ],
     "loom.server": ["ROUTE_MODULES", "ServerConfig", "create_app"],
+    "loom.local": [
+        "DETERMINISTIC", "INSTALL", "MODEL_NAME", "TOOLS_CHAT_FORMAT", "LocalLlm", "available",
+        "check_server", "model_file",
+    ],
     "loom.testing": [
         "Failure", "FailureKind", "FakeLlmServer", "RecordedRequest", "Reply", "ScriptedToolCall",
         "ToolCallsReply", "fake_instance", "serve_asgi",

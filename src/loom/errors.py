@@ -246,7 +246,8 @@ class LlmHttpError(LlmError):
         secret: str | None = None,
     ) -> None:
         self.status = status
-        self.body = excerpt(redact(body, secret))
+        self.full_body = redact(body, secret)  # the excerpt may cut what names the field
+        self.body = excerpt(self.full_body)
         self.retry_after = retry_after
         message = f"LLM server at {url} (model {model!r}) answered HTTP {status}"
         if self.body:

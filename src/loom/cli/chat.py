@@ -32,9 +32,12 @@ from loom.cli import (
     show_warnings,
     yellow,
 )
+from loom.cli.run import add_local_option, local_llm
 from loom.cli.setup import RuntimeOptions, add_policy_options, positive_int, prepare
 from loom.cli.waiting import add_store_options, cli_metadata, store_from
 from loom.errors import CheckpointError, LoomError, RunNotFound
+from loom.llm import LlmOverrides
+from loom.local import TOOLS_CHAT_FORMAT
 from loom.observability.run_options import add_trace_options, observing
 from loom.runtime import Runtime
 from loom.runtime.events import RuntimeEvent
@@ -63,6 +66,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--inputs-json", metavar="JSON", help="the inputs as a JSON object")
     parser.add_argument("--llm-url", help="send every LLM call to this OpenAI-compatible URL")
     parser.add_argument("--llm-model", help="use this model name for every LLM call")
+    add_local_option(parser)
     parser.add_argument("--run-id", metavar="ID",
                         help="continue this session (or start one with this id)")
     parser.add_argument("--max-iterations", type=positive_int, default=None,
@@ -75,11 +79,16 @@ def register(subparsers: Any) -> None:
 
 
 def chat_command(args: argparse.Namespace) -> int:
+    with local_llm(args.local_llm, TOOLS_CHAT_FORMAT) as served:  # agents call tools
+        return _chat(args, served)
+
+
+def _chat(args: argparse.Namespace, served: LlmOverrides | None) -> int:
     with collected_warnings() as warned:
         try:
             prepared = prepare(RuntimeOptions.from_args(args), args.config,
                                lambda: store_from(args), inputs=args.input,
-                               inputs_json=args.inputs_json)
+                               inputs_json=args.inputs_json, served=served)
         except LoomError as exc:
             show_warnings(warned)
             report_error(exc)

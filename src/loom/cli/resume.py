@@ -19,7 +19,7 @@ import json
 from typing import Any, TextIO
 
 from loom.cli import EXIT_USAGE, add_registry_option, report_error
-from loom.cli.run import fake_llm_url
+from loom.cli.run import fake_llm_url, local_llm
 from loom.cli.setup import CommandError, RuntimeOptions, add_policy_options, build_runtime
 from loom.cli.waiting import (
     EXIT_INTERRUPTED,
@@ -185,7 +185,8 @@ def _runtime(
                                   blocked_components=args.blocked_components or ())
     # Started with --fake-llm: a test LLM server again, never the config's URL.
     fake_url = stack.enter_context(fake_llm_url(bool(saved.get("fake_llm"))))
-    return build_runtime(options, store, llm_url=fake_url)
+    served = stack.enter_context(local_llm(bool(saved.get("local_llm")) and fake_url is None))
+    return build_runtime(options, store, llm_url=fake_url, served=served)
 
 
 def _waiting_result(state: RunState) -> RunResult:

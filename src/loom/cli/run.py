@@ -45,6 +45,8 @@ from loom.cli.waiting import (
     store_from,
 )
 from loom.errors import LoomError
+from loom.llm import LlmOverrides
+from loom.local import LocalLlm
 from loom.observability.run_options import add_observe_options, observing
 
 EXIT_FAILED = 1
@@ -71,6 +73,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--llm-model", help="use this model name for every LLM call")
     parser.add_argument("--fake-llm", action="store_true",
                         help="start loom's built-in test LLM server and use it")
+    add_local_option(parser)
     parser.add_argument("--max-concurrency", type=positive_int, default=1024,
                         help="bound on parallel branches in flight (default 1024)")
     parser.add_argument("--inline-tools", action="store_true",
@@ -93,6 +96,7 @@ def run_command(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as stack:
         stdout = stack.enter_context(json_stdout(args))  # tools print to stderr under --json
         fake_url = stack.enter_context(fake_llm_url(args.fake_llm))  # its URL goes to the Runtime
+        served = stack.enter_context(local_llm(args.local_llm and not args.fake_llm))
         with collected_warnings() as warned:
             try:
                 prepared = prepare(
@@ -100,6 +104,7 @@ def run_command(args: argparse.Namespace) -> int:
                     RuntimeOptions.from_args(args), args.config,
                     lambda: store_from(args, lazy=args.checkpoint != "nodes"),
                     inputs=args.input, inputs_json=args.inputs_json, llm_url=fake_url,
+                    served=served,
                     require_inputs=True,
                 )
             except LoomError as exc:
@@ -147,6 +152,25 @@ def fake_llm_url(wanted: bool) -> Iterator[str | None]:
 
     with FakeLlmServer() as server:
         yield server.url
+
+
+def add_local_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--local-llm", action="store_true",
+                        help="start the local model (loom[local]: llama.cpp's server with "
+                        "SmolLM2-135M-Instruct, deterministic) and send every LLM call there")
+
+
+@contextlib.contextmanager
+def local_llm(wanted: bool, chat_format: str | None = None) -> Iterator[LlmOverrides | None]:
+    """The overrides that send LLM calls to the local model, running inside the
+    block (stopped at its end, on errors and on Ctrl-C too), if ``wanted``."""
+    if not wanted:
+        yield None
+        return
+    err("starting the local model...")
+    with LocalLlm(chat_format=chat_format) as llm:
+        err(f"LLM: {llm.describe()}; a small stand-in for a real deployment's model")
+        yield llm.overrides
 
 
 def _fail(args: argparse.Namespace, exc: LoomError, stdout: TextIO) -> None:

@@ -96,10 +96,12 @@ def prepare(
     inputs: Sequence[str] = (),
     inputs_json: str | None = None,
     llm_url: str | None = None,
+    served: Mapping[str, Any] | None = None,
     require_inputs: bool = False,
 ) -> Prepared:
     """Load ``config`` and build a Runtime that binds only the tools it uses and
-    can run it (``llm_url``, e.g. the test LLM server's, wins over the options';
+    can run it (``llm_url``, e.g. the test LLM server's, and ``served``, the local
+    model's overrides, win over the options';
     ``require_inputs``: every input without a default must be given).
     Raises LoomError for anything the user must fix."""
     registry = read_registries(options.registry, **options.load_policy)
@@ -107,7 +109,7 @@ def prepare(
     store = open_store()
     component = load(Path(config), registry=registry, **options.load_policy)
     used = server_tools(component)
-    runtime = build_runtime(options, store, registry=registry, llm_url=llm_url,
+    runtime = build_runtime(options, store, registry=registry, llm_url=llm_url, served=served,
                             tools={name: fn for name, fn in tools.items() if name in used})
     flow = runtime.load(component)
     parsed = parse_inputs(flow, inputs, inputs_json)
@@ -124,6 +126,7 @@ def build_runtime(
     tools: Mapping[str, Callable[..., Any]] | None = None,
     registry: Mapping[str, Any] | None = None,
     llm_url: str | None = None,
+    served: Mapping[str, Any] | None = None,
 ) -> Runtime:
     """A Runtime for the options; ``tools``/``registry`` given are used instead of
     loading the options' files."""
@@ -131,7 +134,8 @@ def build_runtime(
         tools = load_tools(options.tools)
     if registry is None:
         registry = read_registries(options.registry, **options.load_policy)
-    llm = {"url": llm_url or options.llm_url, "model": options.llm_model}
+    llm: dict[str, Any] = {"url": llm_url or options.llm_url, "model": options.llm_model}
+    llm.update(served or {})
     extra: dict[str, Any] = {}
     if options.max_iterations is not None:
         extra["max_iterations"] = options.max_iterations

@@ -115,7 +115,7 @@ def cli_metadata(args: argparse.Namespace) -> dict[str, Any]:
         "checkpoint": getattr(args, "checkpoint", "waits"),
     }
     for name in ("llm_url", "llm_model", "max_concurrency", "branch_timeout", "inline_tools",
-                 "fake_llm"):
+                 "fake_llm", "local_llm"):
         value = getattr(args, name, None)
         if value is not None:
             data[name] = value

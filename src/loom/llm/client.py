@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any, NamedTuple, Protocol
@@ -22,7 +23,9 @@ from loom.errors import (
     LlmHttpError,
     LlmResponseError,
     LlmTimeoutError,
+    LoomWarning,
 )
+from loom.llm.adapt import TEXT_TOOL_CALL_HINT, adapt, refused, text_tool_call
 from loom.llm.endpoint import LlmEndpoint
 from loom.llm.http import is_tls_error, shared_http_client, transport_retryable
 from loom.llm.parsing import (
@@ -80,7 +83,8 @@ class LlmClient:
         self._url = endpoint.request_url
         self._api = _APIS[endpoint.api]
         self._headers = {"Accept": "application/json"}
-        self._stream_options = True  # until the server refuses them
+        self._refused: set[str] = set()  # what the server refused (loom.llm.adapt)
+        self._told_text_calls = False
         if endpoint.api_key:
             self._headers["Authorization"] = f"Bearer {endpoint.api_key}"
 
@@ -90,6 +94,11 @@ class LlmClient:
     @property
     def endpoint(self) -> LlmEndpoint:
         return self._endpoint
+
+    @property
+    def adaptations(self) -> frozenset[str]:
+        """What the server refused and this client now rewrites (names in loom.llm.adapt)."""
+        return frozenset(self._refused)
 
     async def generate(
         self,
@@ -112,7 +121,7 @@ class LlmClient:
 
         async def attempt() -> LlmResponse:
             deadline = self._endpoint.attempt_deadline
-            once = self._stream(body, on_token, progress) if stream else self._post_once(body)
+            once = self._adapted(body, on_token, progress if stream else None)
             try:
                 return await within(deadline, once)
             except asyncio.TimeoutError:
@@ -132,7 +141,14 @@ class LlmClient:
             if isinstance(exc, LlmError):
                 exc.note_attempts(attempts)
 
-        return await retrying(self._endpoint.retry, attempt, judge, gave_up)
+        result = await retrying(self._endpoint.retry, attempt, judge, gave_up)
+        if tools and not result.tool_calls and not self._told_text_calls:
+            name = text_tool_call(result.text, tools)
+            if name is not None:
+                self._told_text_calls = True
+                warnings.warn(LoomWarning(f"{self._url}: " + TEXT_TOOL_CALL_HINT.format(
+                    name=name)), stacklevel=2)
+        return result
 
     def _client(self) -> httpx.AsyncClient:
         return self._http if self._http is not None else shared_http_client()
@@ -143,25 +159,22 @@ class LlmClient:
         seconds = self._endpoint.attempt_timeout
         return httpx.Timeout(seconds, pool=None)
 
-    async def _post_once(self, body: dict[str, Any]) -> LlmResponse:
-        return await self._stream_once(body, None, None)
-
-    async def _stream(
-        self, body: dict[str, Any], on_token: TokenCallback | None, progress: _Progress
+    async def _adapted(
+        self, body: dict[str, Any], on_token: TokenCallback | None, progress: _Progress | None
     ) -> LlmResponse:
-        """Stream one answer. A server that refuses ``stream_options`` (some older
-        OpenAI-compatible ones answer 400) is asked again without them, and this client
-        stops sending them: the answer then comes without token counts."""
-        if not self._stream_options:
-            body = {k: v for k, v in body.items() if k != "stream_options"}
-        try:
-            return await self._stream_once(body, on_token, progress)
-        except LlmHttpError as exc:
-            if not (exc.status in (400, 422) and "stream_options" in (exc.body or "")
-                    and "stream_options" in body):
-                raise
-        self._stream_options = False
-        return await self._stream(body, on_token, progress)
+        """One answer. A body refused in a way loom.llm.adapt knows (``stream_options``,
+        ``json_schema``, null content, ``tool_choice``) is sent again rewritten, and so is
+        every later one."""
+        while True:
+            if self._refused:
+                body = adapt(body, self._refused)
+            try:
+                return await self._stream_once(body, on_token, progress)
+            except LlmHttpError as exc:
+                name = refused(body, exc.status, exc.full_body, self._refused)
+                if name is None:
+                    raise
+                self._refused.add(name)
 
     async def _stream_once(
         self, body: dict[str, Any], on_token: TokenCallback | None, progress: _Progress | None

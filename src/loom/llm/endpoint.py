@@ -80,11 +80,13 @@ def _api_url(base_url: str, path: str) -> str:
 
 
 class LlmOverrides(TypedDict, total=False):
-    """Values that replace an endpoint's URL, model or key (CLI flags, env)."""
+    """Values that replace an endpoint's URL, model or key (CLI flags, env);
+    ``params`` are generation parameters laid over the config's."""
 
     url: str
     model: str
     api_key: str
+    params: Mapping[str, Any]
 
 
 def overrides_from_env(environ: Mapping[str, str] | None = None) -> LlmOverrides:
@@ -105,6 +107,7 @@ def apply_overrides(
     url: str | None = None,
     model: str | None = None,
     api_key: str | None = None,
+    params: Mapping[str, Any] | None = None,
 ) -> LlmEndpoint:
     """Return ``endpoint`` with the given (non-``None``) values replaced.
 
@@ -118,4 +121,6 @@ def apply_overrides(
         changes["model"] = model
     if api_key is not None:
         changes["api_key"] = api_key
+    if params:
+        changes["generation_params"] = {**endpoint.generation_params, **params}
     return dataclasses.replace(endpoint, **changes) if changes else endpoint

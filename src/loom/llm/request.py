@@ -43,6 +43,8 @@ def build_chat_body(
         body["response_format"] = response_format(response_schema)
     if tools:
         body["tools"] = [dict(tool) for tool in tools]
+        # OpenAI's default, said aloud: llama.cpp's server ignores tools without it.
+        body.setdefault("tool_choice", "auto")
     if stream:
         body["stream"] = True
         # Ask for token counts in a last chunk (OpenAI, vLLM, Ollama send them on request).

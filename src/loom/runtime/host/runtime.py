@@ -45,7 +45,7 @@ class Runtime:
 
     ``tools`` binds ServerTools by name to functions (sync ones run on worker
     threads, ``async def`` ones are awaited). ``llm`` overrides every LLM config's
-    ``url``, ``model`` or ``api_key`` (``LOOM_LLM_*`` apply too when ``use_env``).
+    ``url``, ``model``, ``api_key`` or ``params`` (``LOOM_LLM_*`` apply too when ``use_env``).
     ``max_concurrency`` bounds the parallel branches in flight across all runs;
     ``inline_tools`` runs those sync tools on the loop (quick ones only, as with
     :func:`loom.inline`); ``max_iterations`` bounds an agent's LLM calls per user
@@ -59,7 +59,7 @@ class Runtime:
         self,
         tools: Mapping[str, Callable[..., Any]] | None = None,
         *,
-        llm: LlmOverrides | Mapping[str, str] | None = None,
+        llm: LlmOverrides | Mapping[str, Any] | None = None,
         max_concurrency: int = 1024,
         tool_threads: int = 256,
         branch_timeout: float | None = None,
