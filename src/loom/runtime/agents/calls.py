@@ -225,8 +225,8 @@ class ServerAgentTool(_OwnTool):
         self.bound = bound
 
     async def execute(self, call: Call, arguments: dict[str, Any]) -> ToolResult:
-        pool = call.ctx.services.pool
-        return await self.recorded(call, arguments, lambda: self.bound.call(pool, arguments))
+        effects = call.ctx.services.effects
+        return await self.recorded(call, arguments, lambda: effects.tool(self.bound, arguments))
 
 
 class ClientAgentTool(_OwnTool):

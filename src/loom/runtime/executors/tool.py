@@ -98,7 +98,7 @@ class ToolExecutor(Executor):
         if events.enabled:
             events.emit("tool_start", ctx.path, ctx.step, tool=self.tool, inputs=inputs)
         try:
-            result = await self.bound.call(ctx.services.pool, inputs)
+            result = await ctx.services.effects.tool(self.bound, inputs)
         except Exception as exc:
             if events.enabled:
                 events.emit("tool_end", ctx.path, ctx.step, tool=self.tool, error=exc)

@@ -1,0 +1,155 @@
+"""The Temporal side of the effects door, used inside the workflow.
+
+Every tool and LLM call is an activity; the clock, ids and waiting on tasks
+come from the workflow, so a replay of the history takes the same path. The
+concurrency limit belongs to the run (not to an event loop), and the number of
+activities in flight is capped well under Temporal's 2,000 per workflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy as TemporalRetry
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+
+from loom.errors import LlmError
+from loom.llm import LlmEndpoint, LlmResponse, RetryPolicy, ToolCall
+from loom.runtime.effects import Effects, LlmCaller
+from loom.runtime.tools import BoundTool
+from loom.serialization import to_dict
+from loom.spec.llms import LlmConfig
+from loom.temporal.names import LLM_ACTIVITY, TOOL_ACTIVITY
+
+MAX_IN_FLIGHT = 500  # activities per workflow; Temporal refuses more than 2,000 pending
+TOOL_TIMEOUT = 300.0  # seconds per attempt
+INFRA_ATTEMPTS = 5  # a lost worker or a timed-out attempt; a tool's own error is not retried
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where activities run."""
+
+    task_queue: str
+
+
+class TemporalEffects(Effects):
+    threads = False  # the engine never hops to a thread inside a workflow
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._limit: asyncio.Semaphore | None = None
+        self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._errors: dict[str, type[Exception]] = {}
+
+    def now(self) -> float:
+        return workflow.now().timestamp()
+
+    def now_ns(self) -> int:
+        return workflow.time_ns()
+
+    def new_id(self) -> str:
+        return workflow.uuid4().hex
+
+    def owner(self) -> str:
+        return f"temporal:{workflow.info().workflow_id}"
+
+    def monotonic(self) -> Callable[[], float]:
+        return workflow.time
+
+    def semaphore(self, size: int) -> asyncio.Semaphore:
+        if self._limit is None:
+            self._limit = asyncio.Semaphore(size)
+        return self._limit
+
+    async def first_failure(self, tasks: Sequence[asyncio.Future[Any]]) -> None:
+        await workflow.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+
+    async def tool(self, bound: BoundTool, arguments: dict[str, Any]) -> Any:
+        try:
+            return await self._activity(
+                TOOL_ACTIVITY, {"name": bound.name, "arguments": arguments},
+                TOOL_TIMEOUT, _retry(RetryPolicy(), INFRA_ATTEMPTS),
+            )
+        except ApplicationError as exc:
+            raise self._error(exc.type or "Exception")(exc.message) from None
+
+    def llm(self, config: LlmConfig, endpoint: Callable[[LlmConfig], LlmEndpoint]) -> LlmCaller:
+        return ActivityLlm(self, config)
+
+    async def _activity(
+        self, name: str, argument: dict[str, Any], timeout: float, retry: TemporalRetry
+    ) -> Any:
+        async with self._in_flight:
+            try:
+                return await workflow.execute_activity(
+                    name, argument, task_queue=self.settings.task_queue,
+                    start_to_close_timeout=timedelta(seconds=timeout), retry_policy=retry,
+                )
+            except ActivityError as exc:
+                cause = exc.cause
+                if isinstance(cause, CancelledError):
+                    raise asyncio.CancelledError() from None  # a cancelled sibling
+                if isinstance(cause, ApplicationError):
+                    raise cause from None
+                raise
+
+    def _error(self, name: str) -> type[Exception]:
+        """An exception class named like the one the tool raised on the worker, so
+        the node's message reads as it does locally."""
+        kind = self._errors.get(name)
+        if kind is None:
+            kind = self._errors[name] = type(name, (Exception,), {})
+        return kind
+
+
+class ActivityLlm:
+    """Stands in for an LlmClient: ``generate`` is an activity run on a worker,
+    which reads the API key and the ``LOOM_LLM_*`` overrides there."""
+
+    def __init__(self, effects: TemporalEffects, config: LlmConfig) -> None:
+        self.effects = effects
+        self.config = to_dict(config)
+        self.retry = RetryPolicy.from_dict(config.retry_policy)
+        self.endpoint = LlmEndpoint(
+            url=config.url or "", model=config.model_id,
+            generation_params=dict(config.default_generation_parameters or {}),
+        )
+
+    async def generate(
+        self, messages: Any, *, response_schema: Any = None, tools: Any = None,
+        stream: bool = False, on_token: Callable[[str], None] | None = None,
+    ) -> LlmResponse:
+        retry = self.retry
+        per_try = retry.request_timeout or self.endpoint.timeout or 600.0
+        timeout = per_try * (retry.max_attempts + 1) + retry.max_retry_delay * retry.max_attempts
+        request = {"config": self.config, "messages": [dict(m) for m in messages],
+                   "response_schema": response_schema, "tools": tools}
+        try:
+            data = await self.effects._activity(
+                LLM_ACTIVITY, request, timeout + 10, _retry(retry, 3)
+            )
+        except ApplicationError as exc:
+            raise LlmError(exc.message, url=self.endpoint.url, model=self.endpoint.model) from None
+        answer = LlmResponse(
+            text=data["text"], tool_calls=[ToolCall(**call) for call in data["tool_calls"]],
+            finish_reason=data["finish_reason"], usage=data["usage"],
+        )
+        if on_token is not None and answer.text:
+            on_token(answer.text)
+        return answer
+
+
+def _retry(policy: RetryPolicy, attempts: int) -> TemporalRetry:
+    return TemporalRetry(
+        initial_interval=timedelta(seconds=max(policy.initial_retry_delay, 0.05)),
+        backoff_coefficient=max(policy.backoff_factor, 1.0),
+        maximum_interval=timedelta(seconds=max(policy.max_retry_delay,
+                                               policy.initial_retry_delay, 0.05)),
+        maximum_attempts=attempts,
+    )

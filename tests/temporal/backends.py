@@ -1,0 +1,37 @@
+"""Running one scenario on either backend: ``async with backend("temporal", ...) as runtime``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import loom
+from loom.temporal import Activities, TemporalBackend, make_worker
+
+BACKENDS = ("local", "temporal")
+
+
+@contextlib.asynccontextmanager
+async def backend(
+    kind: str, server: str, task_queue: str, tools: dict[str, Callable[..., Any]],
+    llm_url: str | None = None, **options: Any,
+) -> AsyncIterator[loom.Runtime]:
+    """A Runtime on ``kind``; on Temporal with one worker, in this loop, for the block."""
+    if kind == "local":
+        llm = {"url": llm_url} if llm_url else None
+        with loom.Runtime(tools=tools, llm=llm, use_env=False, **options) as runtime:
+            yield runtime
+        return
+    from temporalio.client import Client
+
+    activities = Activities(tools, llm={"url": llm_url} if llm_url else None)
+    client = await Client.connect(server)
+    try:
+        async with make_worker(client, task_queue, activities):
+            with loom.Runtime(backend=TemporalBackend(f"temporal://{server}/default",
+                                                      task_queue), **options) as runtime:
+                runtime.activities = activities  # type: ignore[attr-defined]
+                yield runtime
+    finally:
+        activities.close()
