@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from loom._cache import LruCache
@@ -20,7 +20,7 @@ from loom.llm import LlmClient
 from loom.stores.base import make_owner
 
 if TYPE_CHECKING:
-    from loom.llm import LlmEndpoint
+    from loom.llm import LlmEndpoint, LlmResponse
     from loom.runtime.threads import ToolThreads
     from loom.runtime.tools import BoundTool
     from loom.spec.llms import LlmConfig
@@ -33,7 +33,12 @@ class LlmCaller(Protocol):
     @property
     def endpoint(self) -> LlmEndpoint: ...
 
-    async def generate(self, messages: Any, **options: Any) -> Any: ...
+    async def generate(
+        self, messages: Sequence[Mapping[str, Any]], *,
+        response_schema: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None, stream: bool = False,
+        on_token: Callable[[str], Any] | None = None,
+    ) -> LlmResponse: ...
 
 
 class Effects:

@@ -9,7 +9,7 @@ activities in flight is capped well under Temporal's 2,000 per workflow.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -122,8 +122,10 @@ class ActivityLlm:
         )
 
     async def generate(
-        self, messages: Any, *, response_schema: Any = None, tools: Any = None,
-        stream: bool = False, on_token: Callable[[str], None] | None = None,
+        self, messages: Sequence[Mapping[str, Any]], *,
+        response_schema: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None, stream: bool = False,
+        on_token: Callable[[str], Any] | None = None,
     ) -> LlmResponse:
         retry = self.retry
         per_try = retry.request_timeout or self.endpoint.timeout or 600.0

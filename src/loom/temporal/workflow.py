@@ -28,7 +28,7 @@ class _RemoteTools(dict[str, BoundTool]):
     """Every ServerTool name is bound: the call is an activity, and the worker that
     takes it says when it has no such tool."""
 
-    def get(self, name: str, default: Any = None) -> BoundTool:  # type: ignore[override]
+    def get(self, name: str, default: Any = None) -> BoundTool:
         bound = super().get(name)
         if bound is None:
             bound = self[name] = BoundTool(name, _remote)
