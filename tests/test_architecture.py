@@ -39,6 +39,10 @@ CORE_LIMIT = 480 * 1024
 LAZY_ALLOWED = {
     ("loom.cli.run", "loom.testing"):
         "--fake-llm starts loom's test LLM server, which needs starlette and uvicorn",
+    ("loom.cli.worker", "loom.temporal"):
+        "`loom worker` needs temporalio (loom[temporal]), which other commands do not",
+    ("loom.cli.setup", "loom.temporal"):
+        "--backend temporal://... needs temporalio (loom[temporal]), the local backend not",
     ("loom._optional", "importlib"):
         "require() imports optional third-party packages by name (never a loom module)",
     ("loom.cli", "importlib"):

@@ -35,7 +35,7 @@ EXIT_USAGE = 2
 
 # Modules of this package that define a subcommand, in the order of `loom --help`.
 SUBCOMMANDS: tuple[str, ...] = (
-    "validate", "convert", "run", "resume", "runs", "chat", "graph", "timeline"
+    "validate", "convert", "run", "resume", "runs", "chat", "graph", "timeline", "worker"
 )
 
 

@@ -23,7 +23,13 @@ from loom.cli import (
     show_warnings,
     yellow,
 )
-from loom.cli.setup import RuntimeOptions, positive_int, positive_seconds, prepare
+from loom.cli.setup import (
+    RuntimeOptions,
+    add_backend_options,
+    positive_int,
+    positive_seconds,
+    prepare,
+)
 from loom.cli.waiting import (
     EXIT_INTERRUPTED,
     add_store_options,
@@ -78,6 +84,7 @@ def register(subparsers: Any) -> None:
                         "that a killed run resumes where it stopped")
     add_store_options(parser)
     add_registry_option(parser)
+    add_backend_options(parser)
     add_observe_options(parser)
     parser.set_defaults(handler=run_command)
 

@@ -93,6 +93,12 @@ class TemporalBackend:
         return _result(view)
 
 
+    async def aview(self, run_id: str) -> RunResult:
+        """Where a run stands now (its pending requests, if it waits)."""
+        client = await self._client()
+        return _result(await _closed(client.get_workflow_handle(run_id), run_id))
+
+
 async def _settled(handle: WorkflowHandle[Any, Any], after: int) -> dict[str, Any]:
     try:
         view: dict[str, Any] = await handle.execute_update(SETTLE_UPDATE, after)
