@@ -235,3 +235,20 @@ async def test_an_agent_with_tool_calls(kind, temporal_server, task_queue, llm_s
     assert [m["role"] for m in result.messages] == ["assistant", "tool", "tool", "assistant"]
     assert result.messages[-1]["content"] == "It is 42 and 6."
     assert counted.calls == {"multiply": 2}
+
+
+def secret_flow() -> Any:
+    config = OpenAiCompatibleConfig(name="keyed", url="http://127.0.0.1:9/v1", model_id="m",
+                                    api_key="sk-not-for-the-history")
+    agent = Agent(name="helper", llm_config=config, system_prompt="You help.")
+    return agent
+
+
+async def test_secrets_stay_out_of_the_history_and_a_missing_one_is_named(
+    temporal_server, task_queue
+) -> None:
+    """The flow goes to Temporal without its secrets; a worker without them in its
+    registry fails the run at once, naming the reference (never retried)."""
+    async with backend("temporal", temporal_server, task_queue, {}) as runtime:
+        with pytest.raises(loom.LoomError, match=r"api_key.*point at nothing|point at nothing"):
+            await runtime.arun(secret_flow(), {})

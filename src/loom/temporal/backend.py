@@ -12,7 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 from loom.errors import CheckpointError, LoomError, RunNotFound
@@ -45,10 +50,13 @@ def parse_backend(url: str) -> tuple[str, str]:
 class TemporalBackend:
     """Runs flows as workflows on a Temporal server (workers: ``loom worker``)."""
 
-    def __init__(self, url: str, task_queue: str = DEFAULT_TASK_QUEUE) -> None:
+    def __init__(
+        self, url: str, task_queue: str = DEFAULT_TASK_QUEUE, *, tool_timeout: float = 300.0
+    ) -> None:
         self.target, self.namespace = parse_backend(url)
         self.url = url
         self.task_queue = task_queue
+        self.tool_timeout = tool_timeout  # per attempt: a lost worker's call moves on after it
 
     async def _client(self) -> Client:
         # Connected per call: a blocking Runtime.run runs each call on a loop of its own.
@@ -64,7 +72,7 @@ class TemporalBackend:
     ) -> RunResult:
         client = await self._client()
         start = {"flow": dumps(component), "inputs": dict(inputs), "task_queue": self.task_queue,
-                 **limits}
+                 "tool_timeout": self.tool_timeout, **limits}
         workflow_id = run_id or uuid.uuid4().hex
         try:
             handle: WorkflowHandle[Any, Any] = await client.start_workflow(
@@ -102,10 +110,15 @@ class TemporalBackend:
 async def _settled(handle: WorkflowHandle[Any, Any], after: int) -> dict[str, Any]:
     try:
         view: dict[str, Any] = await handle.execute_update(SETTLE_UPDATE, after)
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:  # it finished before the update came
-            raise
-        view = await handle.result()
+    except (RPCError, WorkflowUpdateFailedError) as exc:
+        if isinstance(exc, RPCError) and exc.status != RPCStatusCode.NOT_FOUND:
+            raise  # else it ended (finished, or failed) before the update was answered
+        try:
+            view = await handle.result()
+        except WorkflowFailureError as failure:
+            cause = failure.cause
+            message = getattr(cause, "message", None) or str(cause)
+            raise LoomError(f"the run failed in Temporal: {message}") from None
     return view
 
 

@@ -27,15 +27,16 @@ from loom.spec.llms import LlmConfig
 from loom.temporal.names import LLM_ACTIVITY, TOOL_ACTIVITY
 
 MAX_IN_FLIGHT = 500  # activities per workflow; Temporal refuses more than 2,000 pending
-TOOL_TIMEOUT = 300.0  # seconds per attempt
 INFRA_ATTEMPTS = 5  # a lost worker or a timed-out attempt; a tool's own error is not retried
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Where activities run."""
+    """Where activities run, and how long a tool's attempt may take before Temporal
+    gives it to another worker (a lost worker is only noticed by that timeout)."""
 
     task_queue: str
+    tool_timeout: float = 300.0
 
 
 class TemporalEffects(Effects):
@@ -74,7 +75,7 @@ class TemporalEffects(Effects):
         try:
             return await self._activity(
                 TOOL_ACTIVITY, {"name": bound.name, "arguments": arguments},
-                TOOL_TIMEOUT, _retry(RetryPolicy(), INFRA_ATTEMPTS),
+                self.settings.tool_timeout, _retry(RetryPolicy(), INFRA_ATTEMPTS),
             )
         except ApplicationError as exc:
             raise self._error(exc.type or "Exception")(exc.message) from None

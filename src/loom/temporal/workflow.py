@@ -16,6 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from loom.errors import LoomError
     from loom.runtime.host import Runtime
     from loom.runtime.result import RunResult
     from loom.runtime.tools import BoundTool
@@ -39,6 +40,11 @@ async def _remote(**arguments: Any) -> Any:
     raise AssertionError("TemporalEffects.tool runs the activity; this is never called")
 
 
+# A workflow that fails leaves its updates unanswered: the client reads the failure.
+_ABANDON = workflow.HandlerUnfinishedPolicy.ABANDON
+_LIMITS: tuple[str, ...] = ("max_concurrency", "branch_timeout", "max_steps", "max_iterations")
+
+
 @workflow.defn(name=WORKFLOW)
 class LoomRun:
     """``start``: the flow's text, its inputs, the runtime's limits, the task queue."""
@@ -57,9 +63,15 @@ class LoomRun:
             **{key: start[key] for key in _LIMITS if start.get(key) is not None},
         )
         runtime.services.tools = _RemoteTools()
-        runtime.services.effects = TemporalEffects(Settings(start["task_queue"]))
+        settings = Settings(start["task_queue"], start.get("tool_timeout") or 300.0)
+        runtime.services.effects = TemporalEffects(settings)
         run_id = workflow.info().workflow_id
-        result = await runtime.arun(start["flow"], start.get("inputs") or {}, run_id=run_id)
+        try:
+            flow = runtime.load(start["flow"])
+            runtime.compile(flow)
+        except LoomError as exc:  # retrying cannot help: fail the workflow, say why
+            raise ApplicationError(exc.describe(), type="LoadError", non_retryable=True) from None
+        result = await runtime.arun(flow, start.get("inputs") or {}, run_id=run_id)
         while result.status == "waiting":
             self._settle(result)
             await workflow.wait_condition(lambda: bool(self.answers))
@@ -76,13 +88,13 @@ class LoomRun:
     def current(self) -> dict[str, Any]:
         return {**self.view, "generation": self.generation}
 
-    @workflow.update(name=SETTLE_UPDATE)
+    @workflow.update(name=SETTLE_UPDATE, unfinished_policy=_ABANDON)
     async def settle(self, after: int) -> dict[str, Any]:
         """The run's state once it has settled more than ``after`` times."""
         await workflow.wait_condition(lambda: self.generation > after)
         return self.current()
 
-    @workflow.update(name=ANSWER_UPDATE)
+    @workflow.update(name=ANSWER_UPDATE, unfinished_policy=_ABANDON)
     async def answer(self, answers: dict[str, Any]) -> dict[str, Any]:
         """Answer pending requests (by id); returns the state the run settles in next."""
         after = self.generation
@@ -100,6 +112,3 @@ class LoomRun:
             if key not in pending:
                 raise ApplicationError(f"run '{workflow.info().workflow_id}' has no pending request "
                                  f"'{key}'; its pending requests are {pending}")
-
-
-_LIMITS: tuple[str, ...] = ("max_concurrency", "branch_timeout", "max_steps", "max_iterations")
