@@ -10,7 +10,6 @@ Temporal.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,7 +21,7 @@ from loom.llm import LlmOverrides, overrides_from_env
 from loom.runtime.services import Services
 from loom.serialization import load_document
 from loom.spec.llms import LlmConfig
-from loom.temporal.names import LLM_ACTIVITY, PAYLOAD_LIMIT, TOOL_ACTIVITY
+from loom.temporal.names import LLM_ACTIVITY, TOOL_ACTIVITY, too_large
 
 
 class Activities:
@@ -60,7 +59,7 @@ class Activities:
         except Exception as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__,
                                    non_retryable=True) from exc
-        _fits(result, f"tool '{name}'")
+        _fits(result, f"the result of tool '{name}'")
         return result
 
     @activity.defn(name=LLM_ACTIVITY)
@@ -92,13 +91,6 @@ class Activities:
 
 def _fits(value: Any, what: str) -> None:
     """Refuse, for good, a result Temporal would refuse on every attempt."""
-    try:
-        size = len(json.dumps(value, default=str))
-    except (TypeError, ValueError):
-        return  # the data converter names what it cannot encode
-    if size > PAYLOAD_LIMIT:
-        raise ApplicationError(
-            f"{what} returned {size:,} bytes, over Temporal's payload limit of "
-            f"{PAYLOAD_LIMIT:,}; keep large values out of the run (a file or a store, "
-            "and pass its name)", type="PayloadTooLarge", non_retryable=True,
-        )
+    problem = too_large(value, what)
+    if problem is not None:
+        raise ApplicationError(problem, type="PayloadTooLarge", non_retryable=True)

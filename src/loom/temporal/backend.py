@@ -31,6 +31,7 @@ from loom.temporal.names import (
     SETTLE_UPDATE,
     VIEW_QUERY,
     WORKFLOW,
+    too_large,
 )
 
 SCHEME = "temporal://"
@@ -74,6 +75,9 @@ class TemporalBackend:
         start = {"flow": dumps(component), "inputs": dict(inputs), "task_queue": self.task_queue,
                  "tool_timeout": self.tool_timeout, **limits}
         workflow_id = run_id or uuid.uuid4().hex
+        problem = too_large(start, "the run (its flow and inputs)")
+        if problem is not None:
+            raise LoomError(problem)
         try:
             handle: WorkflowHandle[Any, Any] = await client.start_workflow(
                 WORKFLOW, start, id=workflow_id, task_queue=self.task_queue,

@@ -24,7 +24,7 @@ from loom.runtime.effects import Effects, LlmCaller
 from loom.runtime.tools import BoundTool
 from loom.serialization import to_dict
 from loom.spec.llms import LlmConfig
-from loom.temporal.names import LLM_ACTIVITY, TOOL_ACTIVITY
+from loom.temporal.names import LLM_ACTIVITY, TOOL_ACTIVITY, too_large
 
 MAX_IN_FLIGHT = 500  # activities per workflow; Temporal refuses more than 2,000 pending
 INFRA_ATTEMPTS = 5  # a lost worker or a timed-out attempt; a tool's own error is not retried
@@ -86,6 +86,9 @@ class TemporalEffects(Effects):
     async def _activity(
         self, name: str, argument: dict[str, Any], timeout: float, retry: TemporalRetry
     ) -> Any:
+        problem = too_large(argument, f"the request of {name}")
+        if problem is not None:  # the workflow task would fail on every attempt
+            raise ApplicationError(problem, type="PayloadTooLarge", non_retryable=True)
         async with self._in_flight:
             try:
                 return await workflow.execute_activity(
