@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import loom
-from loom.temporal import Activities, TemporalBackend, make_worker
+from loom.temporal import Activities, TemporalBackend, connect, make_worker
 
 BACKENDS = ("local", "temporal")
 
@@ -23,10 +23,8 @@ async def backend(
         with loom.Runtime(tools=tools, llm=llm, use_env=False, **options) as runtime:
             yield runtime
         return
-    from temporalio.client import Client
-
     activities = Activities(tools, llm={"url": llm_url} if llm_url else None)
-    client = await Client.connect(server)
+    client = await connect(server)
     try:
         async with make_worker(client, task_queue, activities):
             with loom.Runtime(backend=TemporalBackend(f"temporal://{server}/default",

@@ -7,6 +7,7 @@ asserts the two results are equal, and that each tool ran exactly as often.
 from __future__ import annotations
 
 import importlib.util
+import json
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,16 @@ from typing import Any
 import pytest
 
 import loom
-from loom.spec import Agent, CatchExceptionNode, EndNode, ParallelFlowNode, StartNode
+from loom.spec import (
+    Agent,
+    ApiNode,
+    CatchExceptionNode,
+    EndNode,
+    ParallelFlowNode,
+    RemoteTool,
+    StartNode,
+    ToolNode,
+)
 from loom.spec.llms import OpenAiCompatibleConfig
 from loom.spec.nodes import InputMessageNode, MapNode
 from loom.testing import FakeLlmServer, ScriptedToolCall, ToolCallsReply
@@ -25,6 +35,7 @@ from runtime.conftest import (
     make_flow,
     prop,
     props,
+    serve_app,
     server_tool,
     tool_node,
     tool_subflow,
@@ -252,3 +263,53 @@ async def test_secrets_stay_out_of_the_history_and_a_missing_one_is_named(
     async with backend("temporal", temporal_server, task_queue, {}) as runtime:
         with pytest.raises(loom.LoomError, match=r"api_key.*point at nothing|point at nothing"):
             await runtime.arun(secret_flow(), {})
+
+
+@pytest.fixture(scope="module")
+def http_app() -> Any:
+    """Echoes a request's method, path, query and JSON body; /missing answers 404."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    seen: list[str] = []
+
+    async def echo(request: Request) -> JSONResponse:
+        seen.append(request.url.path)
+        body = await request.json() if await request.body() else None
+        return JSONResponse({"method": request.method, "item": request.path_params["item"],
+                             "query": dict(request.query_params), "body": body})
+
+    app = Starlette(routes=[Route("/items/{item}", echo, methods=["GET", "POST"])])
+    with serve_app(app) as url:
+        yield url, seen
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+async def test_api_node_and_remote_tool_requests(kind, temporal_server, task_queue,
+                                                 http_app) -> None:
+    url, seen = http_app
+    api = ApiNode(name="call", http_method="POST", url=url + "/items/{{item}}",
+                  query_params={"q": "{{item}}"}, data={"name": "{{item}}", "n": 3},
+                  outputs=[prop("method"), prop("body", "object")])
+    remote = RemoteTool(name="fetch", url=url + "/items/{{key}}", http_method="GET",
+                        inputs=[prop("key")], outputs=[prop("item")])
+    missing = ApiNode(name="lost", http_method="GET", url=url + "/nowhere/{{item}}",
+                      retry_policy=dict(FAST_RETRY))
+    flow = linear_flow("main", api, ToolNode(name="fetch_step", tool=remote),
+                       inputs=[prop("item"), prop("key")],
+                       outputs=[prop("method"), prop("body", "object"), prop("item")])
+    seen.clear()
+    result, _ = await same_on_both(kind, temporal_server, task_queue, Counted, flow,
+                                   {"item": "7", "key": "k1"})
+    assert result.status == "finished", result.error
+    assert result.outputs["method"] == "POST"
+    assert result.outputs["body"] == {"name": "7", "n": 3}
+    assert json.loads(result.outputs["item"])["item"] == "k1"  # a string output: the text
+    assert seen.count("/items/7") == seen.count("/items/k1") == (2 if kind == "temporal" else 1)
+    failed, _ = await same_on_both(kind, temporal_server, task_queue, Counted,
+                                   linear_flow("main", missing, inputs=[prop("item")]),
+                                   {"item": "1"})
+    assert failed.status == "failed" and failed.error is not None
+    assert failed.error.node == "main > lost" and "404" in failed.error.message

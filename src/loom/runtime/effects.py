@@ -1,4 +1,4 @@
-"""The engine's one door to the outside: tools, LLMs, the clock, ids, waiting on tasks.
+"""The engine's one door to the outside: tools, LLMs, HTTP, the clock, ids, waiting on tasks.
 
 The engine is deterministic; what is not (a tool, an LLM answer, the time, a new
 id, which of many tasks finishes first) is asked of an :class:`Effects`. This
@@ -21,6 +21,7 @@ from loom.stores.base import make_owner
 
 if TYPE_CHECKING:
     from loom.llm import LlmEndpoint, LlmResponse
+    from loom.runtime.http_call import HttpCall
     from loom.runtime.threads import ToolThreads
     from loom.runtime.tools import BoundTool
     from loom.spec.llms import LlmConfig
@@ -88,6 +89,10 @@ class Effects:
     async def tool(self, bound: BoundTool, arguments: dict[str, Any]) -> Any:
         """Call a ServerTool's function."""
         return await bound.call(self.pool, arguments)
+
+    async def http(self, call: HttpCall, inputs: dict[str, Any]) -> dict[str, Any]:
+        """Send an ApiNode's or RemoteTool's request; its outputs."""
+        return await call(inputs)
 
     def llm(self, config: LlmConfig, endpoint: Callable[[LlmConfig], LlmEndpoint]) -> LlmCaller:
         """The client a config's requests go through; one per endpoint (it learns

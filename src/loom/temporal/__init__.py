@@ -7,6 +7,9 @@ require("temporalio", "temporal", "the Temporal backend")
 
 from loom.temporal.activities import Activities  # noqa: E402
 from loom.temporal.backend import TemporalBackend, parse_backend  # noqa: E402
+from loom.temporal.converter import connect  # noqa: E402
 from loom.temporal.worker import make_worker, serve  # noqa: E402
 
-__all__ = ["Activities", "TemporalBackend", "make_worker", "parse_backend", "serve"]
+__all__ = [
+    "Activities", "TemporalBackend", "connect", "make_worker", "parse_backend", "serve",
+]

@@ -1,4 +1,4 @@
-"""The activities a worker runs: a ServerTool call and an LLM call.
+"""The activities a worker runs: a ServerTool call, an LLM call, an HTTP request.
 
 They run outside the workflow, on any worker of the task queue, with the
 worker's own tools, registry (secrets) and environment (API keys,
@@ -16,12 +16,15 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from loom.errors import LlmError, LoomError
+from loom.errors import LlmError, LoomError, StepError
 from loom.llm import LlmOverrides, overrides_from_env
+from loom.runtime.http_call import HttpCall
 from loom.runtime.services import Services
 from loom.serialization import load_document
 from loom.spec.llms import LlmConfig
-from loom.temporal.names import LLM_ACTIVITY, TOOL_ACTIVITY, too_large
+from loom.spec.nodes import ApiNode
+from loom.spec.tools import RemoteTool
+from loom.temporal.names import HTTP_ACTIVITY, LLM_ACTIVITY, TOOL_ACTIVITY, too_large
 
 
 class Activities:
@@ -42,7 +45,7 @@ class Activities:
         self.calls: dict[str, int] = {}  # tool name -> calls started here (tests count them)
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.tool, self.llm]
+        return [self.tool, self.llm, self.http]
 
     @activity.defn(name=TOOL_ACTIVITY)
     async def tool(self, request: dict[str, Any]) -> Any:
@@ -84,6 +87,22 @@ class Activities:
         }
         _fits(data, "the LLM answer")
         return data
+
+    @activity.defn(name=HTTP_ACTIVITY)
+    async def http(self, request: dict[str, Any]) -> dict[str, Any]:
+        try:
+            source = load_document(request["component"], registry=self.registry)
+            if not isinstance(source, ApiNode | RemoteTool):
+                raise ApplicationError("not an ApiNode or RemoteTool", type="LoadError",
+                                       non_retryable=True)
+            outputs = await self.services.effects.http(HttpCall(source), request["inputs"])
+        except StepError as exc:
+            raise ApplicationError(str(exc), exc.hint, type="StepError",
+                                   non_retryable=True) from exc
+        except LoomError as exc:
+            raise ApplicationError(exc.describe(), type="StepError", non_retryable=True) from exc
+        _fits(outputs, f"the answer of {source.component_type} '{source.name}'")
+        return outputs
 
     def close(self) -> None:
         self.services.close()

@@ -25,6 +25,7 @@ from loom.runtime.journal import PendingRequest
 from loom.runtime.result import ErrorInfo, RunResult
 from loom.serialization import dumps
 from loom.spec.component import Component
+from loom.temporal.converter import connect
 from loom.temporal.names import (
     ANSWER_UPDATE,
     DEFAULT_TASK_QUEUE,
@@ -62,7 +63,7 @@ class TemporalBackend:
     async def _client(self) -> Client:
         # Connected per call: a blocking Runtime.run runs each call on a loop of its own.
         try:
-            return await Client.connect(self.target, namespace=self.namespace)
+            return await connect(self.target, self.namespace)
         except RuntimeError as exc:
             raise LoomError(f"cannot reach Temporal at {self.target}: {exc}",
                               hint="start the server, or fix --backend") from None

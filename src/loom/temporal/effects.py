@@ -1,6 +1,6 @@
 """The Temporal side of the effects door, used inside the workflow.
 
-Every tool and LLM call is an activity; the clock, ids and waiting on tasks
+Every tool, LLM and HTTP call (ApiNode, RemoteTool) is an activity; the clock, ids and waiting on tasks
 come from the workflow, so a replay of the history takes the same path. The
 concurrency limit belongs to the run (not to an event loop), and the number of
 activities in flight is capped well under Temporal's 2,000 per workflow.
@@ -18,13 +18,14 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy as TemporalRetry
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
-from loom.errors import LlmError
+from loom.errors import LlmError, StepError
 from loom.llm import LlmEndpoint, LlmResponse, RetryPolicy, ToolCall
 from loom.runtime.effects import Effects, LlmCaller
+from loom.runtime.http_call import HttpCall
 from loom.runtime.tools import BoundTool
 from loom.serialization import to_dict
 from loom.spec.llms import LlmConfig
-from loom.temporal.names import LLM_ACTIVITY, TOOL_ACTIVITY, too_large
+from loom.temporal.names import HTTP_ACTIVITY, LLM_ACTIVITY, TOOL_ACTIVITY, too_large
 
 MAX_IN_FLIGHT = 500  # activities per workflow; Temporal refuses more than 2,000 pending
 INFRA_ATTEMPTS = 5  # a lost worker or a timed-out attempt; a tool's own error is not retried
@@ -47,6 +48,7 @@ class TemporalEffects(Effects):
         self._limit: asyncio.Semaphore | None = None
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._errors: dict[str, type[Exception]] = {}
+        self._documents: dict[int, tuple[HttpCall, dict[str, Any]]] = {}
 
     def now(self) -> float:
         return workflow.now().timestamp()
@@ -79,6 +81,22 @@ class TemporalEffects(Effects):
             )
         except ApplicationError as exc:
             raise self._error(exc.type or "Exception")(exc.message) from None
+
+    async def http(self, call: HttpCall, inputs: dict[str, Any]) -> dict[str, Any]:
+        document = self._documents.get(id(call))
+        if document is None:  # one per node of the run: the component, secrets left out
+            document = self._documents[id(call)] = (call, to_dict(call.source))
+        retry = call.retry
+        timeout = call.deadline * (retry.max_attempts + 1) + retry.max_retry_delay * \
+            retry.max_attempts + 10
+        try:
+            outputs: dict[str, Any] = await self._activity(
+                HTTP_ACTIVITY, {"component": document[1], "inputs": inputs}, timeout,
+                _retry(retry, INFRA_ATTEMPTS))
+        except ApplicationError as exc:  # the request's own failure, as it reads locally
+            hint = exc.details[0] if exc.details else None
+            raise StepError(exc.message, hint=hint if isinstance(hint, str) else None) from None
+        return outputs
 
     def llm(self, config: LlmConfig, endpoint: Callable[[LlmConfig], LlmEndpoint]) -> LlmCaller:
         return ActivityLlm(self, config)

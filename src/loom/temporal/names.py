@@ -8,6 +8,7 @@ from typing import Any
 WORKFLOW = "loom.run"
 TOOL_ACTIVITY = "loom.tool"
 LLM_ACTIVITY = "loom.llm"
+HTTP_ACTIVITY = "loom.http"
 SETTLE_UPDATE = "loom.settle"
 ANSWER_UPDATE = "loom.answer"
 VIEW_QUERY = "loom.view"

@@ -8,16 +8,18 @@ import signal
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import httpcore  # noqa: F401 - httpx imports it on first use; loaded here, before any workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from loom.temporal.activities import Activities
+from loom.temporal.converter import connect
 from loom.temporal.workflow import LoomRun
 
 # loom (and what it imports) is used from outside the sandbox: its modules are
 # deterministic code, and httpx cannot even be imported inside.
-PASSED_THROUGH = ("loom", "pydantic", "pydantic_core", "yaml", "httpx", "rich")
+PASSED_THROUGH = ("loom", "pydantic", "pydantic_core", "yaml", "httpx", "httpcore", "rich")
 
 
 def sandbox() -> SandboxedWorkflowRunner:
@@ -45,7 +47,7 @@ async def serve(
     ready: Callable[[], None] | None = None,
 ) -> None:
     """Run a worker until SIGINT or SIGTERM."""
-    client = await Client.connect(target, namespace=namespace)
+    client = await connect(target, namespace)
     activities = Activities(tools, registry)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -253,7 +253,7 @@ class RemoteAgentTool(_OwnTool):
 
     async def execute(self, call: Call, arguments: dict[str, Any]) -> ToolResult:
         async def send() -> Any:
-            outputs = await self.request(arguments)
+            outputs = await call.ctx.services.effects.http(self.request, arguments)
             if len(outputs) == 1:
                 return next(iter(outputs.values()))
             return outputs

@@ -91,7 +91,7 @@ class ToolExecutor(Executor):
             result = ctx.wait("client_tool", tool_call=call)
             return self._split(result), NEXT
         if self.remote is not None:
-            return await self.remote(inputs), NEXT
+            return await ctx.services.effects.http(self.remote, inputs), NEXT
         if self.bound is None:
             raise StepError(self.unsupported or "unsupported tool")
         events = ctx.run.events
@@ -129,4 +129,4 @@ class ApiExecutor(Executor):
         self.call = HttpCall(node)
 
     async def run(self, ctx: RunContext, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        return await self.call(inputs), NEXT
+        return await ctx.services.effects.http(self.call, inputs), NEXT
