@@ -6,6 +6,7 @@ asserts the two results are equal, and that each tool ran exactly as often.
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 from collections import Counter
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 
 import loom
 from loom.spec import (
@@ -28,6 +30,7 @@ from loom.spec import (
 )
 from loom.spec.llms import OpenAiCompatibleConfig
 from loom.spec.nodes import InputMessageNode, MapNode
+from loom.temporal import connect
 from loom.testing import FakeLlmServer, ScriptedToolCall, ToolCallsReply
 from runtime.conftest import (
     FAST_RETRY,
@@ -313,3 +316,31 @@ async def test_api_node_and_remote_tool_requests(kind, temporal_server, task_que
                                    {"item": "1"})
     assert failed.status == "failed" and failed.error is not None
     assert failed.error.node == "main > lost" and "404" in failed.error.message
+
+
+async def test_a_cancelled_run_ends_cancelled_and_no_catch_node_catches_it(
+    temporal_server, task_queue
+) -> None:
+    started = asyncio.Event()
+
+    async def slow() -> str:
+        started.set()
+        await asyncio.sleep(30)
+        return "late"
+
+    inner = linear_flow("inner", tool_node("slow", [], [prop("out")]),
+                        outputs=[prop("out", default="-")])
+    guard = CatchExceptionNode(name="guard", subflow=inner)
+    start, end = StartNode(name="start"), EndNode(name="end")
+    flow = make_flow("main", [start, guard, end],
+                     [(start, guard), (guard, end, "next"),
+                      (guard, end, "caught_exception_branch")])
+    run_id = f"cancel-{task_queue}"
+    async with backend("temporal", temporal_server, task_queue, {"slow": slow}) as runtime:
+        run = asyncio.ensure_future(runtime.arun(flow, {}, run_id=run_id))
+        await asyncio.wait_for(started.wait(), 30)
+        await runtime.backend.acancel(run_id)
+        with pytest.raises(loom.LoomError, match=f"run '{run_id}' was cancelled"):
+            await asyncio.wait_for(run, 30)
+        handle = (await connect(temporal_server)).get_workflow_handle(run_id)
+        assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED

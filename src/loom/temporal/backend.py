@@ -18,6 +18,7 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
+from temporalio.exceptions import CancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from loom.errors import CheckpointError, LoomError, RunNotFound
@@ -106,6 +107,12 @@ class TemporalBackend:
         return _result(view)
 
 
+    async def acancel(self, run_id: str) -> None:
+        """Cancel a run as a local run is cancelled: its branches and calls in flight
+        are cancelled, and no CatchExceptionNode catches it."""
+        client = await self._client()
+        await client.get_workflow_handle(run_id).cancel()
+
     async def aview(self, run_id: str) -> RunResult:
         """Where a run stands now (its pending requests, if it waits)."""
         client = await self._client()
@@ -122,6 +129,8 @@ async def _settled(handle: WorkflowHandle[Any, Any], after: int) -> dict[str, An
             view = await handle.result()
         except WorkflowFailureError as failure:
             cause = failure.cause
+            if isinstance(cause, CancelledError):
+                raise LoomError(f"run '{handle.id}' was cancelled in Temporal") from None
             message = getattr(cause, "message", None) or str(cause)
             raise LoomError(f"the run failed in Temporal: {message}") from None
     return view
