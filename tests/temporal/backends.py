@@ -8,6 +8,9 @@ from typing import Any
 
 import loom
 from loom.temporal import Activities, TemporalBackend, connect, make_worker
+from loom.temporal.converter import DATA_CONVERTER
+from loom.temporal.worker import sandbox
+from loom.temporal.workflow import LoomRun
 
 BACKENDS = ("local", "temporal")
 
@@ -33,3 +36,15 @@ async def backend(
                 yield runtime
     finally:
         activities.close()
+
+
+async def replay(server: str, run_id: str) -> None:
+    """Replay a run's history through a fresh workflow: raises if loom's engine took
+    another path (non-determinism)."""
+    from temporalio.worker import Replayer
+
+    client = await connect(server)
+    history = await client.get_workflow_handle(run_id).fetch_history()
+    replayer = Replayer(workflows=[LoomRun], workflow_runner=sandbox(),
+                        data_converter=DATA_CONVERTER)
+    await replayer.replay_workflow(history)

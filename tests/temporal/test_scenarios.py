@@ -1,7 +1,8 @@
 """One scenario suite, run on the local backend and on Temporal: the same results.
 
 Each test runs its scenario on ``kind``; on Temporal it also runs it locally and
-asserts the two results are equal, and that each tool ran exactly as often.
+asserts the two results are equal, that each tool ran exactly as often, and that
+the run's history replays deterministically.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from runtime.conftest import (
     tool_node,
     tool_subflow,
 )
-from temporal.backends import BACKENDS, backend
+from temporal.backends import BACKENDS, backend, replay
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "parallel_marketing"
 INTS = {"type": "array", "items": {"type": "integer"}}
@@ -85,6 +86,8 @@ async def same_on_both(
             for answer in answers:
                 assert result.status == "waiting", result.error
                 result = await runtime.aresume(result.run_id, answer(result))
+            if which == "temporal":  # its history replays to the same commands
+                await replay(server, result.run_id)
         outcomes.append((result, counted))
     (local, local_calls), (last, last_calls) = outcomes[0], outcomes[-1]
     view = last.to_dict()
