@@ -18,7 +18,7 @@ BACKENDS = ("local", "temporal")
 @contextlib.asynccontextmanager
 async def backend(
     kind: str, server: str, task_queue: str, tools: dict[str, Callable[..., Any]],
-    llm_url: str | None = None, **options: Any,
+    llm_url: str | None = None, registry: dict[str, Any] | None = None, **options: Any,
 ) -> AsyncIterator[loom.Runtime]:
     """A Runtime on ``kind``; on Temporal with one worker, in this loop, for the block."""
     if kind == "local":
@@ -26,10 +26,10 @@ async def backend(
         with loom.Runtime(tools=tools, llm=llm, use_env=False, **options) as runtime:
             yield runtime
         return
-    activities = Activities(tools, llm={"url": llm_url} if llm_url else None)
+    activities = Activities(tools, registry, llm={"url": llm_url} if llm_url else None)
     client = await connect(server)
     try:
-        async with make_worker(client, task_queue, activities):
+        async with make_worker(client, task_queue, activities, registry=registry):
             with loom.Runtime(backend=TemporalBackend(f"temporal://{server}/default",
                                                       task_queue), **options) as runtime:
                 runtime.activities = activities  # type: ignore[attr-defined]

@@ -254,11 +254,31 @@ async def test_an_agent_with_tool_calls(kind, temporal_server, task_queue, llm_s
     assert counted.calls == {"multiply": 2}
 
 
-def secret_flow() -> Any:
-    config = OpenAiCompatibleConfig(name="keyed", url="http://127.0.0.1:9/v1", model_id="m",
+def secret_flow(url: str = "http://127.0.0.1:9/v1") -> Any:
+    config = OpenAiCompatibleConfig(name="keyed", url=url, model_id="m",
                                     api_key="sk-not-for-the-history")
-    agent = Agent(name="helper", llm_config=config, system_prompt="You help.")
-    return agent
+    return Agent(name="helper", llm_config=config, system_prompt="You help.",
+                 human_in_the_loop=False)
+
+
+async def test_a_secret_comes_from_the_workers_registry_and_never_enters_the_history(
+    temporal_server, task_queue, llm_server
+) -> None:
+    agent = secret_flow(llm_server.url)
+    registry = {f"{agent.llm_config.id}.api_key": "sk-from-the-worker"}
+    llm_server.reset()
+    llm_server.script_sequence(["Hello."])
+    async with backend("temporal", temporal_server, task_queue, {},
+                       registry=registry) as runtime:
+        result = await runtime.arun(agent, {})
+    assert result.status == "finished", result.error
+    assert result.messages[-1]["content"] == "Hello."
+    [request] = llm_server.recorded
+    assert request.headers["authorization"] == "Bearer sk-from-the-worker"
+    history = await (await connect(temporal_server)).get_workflow_handle(
+        result.run_id).fetch_history()
+    text = history.to_json()
+    assert "sk-not-for-the-history" not in text and "sk-from-the-worker" not in text
 
 
 async def test_secrets_stay_out_of_the_history_and_a_missing_one_is_named(

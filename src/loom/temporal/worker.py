@@ -31,9 +31,9 @@ def make_worker(
     client: Client, task_queue: str, activities: Activities, *, activities_only: bool = False,
     registry: Mapping[str, Any] | None = None, max_activities: int = 256,
 ) -> Worker:
-    """A Worker for ``task_queue``; ``activities_only`` leaves the workflows to others."""
-    if registry:
-        LoomRun.registry = dict(registry)
+    """A Worker for ``task_queue``; ``activities_only`` leaves the workflows to others.
+    The workflows of a process load flows with the ``registry`` of its latest worker."""
+    LoomRun.registry = dict(registry or {})
     return Worker(
         client, task_queue=task_queue, activities=activities.all(),
         workflows=[] if activities_only else [LoomRun], workflow_runner=sandbox(),
