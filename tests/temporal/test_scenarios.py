@@ -367,3 +367,28 @@ async def test_a_cancelled_run_ends_cancelled_and_no_catch_node_catches_it(
             await asyncio.wait_for(run, 30)
         handle = (await connect(temporal_server)).get_workflow_handle(run_id)
         assert (await handle.describe()).status == WorkflowExecutionStatus.CANCELED
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+async def test_branches_keep_the_runs_concurrency_limit(kind, temporal_server, task_queue) -> None:
+    """max_concurrency bounds the branches in flight on Temporal as locally: six branches,
+    at most two tool calls at a time."""
+    now, most = [0], [0]
+
+    async def work() -> int:
+        now[0] += 1
+        most[0] = max(most[0], now[0])
+        await asyncio.sleep(0.1)
+        now[0] -= 1
+        return 1
+
+    leaves = [tool_subflow(f"leaf_{i}", "work", [], [prop(f"out_{i}", "integer")])
+              for i in range(6)]
+    fan = ParallelFlowNode(name="fan", subflows=leaves)
+    flow = linear_flow("main", fan, outputs=fan.outputs or [])
+    async with backend(kind, temporal_server, task_queue, {"work": work},
+                       max_concurrency=2) as runtime:
+        result = await runtime.arun(flow, {})
+    assert result.status == "finished", result.error
+    assert result.outputs == {f"out_{i}": 1 for i in range(6)}
+    assert most[0] == 2
