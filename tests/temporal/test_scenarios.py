@@ -371,8 +371,8 @@ async def test_a_cancelled_run_ends_cancelled_and_no_catch_node_catches_it(
 
 @pytest.mark.parametrize("kind", BACKENDS)
 async def test_branches_keep_the_runs_concurrency_limit(kind, temporal_server, task_queue) -> None:
-    """max_concurrency bounds the branches in flight on Temporal as locally: six branches,
-    at most two tool calls at a time."""
+    """max_concurrency bounds the branches in flight on Temporal as locally: three branches
+    of three nested branches each, at most two tool calls at a time."""
     now, most = [0], [0]
 
     async def work() -> int:
@@ -382,13 +382,17 @@ async def test_branches_keep_the_runs_concurrency_limit(kind, temporal_server, t
         now[0] -= 1
         return 1
 
-    leaves = [tool_subflow(f"leaf_{i}", "work", [], [prop(f"out_{i}", "integer")])
-              for i in range(6)]
-    fan = ParallelFlowNode(name="fan", subflows=leaves)
+    branches = []
+    for b in range(3):
+        leaves = [tool_subflow(f"leaf_{b}{i}", "work", [], [prop(f"out_{b}{i}", "integer")])
+                  for i in range(3)]
+        inner = ParallelFlowNode(name=f"inner_{b}", subflows=leaves)
+        branches.append(linear_flow(f"branch_{b}", inner, outputs=inner.outputs or []))
+    fan = ParallelFlowNode(name="fan", subflows=branches)
     flow = linear_flow("main", fan, outputs=fan.outputs or [])
     async with backend(kind, temporal_server, task_queue, {"work": work},
                        max_concurrency=2) as runtime:
         result = await runtime.arun(flow, {})
     assert result.status == "finished", result.error
-    assert result.outputs == {f"out_{i}": 1 for i in range(6)}
+    assert result.outputs == {f"out_{b}{i}": 1 for b in range(3) for i in range(3)}
     assert most[0] == 2
