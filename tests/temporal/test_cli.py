@@ -57,6 +57,12 @@ def test_run_waits_and_resume_answers_through_a_worker(
         assert finished["outputs"] == {"loud": "HELLO!"}
         again = loom_command("resume", waiting["run_id"], "--answer", "x", *backend)
         assert again.returncode == 2 and "already finished" in again.stderr
+        traced = loom_command("run", str(config), "--trace", str(tmp_path / "t.jsonl"),
+                              *backend)
+        assert traced.returncode == 2 and "--trace does not work with --backend" in traced.stderr
+        unknown = loom_command("resume", "no-such-run", "--answer", "x", "--json", *backend)
+        assert unknown.returncode == 2
+        assert json.loads(unknown.stdout)["error"]["message"].startswith("no run 'no-such-run'")
     finally:
         worker.send_signal(signal.SIGTERM)
         try:

@@ -162,9 +162,9 @@ def risky(x: int) -> int:
 
 
 def failing_fan(caught: bool) -> Any:
-    """Two branches, one of which fails; ``caught``: inside a CatchExceptionNode."""
-    branches = [tool_subflow(f"b{i}", "risky", props(x="integer"), [prop(f"y{i}", "integer")],
-                             node_name=f"risky_{i}") for i in range(2)]
+    """Two branches, the first of which fails; ``caught``: inside a CatchExceptionNode."""
+    branches = [tool_subflow(f"b{i}", tool, props(x="integer"), [prop(f"y{i}", "integer")],
+                             node_name=f"{tool}_{i}") for i, tool in enumerate(("risky", "fine"))]
     fan = ParallelFlowNode(name="fan", subflows=branches)
     if not caught:
         return linear_flow("main", fan, inputs=props(x="integer"), outputs=fan.outputs or [])
@@ -184,14 +184,16 @@ def failing_fan(caught: bool) -> Any:
 @pytest.mark.parametrize("kind", BACKENDS)
 async def test_a_failing_branch(kind, caught, temporal_server, task_queue) -> None:
     result, _ = await same_on_both(
-        kind, temporal_server, task_queue, lambda: Counted(risky=risky), failing_fan(caught),
+        kind, temporal_server, task_queue, lambda: Counted(risky=risky, fine=lambda x: x), failing_fan(caught),
         {"x": -1}, same_calls=False)
     if caught:
         assert result.status == "finished", result.error
-        assert "negative input -1" in result.outputs["caught_exception_info"]
+        assert result.outputs["caught_exception_info"] == (
+            "tool 'risky' raised ValueError: negative input -1 "
+            "(in main > guard > guarded > fan > b0 > risky_0)")
     else:
         assert result.status == "failed"
-        assert result.error is not None and "main > fan > b" in result.error.node
+        assert result.error is not None and result.error.node == "main > fan > b0 > risky_0"
         assert "tool 'risky' raised ValueError: negative input -1" in result.error.message
 
 

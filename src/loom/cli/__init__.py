@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -157,6 +158,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         report_error("interrupted")
         return 130
+
+
+def entry() -> None:
+    """The ``loom`` console script: run :func:`main`, exit with its code."""
+    code = main()
+    if "temporalio" in sys.modules:
+        # temporalio's core threads can abort an exiting interpreter (PyGILState_Release,
+        # sdk-python #300): a client that has said everything leaves at once.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 __all__ = [

@@ -20,7 +20,13 @@ from typing import Any, TextIO
 
 from loom.cli import EXIT_USAGE, add_registry_option, report_error
 from loom.cli.run import fake_llm_url
-from loom.cli.setup import CommandError, RuntimeOptions, add_backend_options, build_runtime
+from loom.cli.setup import (
+    CommandError,
+    RuntimeOptions,
+    add_backend_options,
+    build_runtime,
+    refuse_trace_elsewhere,
+)
 from loom.cli.waiting import (
     EXIT_INTERRUPTED,
     METADATA_KEY,
@@ -134,6 +140,7 @@ def _resumed(args: argparse.Namespace, stdout: TextIO) -> RunResult:
 
 def _resumed_elsewhere(args: argparse.Namespace) -> RunResult:
     """Resume a run that lives in Temporal (``--backend``): the answers go to its workflow."""
+    refuse_trace_elsewhere(args)
     options = RuntimeOptions(backend=args.backend, task_queue=args.task_queue)
     with build_runtime(options, MemoryStore(), tools={}, registry={}) as runtime:
         now: RunResult = run_blocking(runtime.backend.aview(args.run_id))  # type: ignore[union-attr]

@@ -29,6 +29,7 @@ from loom.cli.setup import (
     positive_int,
     positive_seconds,
     prepare,
+    refuse_trace_elsewhere,
 )
 from loom.cli.waiting import (
     EXIT_INTERRUPTED,
@@ -95,6 +96,7 @@ def run_command(args: argparse.Namespace) -> int:
         fake_url = stack.enter_context(fake_llm_url(args.fake_llm))  # its URL goes to the Runtime
         with collected_warnings() as warned:
             try:
+                refuse_trace_elsewhere(args)
                 prepared = prepare(
                     # Checkpointed after every node, the run needs its store: open it now.
                     RuntimeOptions.from_args(args), args.config,
