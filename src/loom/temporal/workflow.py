@@ -65,6 +65,12 @@ class LoomRun:
         runtime.services.tools = _RemoteTools()
         settings = Settings(start["task_queue"], start.get("tool_timeout") or 300.0)
         runtime.services.effects = TemporalEffects(settings)
+        with runtime:
+            await self._walk(runtime, start)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.view
+
+    async def _walk(self, runtime: Runtime, start: dict[str, Any]) -> None:
         run_id = workflow.info().workflow_id
         try:
             flow = runtime.load(start["flow"])
@@ -77,8 +83,6 @@ class LoomRun:
             await workflow.wait_condition(lambda: bool(self.answers))
             result = await runtime.aresume(run_id, self.answers.pop(0))
         self._settle(result)
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        return self.view
 
     def _settle(self, result: RunResult) -> None:
         self.view = {**result.to_dict(), "run_id": result.run_id, "branch": result.branch}
