@@ -43,6 +43,10 @@ LAZY_ALLOWED = {
         "loom serve needs starlette and uvicorn (loom[server]); `loom --help` must not",
     ("loom.cli.serve", "loom.server.config"):
         "loom serve needs starlette and uvicorn (loom[server]); `loom --help` must not",
+    ("loom.cli.worker", "loom.temporal"):
+        "`loom worker` needs temporalio (loom[temporal]), which other commands do not",
+    ("loom.cli.setup", "loom.temporal"):
+        "--backend temporal://... needs temporalio (loom[temporal]), the local backend not",
     ("loom._optional", "importlib"):
         "require() imports optional third-party packages by name (never a loom module)",
     ("loom.cli", "importlib"):

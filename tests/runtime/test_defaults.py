@@ -255,4 +255,4 @@ def test_the_bounded_tables_keep_what_the_readme_says() -> None:
     assert wrap._flows.maxsize == 256
     assert rt._flows.maxsize == 128
     assert rt._texts.maxsize == 64
-    assert rt.services._endpoint_clients.maxsize == 64
+    assert rt.services.effects._endpoint_clients.maxsize == 64

@@ -67,7 +67,7 @@ class Started:
 
     def __init__(self, backend: Any, monkeypatch: pytest.MonkeyPatch,
                  lease: float = LEASE) -> None:
-        monkeypatch.setattr("loom.runtime.host.runtime.make_owner", lambda: HOLDER)
+        monkeypatch.setattr("loom.runtime.effects.make_owner", lambda: HOLDER)
         self.calls: list[str] = []
         self.in_slow = threading.Event()
         self.release = threading.Event()
@@ -148,7 +148,7 @@ def test_a_checkpoint_refused_to_a_run_taken_over_stops_it_too(
 def test_a_finished_run_taken_over_is_not_deleted_from_under_its_new_holder(
         store_backend: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     # Checkpoints at waits only, finished runs not kept: the last store call is a delete.
-    monkeypatch.setattr("loom.runtime.host.runtime.make_owner", lambda: HOLDER)
+    monkeypatch.setattr("loom.runtime.effects.make_owner", lambda: HOLDER)
     in_slow, release = threading.Event(), threading.Event()
 
     def slow(n: int) -> int:

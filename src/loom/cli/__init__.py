@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
@@ -35,7 +36,8 @@ EXIT_USAGE = 2
 
 # Modules of this package that define a subcommand, in the order of `loom --help`.
 SUBCOMMANDS: tuple[str, ...] = (
-    "validate", "convert", "run", "resume", "runs", "chat", "graph", "timeline", "serve"
+    "validate", "convert", "run", "resume", "runs", "chat", "graph", "timeline", "serve",
+    "worker",
 )
 
 
@@ -159,6 +161,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         report_error("interrupted")
         return 130
+
+
+def entry() -> None:
+    """The ``loom`` console script: run :func:`main`, exit with its code."""
+    code = main()
+    if "temporalio" in sys.modules:
+        # temporalio's core threads can abort an exiting interpreter (PyGILState_Release,
+        # sdk-python #300): a client that has said everything leaves at once.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 __all__ = [

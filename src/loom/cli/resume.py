@@ -20,7 +20,14 @@ from typing import Any, TextIO
 
 from loom.cli import EXIT_USAGE, add_registry_option, report_error
 from loom.cli.run import fake_llm_url, local_llm
-from loom.cli.setup import CommandError, RuntimeOptions, add_policy_options, build_runtime
+from loom.cli.setup import (
+    CommandError,
+    RuntimeOptions,
+    add_backend_options,
+    add_policy_options,
+    build_runtime,
+    refuse_trace_elsewhere,
+)
 from loom.cli.waiting import (
     EXIT_INTERRUPTED,
     METADATA_KEY,
@@ -39,8 +46,10 @@ from loom.errors import CheckpointError, LoomError
 from loom.observability.run_options import add_observe_options, observing
 from loom.runs import RunState
 from loom.runtime import Runtime
+from loom.runtime.blocking import run_blocking
 from loom.runtime.journal import PendingRequest
 from loom.runtime.result import RunResult
+from loom.stores.memory import MemoryStore
 
 _YES = ("y", "yes", "true", "1", "ok", "confirm")
 _NO = ("n", "no", "false", "0", "refuse", "deny")
@@ -67,6 +76,7 @@ def register(subparsers: Any) -> None:
     add_store_options(parser)
     add_registry_option(parser)
     add_policy_options(parser)
+    add_backend_options(parser)
     add_observe_options(parser)
     parser.set_defaults(handler=resume_command)
 
@@ -92,6 +102,8 @@ class _Stopped(Exception):
 def _resumed(args: argparse.Namespace, stdout: TextIO) -> RunResult:
     store = None
     try:
+        if args.backend is not None:
+            return _resumed_elsewhere(args)
         store = store_from(args, lazy=False)
         state = store.load(args.run_id)
         if state.status in ("finished", "failed"):
@@ -126,6 +138,23 @@ def _resumed(args: argparse.Namespace, stdout: TextIO) -> RunResult:
         if store is not None:
             store.close()
     return result
+
+
+def _resumed_elsewhere(args: argparse.Namespace) -> RunResult:
+    """Resume a run that lives in Temporal (``--backend``): the answers go to its workflow."""
+    refuse_trace_elsewhere(args)
+    options = RuntimeOptions(backend=args.backend, task_queue=args.task_queue)
+    with build_runtime(options, MemoryStore(), tools={}, registry={}) as runtime:
+        now: RunResult = run_blocking(runtime.backend.aview(args.run_id))  # type: ignore[union-attr]
+        if now.status != "waiting":
+            raise CheckpointError(f"run '{args.run_id}' already {now.status}; there is "
+                                  "nothing to resume")
+        state = RunState(run_id=args.run_id, status="waiting", flow={}, digest="", inputs={},
+                         pending=[request.to_dict() for request in now.pending])
+        answers = _answers(args, state)
+        if not answers:
+            return now
+        return runtime.resume(args.run_id, answers)
 
 
 def _answers(args: argparse.Namespace, state: RunState) -> dict[str, Any]:

@@ -25,10 +25,12 @@ from loom.cli import (
 )
 from loom.cli.setup import (
     RuntimeOptions,
+    add_backend_options,
     add_policy_options,
     positive_int,
     positive_seconds,
     prepare,
+    refuse_trace_elsewhere,
 )
 from loom.cli.waiting import (
     EXIT_INTERRUPTED,
@@ -88,6 +90,7 @@ def register(subparsers: Any) -> None:
     add_store_options(parser)
     add_registry_option(parser)
     add_policy_options(parser)
+    add_backend_options(parser)
     add_observe_options(parser)
     parser.set_defaults(handler=run_command)
 
@@ -99,6 +102,7 @@ def run_command(args: argparse.Namespace) -> int:
         served = stack.enter_context(local_llm(args.local_llm and not args.fake_llm))
         with collected_warnings() as warned:
             try:
+                refuse_trace_elsewhere(args)
                 prepared = prepare(
                     # Checkpointed after every node, the run needs its store: open it now.
                     RuntimeOptions.from_args(args), args.config,

@@ -49,6 +49,8 @@ class RuntimeOptions:
     max_iterations: int | None = None  # None: the Runtime's default
     allowed_components: Sequence[str] = ()  # --allow-components (never saved for resume)
     blocked_components: Sequence[str] = ()
+    backend: str | None = None  # temporal://HOST:PORT/NS: runs live in Temporal
+    task_queue: str = "loom"
 
     @property
     def load_policy(self) -> PolicyArgs:
@@ -113,7 +115,8 @@ def prepare(
                             tools={name: fn for name, fn in tools.items() if name in used})
     flow = runtime.load(component)
     parsed = parse_inputs(flow, inputs, inputs_json)
-    runtime.compile(flow)
+    if runtime.backend is None:  # else the workers bind the tools
+        runtime.compile(flow)
     if require_inputs:
         check_required(flow, parsed)
     return Prepared(flow, runtime, parsed)
@@ -140,6 +143,7 @@ def build_runtime(
     if options.max_iterations is not None:
         extra["max_iterations"] = options.max_iterations
     return Runtime(
+        backend=temporal_backend(options),
         tools=tools,
         llm={k: v for k, v in llm.items() if v},
         max_concurrency=options.max_concurrency,
@@ -297,3 +301,27 @@ def parse_value(prop: Property, text: str) -> Any:
             f"input '{prop.title}' is declared {kind}, but {text!r} is not one",
             hint=f"give a {kind} value, e.g. -i {prop.title}=...",
         ) from None
+
+
+def temporal_backend(options: RuntimeOptions) -> Any:
+    """The backend ``--backend`` names, or None for this process."""
+    if options.backend is None:
+        return None
+    from loom.temporal import TemporalBackend  # loom[temporal]: temporalio is optional
+
+    return TemporalBackend(options.backend, options.task_queue)
+
+
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--backend", metavar="temporal://HOST:PORT/NAMESPACE",
+                        help="run on a Temporal server (its `loom worker`s bind the tools) "
+                        "instead of in this process; the run id is the workflow id")
+    parser.add_argument("--task-queue", metavar="Q", default="loom",
+                        help="the Temporal task queue of the workers (default: loom)")
+
+
+def refuse_trace_elsewhere(args: argparse.Namespace) -> None:
+    """A run on a backend sends no events back yet: say so rather than write an empty trace."""
+    if getattr(args, "backend", None) is not None and getattr(args, "trace", None):
+        raise CommandError("--trace does not work with --backend yet: the run's events stay "
+                           "on the workers", hint="drop --trace, or run locally")

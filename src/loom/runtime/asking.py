@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from loom.llm import LlmClient, LlmResponse
+from loom.llm import LlmResponse
 from loom.runtime.context import RunContext
+from loom.runtime.effects import LlmCaller
 
 
 async def traced_generate(
     ctx: RunContext,
-    client: LlmClient,
+    client: LlmCaller,
     config: Any,
     messages: Sequence[Mapping[str, Any]],
     *,

@@ -76,7 +76,7 @@ async def _walk(plan: FlowPlan, ctx: RunContext, inputs: dict[str, Any]) -> Flow
     events = ctx.run.events
     watched = events.enabled  # fixed for a run: its listeners are given at the start
     # Unwatched, uncheckpointed runs take consecutive sync tools in one thread hop.
-    chained = not watched and ctx.run.journal.on_record is None
+    chained = not watched and ctx.run.journal.on_record is None and ctx.services.effects.threads
     loop = asyncio.get_running_loop()
     while True:
         node = nodes[current]

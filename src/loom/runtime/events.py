@@ -40,8 +40,12 @@ class RuntimeEvent:
 class Emitter:
     """Delivers events to listeners; costs one attribute check when there are none."""
 
-    def __init__(self, listeners: Iterable[Listener] = (), run_id: str = "") -> None:
+    def __init__(
+        self, listeners: Iterable[Listener] = (), run_id: str = "",
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
         self.listeners = list(listeners)
+        self.clock = clock
         self.enabled = bool(self.listeners)
         self.run_id = run_id
         self._pending: set[asyncio.Future[Any]] = set()
@@ -49,7 +53,7 @@ class Emitter:
         self._reported: list[BaseException] = []
 
     def emit(self, type: str, path: tuple[str, ...], step: str = "", **data: Any) -> None:
-        event = RuntimeEvent(type, path, step, time.time_ns(), data, self.run_id)
+        event = RuntimeEvent(type, path, step, self.clock(), data, self.run_id)
         for listener in self.listeners:
             try:
                 result = listener(event)

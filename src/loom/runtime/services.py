@@ -8,8 +8,9 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from loom._bounded import limits
-from loom._cache import IdentityCache, LruCache
-from loom.llm import LlmClient, LlmEndpoint, LlmOverrides, RetryPolicy, apply_overrides
+from loom._cache import IdentityCache
+from loom.llm import LlmEndpoint, LlmOverrides, RetryPolicy, apply_overrides
+from loom.runtime.effects import Effects, LlmCaller
 from loom.runtime.threads import ToolThreads
 from loom.runtime.tools import BoundTool
 from loom.spec.llms import LlmConfig
@@ -42,10 +43,8 @@ class Services:
         self.max_steps = max_steps
         self.max_iterations = max_iterations  # LLM calls an agent may make per user message
         self.pool = ToolThreads(tool_threads)
-        # One client per endpoint (it learns what the server refuses), by config object.
-        self._llm_clients: IdentityCache[LlmConfig, LlmClient] = IdentityCache()
-        self._endpoint_clients: LruCache[tuple[str, str | None], LlmClient] = LruCache(64)
-        self._semaphores: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+        self.effects = Effects(self.pool)  # a backend may put its own door here
+        self._llm_clients: IdentityCache[LlmConfig, LlmCaller] = IdentityCache()
 
     def inline(self, which: bool | Iterable[str]) -> None:
         """Run the named sync tools (or all, with True) on the loop itself."""
@@ -54,23 +53,13 @@ class Services:
             self.tools[name].is_inline = True
 
     def global_limit(self) -> asyncio.Semaphore:
-        """The runtime-wide bound on parallel branches, one per event loop."""
-        loop = asyncio.get_running_loop()
-        semaphore = self._semaphores.get(loop)
-        if semaphore is None:
-            for old in [old for old in list(self._semaphores) if old.is_closed()]:
-                self._semaphores.pop(old, None)  # other threads' loops may be adding theirs
-            semaphore = self._semaphores[loop] = asyncio.Semaphore(self.max_concurrency)
-        return semaphore
+        """The runtime-wide bound on parallel branches."""
+        return self.effects.semaphore(self.max_concurrency)
 
-    def llm_client(self, config: LlmConfig) -> LlmClient:
+    def llm_client(self, config: LlmConfig) -> LlmCaller:
         client = self._llm_clients.get(config)
         if client is None:
-            endpoint = self.endpoint(config)
-            client = self._endpoint_clients.get_or_make(
-                (repr(endpoint), endpoint.api_key), lambda: LlmClient(endpoint)
-            )
-            client = self._llm_clients.put(config, client)
+            client = self._llm_clients.put(config, self.effects.llm(config, self.endpoint))
         return client
 
     def endpoint(self, config: LlmConfig) -> LlmEndpoint:

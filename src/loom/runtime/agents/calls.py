@@ -234,8 +234,8 @@ class ServerAgentTool(_OwnTool):
         self.bound = bound
 
     async def execute(self, call: Call, arguments: dict[str, Any]) -> ToolResult:
-        pool = call.ctx.services.pool
-        return await self.recorded(call, arguments, lambda: self.bound.call(pool, arguments))
+        effects = call.ctx.services.effects
+        return await self.recorded(call, arguments, lambda: effects.tool(self.bound, arguments))
 
 
 class ClientAgentTool(_OwnTool):
@@ -262,7 +262,7 @@ class RemoteAgentTool(_OwnTool):
 
     async def execute(self, call: Call, arguments: dict[str, Any]) -> ToolResult:
         async def send() -> Any:
-            outputs = await self.request(arguments)
+            outputs = await call.ctx.services.effects.http(self.request, arguments)
             if len(outputs) == 1:
                 return next(iter(outputs.values()))
             return outputs

@@ -42,6 +42,7 @@ from loom.runtime.agents.conversation import Thread, has_user_message, request_m
 from loom.runtime.agents.transforms import apply, supported
 from loom.runtime.asking import traced_generate
 from loom.runtime.context import RunContext
+from loom.runtime.effects import Effects
 from loom.runtime.journal import PendingRequest, Suspended
 from loom.runtime.keys import INPUT, START, call_id, effect_key, llm_turn, tool_call
 from loom.runtime.plan import Compiler
@@ -243,7 +244,7 @@ class AgentRunner(ComponentRunner):
         if len(calls) == 1:
             outcomes: list[ToolResult | Suspended] = [await one(0, calls[0])]
         else:
-            outcomes = await _gather([one(i, spec) for i, spec in enumerate(calls)])
+            outcomes = await _gather([one(i, spec) for i, spec in enumerate(calls)], ctx.services.effects)
         pending: list[PendingRequest] = []
         for outcome in outcomes:
             if isinstance(outcome, Suspended):
@@ -281,11 +282,11 @@ class AgentRunner(ComponentRunner):
         return values, branch
 
 
-async def _gather(jobs: list[Any]) -> list[Any]:
+async def _gather(jobs: list[Any], effects: Effects) -> list[Any]:
     """Await every job concurrently; if one raises, cancel the others and raise."""
     tasks = [asyncio.ensure_future(job) for job in jobs]
     try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        await effects.first_failure(tasks)
     except asyncio.CancelledError:
         for task in tasks:
             task.cancel()

@@ -13,7 +13,7 @@ import json
 import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from loom.errors import LlmError, LoomWarning, NodeFailure
@@ -182,9 +182,13 @@ class _Summarize:
 class SummaryCache:
     """Summaries by content hash: least recently used out first, entries expire."""
 
-    def __init__(self, max_size: int | None, lifetime: int | None) -> None:
+    def __init__(
+        self, max_size: int | None, lifetime: int | None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.max_size = max_size
         self.lifetime = lifetime
+        self.clock = clock
         self._entries: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
     def get(self, key: str) -> str | None:
@@ -192,14 +196,14 @@ class SummaryCache:
         if entry is None:
             return None
         summary, created = entry
-        if self.lifetime is not None and time.monotonic() - created > self.lifetime:
+        if self.lifetime is not None and self.clock() - created > self.lifetime:
             del self._entries[key]
             return None
         self._entries.move_to_end(key)
         return summary
 
     def put(self, key: str, summary: str) -> None:
-        self._entries[key] = (summary, time.monotonic())
+        self._entries[key] = (summary, self.clock())
         self._entries.move_to_end(key)
         while self.max_size is not None and len(self._entries) > self.max_size:
             self._entries.popitem(last=False)
@@ -217,5 +221,6 @@ def _cache(ctx: RunContext, transform: Summarizer) -> SummaryCache | None:
     cache = caches.get(name)
     if cache is None:
         cache = caches[name] = SummaryCache(transform.max_cache_size,
-                                            transform.max_cache_lifetime)
+                                            transform.max_cache_lifetime,
+                                            ctx.services.effects.monotonic())
     return cache

@@ -259,7 +259,7 @@ async def run_branches(
     async with ctx.waiting_for_children():
         workers = [asyncio.ensure_future(worker()) for _ in range(size)]
         try:
-            done, _ = await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
+            await ctx.services.effects.first_failure(workers)
         except asyncio.CancelledError:
             await _cancel_all(workers)
             raise

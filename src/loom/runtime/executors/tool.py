@@ -94,7 +94,7 @@ class ToolExecutor(Executor):
             result = ctx.wait("client_tool", tool_call=call)
             return self._split(result), NEXT
         if self.remote is not None:
-            return await self.remote(inputs), NEXT
+            return await ctx.services.effects.http(self.remote, inputs), NEXT
         if self.mcp is not None:
             return await self._mcp(ctx, self.mcp, inputs), NEXT
         if self.bound is None:
@@ -103,7 +103,7 @@ class ToolExecutor(Executor):
         if events.enabled:
             events.emit("tool_start", ctx.path, ctx.step, tool=self.tool, inputs=inputs)
         try:
-            result = await self.bound.call(ctx.services.pool, inputs)
+            result = await ctx.services.effects.tool(self.bound, inputs)
         except Exception as exc:
             if events.enabled:
                 events.emit("tool_end", ctx.path, ctx.step, tool=self.tool, error=exc)
@@ -153,4 +153,4 @@ class ApiExecutor(Executor):
         self.call = HttpCall(node)
 
     async def run(self, ctx: RunContext, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
-        return await self.call(inputs), NEXT
+        return await ctx.services.effects.http(self.call, inputs), NEXT

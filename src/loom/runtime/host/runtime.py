@@ -6,11 +6,9 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from loom._cache import IdentityCache, LruCache, Same
 from loom.errors import CheckpointError, RunError, RunNotFound, RunTakenOver, describe
@@ -32,12 +30,23 @@ from loom.serialization import load, loads, to_dict
 from loom.serialization.policy import PolicyArgs, PolicyInput, load_policy
 from loom.spec.component import Component
 from loom.spec.flows.flow import Flow
-from loom.stores.base import CheckpointStore, make_owner
+from loom.stores.base import CheckpointStore
 from loom.stores.memory import MemoryStore
 
 FlowSource = Component | str | Path | Any
 FLOWS_KEPT = 128  # by digest: resuming a recent run reuses its flow
 TEXTS_KEPT = 64  # by text: running a recent JSON/YAML text again reuses its flow
+
+
+class Backend(Protocol):
+    """Where runs live when not in this process (``loom.temporal.TemporalBackend``)."""
+
+    async def arun(
+        self, component: Component, inputs: Mapping[str, Any], *, run_id: str | None,
+        limits: Mapping[str, Any],
+    ) -> RunResult: ...
+
+    async def aresume(self, run_id: str, answers: Mapping[str, Any]) -> RunResult: ...
 
 
 class Runtime:
@@ -49,7 +58,8 @@ class Runtime:
     ``max_concurrency`` bounds the parallel branches in flight across all runs;
     ``inline_tools`` runs those sync tools on the loop (quick ones only, as with
     :func:`loom.inline`); ``max_iterations`` bounds an agent's LLM calls per user
-    message. Node and agent metadata (``{"loom": {...}}``) override these. Running
+    message. Node and agent metadata (``{"loom": {...}}``) override these. A
+    ``backend`` runs the flows elsewhere (its workers bind the tools). Running
     JSON/YAML text seen recently reuses its Flow: components are not to be changed
     once run. ``allowed_components`` / ``blocked_components`` apply to every
     document it loads, as in :func:`loom.load` (StdioTransport is blocked by default).
@@ -74,6 +84,7 @@ class Runtime:
         max_iterations: int = DEFAULT_MAX_ITERATIONS,
         allowed_components: PolicyInput = None,
         blocked_components: PolicyInput = None,
+        backend: Backend | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
@@ -84,6 +95,7 @@ class Runtime:
         overrides: dict[str, Any] = dict(overrides_from_env()) if use_env else {}
         overrides.update({k: v for k, v in dict(llm or {}).items() if v})
         self.registry = dict(registry or {})
+        self.backend = backend
         self.services = Services(
             tools=dict(tools or {}),
             llm=LlmOverrides(**overrides),  # type: ignore[typeddict-item]
@@ -147,11 +159,19 @@ class Runtime:
         ``status="failed"`` with the node path and the message; a run that waits
         for a person or a client returns ``status="waiting"``, its ``run_id`` and
         the pending requests, and is saved in the store for :meth:`aresume`."""
+        if self.backend is not None:
+            services = self.services
+            limits = {"max_concurrency": services.max_concurrency, "max_steps": services.max_steps,
+                      "branch_timeout": services.branch_timeout,
+                      "max_iterations": services.max_iterations}
+            return await self.backend.arun(_to_component(flow, self.registry),
+                                           _plain_inputs(inputs), run_id=run_id, limits=limits)
         component = self._loaded(flow)
         plan = self._compiler.plan(component)
-        now = time.time()
+        effects = self.services.effects
+        now = effects.now()
         state = RunState(  # the flow's document and digest: at its first checkpoint
-            run_id=run_id or uuid.uuid4().hex,
+            run_id=run_id or effects.new_id(),
             status="running",
             flow={},
             digest="",
@@ -162,7 +182,7 @@ class Runtime:
         )
         if run_id is not None:
             await self._refuse_existing(run_id)
-        return await self._execute(plan, state, make_owner(), listeners=listeners)
+        return await self._execute(plan, state, effects.owner(), listeners=listeners)
 
     def astream(
         self,
@@ -185,7 +205,9 @@ class Runtime:
         (an InputMessageNode's text, a client tool's result, true/false for a
         confirmation). Recorded steps are replayed, not run again. ``owner``: the
         caller's claim on the run (from ``store.claim``), kept instead of a new one."""
-        owner = owner or make_owner()
+        if self.backend is not None:
+            return await self.backend.aresume(run_id, answers or {})
+        owner = owner or self.services.effects.owner()
         state = await self._store_call(self.store.claim, run_id, owner)
         try:
             if state.status in ("finished", "failed", "cancelled"):
@@ -235,7 +257,8 @@ class Runtime:
         listeners: Iterable[Listener] = (), stored: bool = False,
     ) -> RunResult:
         journal = Journal(entries=state.entries, answers=state.answers)
-        emitter = Emitter([*self.listeners, *listeners], run_id=state.run_id)
+        emitter = Emitter([*self.listeners, *listeners], run_id=state.run_id,
+                          clock=self.services.effects.now_ns)
         run = Run(state.run_id, journal=journal, events=emitter)
         state.owner = owner
         lease = None
@@ -302,7 +325,7 @@ class Runtime:
             self._flows.put(state.digest, flow)
         state.status = status
         state.messages = list(run.messages)
-        state.updated_at = time.time()
+        state.updated_at = self.services.effects.now()
         if not isinstance(self.store, MemoryStore):
             # Written in a thread while the run goes on: hand it a copy of what changes.
             state = dataclasses.replace(

@@ -1,0 +1,115 @@
+"""The activities a worker runs: a ServerTool call, an LLM call, an HTTP request.
+
+They run outside the workflow, on any worker of the task queue, with the
+worker's own tools, registry (secrets) and environment (API keys,
+``LOOM_LLM_*``). A failure the activity itself decides (a tool's exception, an
+LLM error after the client's own retries, a result too large for Temporal) is
+non-retryable, as locally; a lost worker or a timed-out attempt is retried by
+Temporal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from loom.errors import LlmError, LoomError, StepError
+from loom.llm import LlmOverrides, overrides_from_env
+from loom.runtime.http_call import HttpCall
+from loom.runtime.services import Services
+from loom.serialization import load_document
+from loom.spec.llms import LlmConfig
+from loom.spec.nodes import ApiNode
+from loom.spec.tools import RemoteTool
+from loom.temporal.names import HTTP_ACTIVITY, LLM_ACTIVITY, TOOL_ACTIVITY, too_large
+
+
+class Activities:
+    """The worker's side of the effects door; one per worker process."""
+
+    def __init__(
+        self, tools: Mapping[str, Callable[..., Any]], registry: Mapping[str, Any] | None = None,
+        tool_threads: int = 64, llm: Mapping[str, str] | None = None,
+    ) -> None:
+        overrides: dict[str, Any] = dict(overrides_from_env())
+        overrides.update(llm or {})  # the worker's --llm-url, or a test's server
+        self.services = Services(
+            tools=dict(tools), llm=LlmOverrides(**overrides),  # type: ignore[typeddict-item]
+            max_concurrency=1024, tool_threads=tool_threads, branch_timeout=None,
+            max_steps=1,
+        )
+        self.registry = dict(registry or {})
+        self.calls: dict[str, int] = {}  # tool name -> calls started here (tests count them)
+
+    def all(self) -> list[Callable[..., Any]]:
+        return [self.tool, self.llm, self.http]
+
+    @activity.defn(name=TOOL_ACTIVITY)
+    async def tool(self, request: dict[str, Any]) -> Any:
+        name = request["name"]
+        bound = self.services.tools.get(name)
+        if bound is None:
+            raise ApplicationError(
+                f"this worker has no tool '{name}' (give it with --tools FILE.py)",
+                type="MissingTool", non_retryable=True,
+            )
+        self.calls[name] = self.calls.get(name, 0) + 1
+        try:
+            result = await self.services.effects.tool(bound, request["arguments"])
+        except Exception as exc:
+            raise ApplicationError(str(exc), type=type(exc).__name__,
+                                   non_retryable=True) from exc
+        _fits(result, f"the result of tool '{name}'")
+        return result
+
+    @activity.defn(name=LLM_ACTIVITY)
+    async def llm(self, request: dict[str, Any]) -> dict[str, Any]:
+        try:
+            config = load_document(request["config"], registry=self.registry)
+            if not isinstance(config, LlmConfig):
+                raise ApplicationError("not an LLM config", type="LoadError", non_retryable=True)
+            client = self.services.llm_client(config)
+            answer = await client.generate(
+                request["messages"], response_schema=request["response_schema"],
+                tools=request["tools"],
+            )
+        except LlmError as exc:
+            raise ApplicationError(str(exc), type="LlmError", non_retryable=True) from exc
+        except LoomError as exc:
+            raise ApplicationError(exc.describe(), type="LlmError", non_retryable=True) from exc
+        data = {
+            "text": answer.text, "finish_reason": answer.finish_reason, "usage": answer.usage,
+            "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments}
+                           for c in answer.tool_calls],
+        }
+        _fits(data, "the LLM answer")
+        return data
+
+    @activity.defn(name=HTTP_ACTIVITY)
+    async def http(self, request: dict[str, Any]) -> dict[str, Any]:
+        try:
+            source = load_document(request["component"], registry=self.registry)
+            if not isinstance(source, ApiNode | RemoteTool):
+                raise ApplicationError("not an ApiNode or RemoteTool", type="LoadError",
+                                       non_retryable=True)
+            outputs = await self.services.effects.http(HttpCall(source), request["inputs"])
+        except StepError as exc:
+            raise ApplicationError(str(exc), exc.hint, type="StepError",
+                                   non_retryable=True) from exc
+        except LoomError as exc:
+            raise ApplicationError(exc.describe(), type="StepError", non_retryable=True) from exc
+        _fits(outputs, f"the answer of {source.component_type} '{source.name}'")
+        return outputs
+
+    def close(self) -> None:
+        self.services.close()
+
+
+def _fits(value: Any, what: str) -> None:
+    """Refuse, for good, a result Temporal would refuse on every attempt."""
+    problem = too_large(value, what)
+    if problem is not None:
+        raise ApplicationError(problem, type="PayloadTooLarge", non_retryable=True)

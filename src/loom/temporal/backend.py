@@ -1,0 +1,158 @@
+"""The client side: ``Runtime(backend=TemporalBackend("temporal://HOST:PORT/NS"))``.
+
+A run is a workflow whose id is the run id. Starting it returns once the run
+has settled (finished, failed, or waiting for answers); resuming sends the
+answers as an update and returns the next settled state, as a local run does.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.exceptions import CancelledError
+from temporalio.service import RPCError, RPCStatusCode
+
+from loom.errors import CheckpointError, LoomError, RunNotFound
+from loom.runtime.journal import PendingRequest
+from loom.runtime.result import ErrorInfo, RunResult
+from loom.serialization import dumps
+from loom.spec.component import Component
+from loom.temporal.converter import connect
+from loom.temporal.names import (
+    ANSWER_UPDATE,
+    DEFAULT_TASK_QUEUE,
+    SETTLE_UPDATE,
+    VIEW_QUERY,
+    WORKFLOW,
+    too_large,
+)
+
+SCHEME = "temporal://"
+
+
+def parse_backend(url: str) -> tuple[str, str]:
+    """``temporal://HOST:PORT[/NAMESPACE]`` -> (``HOST:PORT``, namespace)."""
+    parts = urlsplit(url)
+    if parts.scheme != "temporal" or not parts.hostname or parts.port is None:
+        raise LoomError(
+            f"backend {url!r} is not a Temporal address",
+            hint="write it temporal://HOST:PORT/NAMESPACE, e.g. temporal://127.0.0.1:7233/default",
+        )
+    return f"{parts.hostname}:{parts.port}", parts.path.strip("/") or "default"
+
+
+class TemporalBackend:
+    """Runs flows as workflows on a Temporal server (workers: ``loom worker``)."""
+
+    def __init__(
+        self, url: str, task_queue: str = DEFAULT_TASK_QUEUE, *, tool_timeout: float = 300.0
+    ) -> None:
+        self.target, self.namespace = parse_backend(url)
+        self.url = url
+        self.task_queue = task_queue
+        self.tool_timeout = tool_timeout  # per attempt: a lost worker's call moves on after it
+
+    async def _client(self) -> Client:
+        # Connected per call: a blocking Runtime.run runs each call on a loop of its own.
+        try:
+            return await connect(self.target, self.namespace)
+        except RuntimeError as exc:
+            raise LoomError(f"cannot reach Temporal at {self.target}: {exc}",
+                              hint="start the server, or fix --backend") from None
+
+    async def arun(
+        self, component: Component, inputs: Mapping[str, Any], *, run_id: str | None,
+        limits: Mapping[str, Any],
+    ) -> RunResult:
+        client = await self._client()
+        start = {"flow": dumps(component), "inputs": dict(inputs), "task_queue": self.task_queue,
+                 "tool_timeout": self.tool_timeout, **limits}
+        workflow_id = run_id or uuid.uuid4().hex
+        problem = too_large(start, "the run (its flow and inputs)")
+        if problem is not None:
+            raise LoomError(problem)
+        try:
+            handle: WorkflowHandle[Any, Any] = await client.start_workflow(
+                WORKFLOW, start, id=workflow_id, task_queue=self.task_queue,
+            )
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.ALREADY_EXISTS:
+                raise CheckpointError(f"a run with id '{workflow_id}' already exists in "
+                                      f"Temporal ({self.url})", hint="choose another id") from None
+            raise
+        return _result(await _settled(handle, 0))
+
+    async def aresume(self, run_id: str, answers: Mapping[str, Any]) -> RunResult:
+        client = await self._client()
+        handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(run_id)
+        try:
+            view = await handle.execute_update(ANSWER_UPDATE, dict(answers))
+        except WorkflowUpdateFailedError as exc:
+            raise CheckpointError(str(getattr(exc.cause, "message", exc.cause))) from None
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                view = await _closed(handle, run_id)
+                raise CheckpointError(f"run '{run_id}' already {view['status']}; there is "
+                                      "nothing to resume") from None
+            raise
+        return _result(view)
+
+
+    async def acancel(self, run_id: str) -> None:
+        """Cancel a run as a local run is cancelled: its branches and calls in flight
+        are cancelled, and no CatchExceptionNode catches it."""
+        client = await self._client()
+        await client.get_workflow_handle(run_id).cancel()
+
+    async def aview(self, run_id: str) -> RunResult:
+        """Where a run stands now (its pending requests, if it waits)."""
+        client = await self._client()
+        return _result(await _closed(client.get_workflow_handle(run_id), run_id))
+
+
+async def _settled(handle: WorkflowHandle[Any, Any], after: int) -> dict[str, Any]:
+    try:
+        view: dict[str, Any] = await handle.execute_update(SETTLE_UPDATE, after)
+    except (RPCError, WorkflowUpdateFailedError) as exc:
+        if isinstance(exc, RPCError) and exc.status != RPCStatusCode.NOT_FOUND:
+            raise  # else it ended (finished, or failed) before the update was answered
+        try:
+            view = await handle.result()
+        except WorkflowFailureError as failure:
+            cause = failure.cause
+            if isinstance(cause, CancelledError):
+                raise LoomError(f"run '{handle.id}' was cancelled in Temporal") from None
+            message = getattr(cause, "message", None) or str(cause)
+            raise LoomError(f"the run failed in Temporal: {message}") from None
+    return view
+
+
+async def _closed(handle: WorkflowHandle[Any, Any], run_id: str) -> dict[str, Any]:
+    try:
+        view: dict[str, Any] = await handle.query(VIEW_QUERY)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise RunNotFound(f"no run '{run_id}' in Temporal") from None
+        raise
+    return view
+
+
+def _result(view: Mapping[str, Any]) -> RunResult:
+    error = view.get("error")
+    return RunResult(
+        view["status"], dict(view.get("outputs") or {}), list(view.get("messages") or []),
+        ErrorInfo(error["node"], error["message"]) if error else None,
+        branch=view.get("branch"), run_id=view.get("run_id"),
+        pending=[PendingRequest(id=item["id"], kind=item["kind"], node=item["node"], key="",
+                                prompt=item.get("prompt"), tool_call=item.get("tool_call"))
+                 for item in view.get("pending") or ()],
+    )

@@ -1,0 +1,179 @@
+"""The Temporal side of the effects door, used inside the workflow.
+
+Every tool, LLM and HTTP call (ApiNode, RemoteTool) is an activity; the clock, ids and waiting on tasks
+come from the workflow, so a replay of the history takes the same path. The
+concurrency limit belongs to the run (not to an event loop), and the number of
+activities in flight is capped well under Temporal's 2,000 per workflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy as TemporalRetry
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+
+from loom.errors import LlmError, StepError
+from loom.llm import LlmEndpoint, LlmResponse, RetryPolicy, ToolCall
+from loom.runtime.effects import Effects, LlmCaller
+from loom.runtime.http_call import HttpCall
+from loom.runtime.tools import BoundTool
+from loom.serialization import to_dict
+from loom.spec.llms import LlmConfig
+from loom.temporal.names import HTTP_ACTIVITY, LLM_ACTIVITY, TOOL_ACTIVITY, too_large
+
+MAX_IN_FLIGHT = 500  # activities per workflow; Temporal refuses more than 2,000 pending
+INFRA_ATTEMPTS = 5  # a lost worker or a timed-out attempt; a tool's own error is not retried
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where activities run, and how long a tool's attempt may take before Temporal
+    gives it to another worker (a lost worker is only noticed by that timeout)."""
+
+    task_queue: str
+    tool_timeout: float = 300.0
+
+
+class TemporalEffects(Effects):
+    threads = False  # the engine never hops to a thread inside a workflow
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._limit: asyncio.Semaphore | None = None
+        self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self._errors: dict[str, type[Exception]] = {}
+        self._documents: dict[int, tuple[HttpCall, dict[str, Any]]] = {}
+
+    def now(self) -> float:
+        return workflow.now().timestamp()
+
+    def now_ns(self) -> int:
+        return workflow.time_ns()
+
+    def new_id(self) -> str:
+        return workflow.uuid4().hex
+
+    def owner(self) -> str:
+        return f"temporal:{workflow.info().workflow_id}"
+
+    def monotonic(self) -> Callable[[], float]:
+        return workflow.time
+
+    def semaphore(self, size: int) -> asyncio.Semaphore:
+        if self._limit is None:
+            self._limit = asyncio.Semaphore(size)
+        return self._limit
+
+    async def first_failure(self, tasks: Sequence[asyncio.Future[Any]]) -> None:
+        await workflow.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+
+    async def tool(self, bound: BoundTool, arguments: dict[str, Any]) -> Any:
+        try:
+            return await self._activity(
+                TOOL_ACTIVITY, {"name": bound.name, "arguments": arguments},
+                self.settings.tool_timeout, _retry(RetryPolicy(), INFRA_ATTEMPTS),
+            )
+        except ApplicationError as exc:
+            raise self._error(exc.type or "Exception")(exc.message) from None
+
+    async def http(self, call: HttpCall, inputs: dict[str, Any]) -> dict[str, Any]:
+        document = self._documents.get(id(call))
+        if document is None:  # one per node of the run: the component, secrets left out
+            document = self._documents[id(call)] = (call, to_dict(call.source))
+        retry = call.retry
+        timeout = call.deadline * (retry.max_attempts + 1) + retry.max_retry_delay * \
+            retry.max_attempts + 10
+        try:
+            outputs: dict[str, Any] = await self._activity(
+                HTTP_ACTIVITY, {"component": document[1], "inputs": inputs}, timeout,
+                _retry(retry, INFRA_ATTEMPTS))
+        except ApplicationError as exc:  # the request's own failure, as it reads locally
+            hint = exc.details[0] if exc.details else None
+            raise StepError(exc.message, hint=hint if isinstance(hint, str) else None) from None
+        return outputs
+
+    def llm(self, config: LlmConfig, endpoint: Callable[[LlmConfig], LlmEndpoint]) -> LlmCaller:
+        return ActivityLlm(self, config)
+
+    async def _activity(
+        self, name: str, argument: dict[str, Any], timeout: float, retry: TemporalRetry
+    ) -> Any:
+        problem = too_large(argument, f"the request of {name}")
+        if problem is not None:  # the workflow task would fail on every attempt
+            raise ApplicationError(problem, type="PayloadTooLarge", non_retryable=True)
+        async with self._in_flight:
+            try:
+                return await workflow.execute_activity(
+                    name, argument, task_queue=self.settings.task_queue,
+                    start_to_close_timeout=timedelta(seconds=timeout), retry_policy=retry,
+                )
+            except ActivityError as exc:
+                cause = exc.cause
+                if isinstance(cause, CancelledError):
+                    raise asyncio.CancelledError() from None  # a cancelled sibling
+                if isinstance(cause, ApplicationError):
+                    raise cause from None
+                raise
+
+    def _error(self, name: str) -> type[Exception]:
+        """An exception class named like the one the tool raised on the worker, so
+        the node's message reads as it does locally."""
+        kind = self._errors.get(name)
+        if kind is None:
+            kind = self._errors[name] = type(name, (Exception,), {})
+        return kind
+
+
+class ActivityLlm:
+    """Stands in for an LlmClient: ``generate`` is an activity run on a worker,
+    which reads the API key and the ``LOOM_LLM_*`` overrides there."""
+
+    def __init__(self, effects: TemporalEffects, config: LlmConfig) -> None:
+        self.effects = effects
+        self.config = to_dict(config)
+        self.retry = RetryPolicy.from_dict(config.retry_policy)
+        self.endpoint = LlmEndpoint(
+            url=config.url or "", model=config.model_id,
+            generation_params=dict(config.default_generation_parameters or {}),
+        )
+
+    async def generate(
+        self, messages: Sequence[Mapping[str, Any]], *,
+        response_schema: Mapping[str, Any] | None = None,
+        tools: Sequence[Mapping[str, Any]] | None = None, stream: bool = False,
+        on_token: Callable[[str], Any] | None = None,
+    ) -> LlmResponse:
+        retry = self.retry
+        per_try = retry.request_timeout or self.endpoint.timeout or 600.0
+        timeout = per_try * (retry.max_attempts + 1) + retry.max_retry_delay * retry.max_attempts
+        request = {"config": self.config, "messages": [dict(m) for m in messages],
+                   "response_schema": response_schema, "tools": tools}
+        try:
+            data = await self.effects._activity(
+                LLM_ACTIVITY, request, timeout + 10, _retry(retry, 3)
+            )
+        except ApplicationError as exc:
+            raise LlmError(exc.message, url=self.endpoint.url, model=self.endpoint.model) from None
+        answer = LlmResponse(
+            text=data["text"], tool_calls=[ToolCall(**call) for call in data["tool_calls"]],
+            finish_reason=data["finish_reason"], usage=data["usage"],
+        )
+        if on_token is not None and answer.text:
+            on_token(answer.text)
+        return answer
+
+
+def _retry(policy: RetryPolicy, attempts: int) -> TemporalRetry:
+    return TemporalRetry(
+        initial_interval=timedelta(seconds=max(policy.initial_retry_delay, 0.05)),
+        backoff_coefficient=max(policy.backoff_factor, 1.0),
+        maximum_interval=timedelta(seconds=max(policy.max_retry_delay,
+                                               policy.initial_retry_delay, 0.05)),
+        maximum_attempts=attempts,
+    )

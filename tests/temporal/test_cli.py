@@ -1,0 +1,74 @@
+"""`loom worker`, `loom run --backend` and `loom resume --backend` as processes: the
+same --json shapes and exit codes as the local backend."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import loom
+from loom.spec.nodes import InputMessageNode
+from runtime.conftest import linear_flow, prop, tool_node
+
+pytestmark = pytest.mark.timeout(120)
+
+LOOM = str(Path(sys.executable).parent / "loom")
+TOOLS = "def shout(text: str) -> str:\n    return text.upper() + '!'\n"
+
+
+def loom_command(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([LOOM, *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_run_waits_and_resume_answers_through_a_worker(
+    temporal_server: str, task_queue: str, tmp_path: Path
+) -> None:
+    ask = InputMessageNode(name="ask", message="Say something", outputs=[prop("text")])
+    flow = linear_flow("main", ask, tool_node("shout", [prop("text")], [prop("loud")]),
+                       outputs=[prop("loud")])
+    config, tools = tmp_path / "flow.json", tmp_path / "tools.py"
+    config.write_text(loom.dumps(flow))
+    tools.write_text(TOOLS)
+    log = (tmp_path / "worker.log").open("wb")
+    worker = subprocess.Popen(
+        [LOOM, "worker", "--temporal", temporal_server,
+         "--task-queue", task_queue, "--tools", str(tools)],
+        stdout=subprocess.DEVNULL, stderr=log)
+    backend = ["--backend", f"temporal://{temporal_server}/default", "--task-queue", task_queue]
+    try:
+        started = loom_command("run", str(config), "--json", *backend)
+        assert started.returncode == 3, started.stderr  # waits, as locally
+        waiting = json.loads(started.stdout)
+        assert waiting["status"] == "waiting"
+        assert set(waiting) == {"status", "run_id", "outputs", "messages", "pending"}
+        [request] = waiting["pending"]
+        assert request["prompt"] == "Say something" and request["node"] == "main > ask"
+        done = loom_command("resume", waiting["run_id"], "--answer", "hello", "--json",
+                            *backend)
+        assert done.returncode == 0, done.stderr
+        finished = json.loads(done.stdout)
+        assert finished["status"] == "finished"
+        assert finished["outputs"] == {"loud": "HELLO!"}
+        again = loom_command("resume", waiting["run_id"], "--answer", "x", *backend)
+        assert again.returncode == 2 and "already finished" in again.stderr
+        traced = loom_command("run", str(config), "--trace", str(tmp_path / "t.jsonl"),
+                              *backend)
+        assert traced.returncode == 2 and "--trace does not work with --backend" in traced.stderr
+        unknown = loom_command("resume", "no-such-run", "--answer", "x", "--json", *backend)
+        assert unknown.returncode == 2
+        assert json.loads(unknown.stdout)["error"]["message"].startswith("no run 'no-such-run'")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+        log.close()
+    assert worker.returncode == 0, (tmp_path / "worker.log").read_text()  # SIGTERM: a clean stop
