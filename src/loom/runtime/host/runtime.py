@@ -164,7 +164,7 @@ class Runtime:
             limits = {"max_concurrency": services.max_concurrency, "max_steps": services.max_steps,
                       "branch_timeout": services.branch_timeout,
                       "max_iterations": services.max_iterations}
-            return await self.backend.arun(_to_component(flow, self.registry),
+            return await self.backend.arun(_to_component(flow, self.registry, self.load_policy),
                                            _plain_inputs(inputs), run_id=run_id, limits=limits)
         component = self._loaded(flow)
         plan = self._compiler.plan(component)
@@ -237,8 +237,9 @@ class Runtime:
         self._compiler.plan(component)
         document, digest = self._document(component)
         self._flows.put(digest, component)
-        now = time.time()
-        return RunState(run_id=run_id or uuid.uuid4().hex, status="running", flow=document,
+        effects = self.services.effects
+        now = effects.now()
+        return RunState(run_id=run_id or effects.new_id(), status="running", flow=document,
                         digest=digest, inputs=_plain_inputs(inputs),
                         metadata=dict(metadata or {}), created_at=now, updated_at=now)
 
