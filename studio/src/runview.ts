@@ -21,6 +21,7 @@ export class RunView {
   private closed = false;
   private picked: string | null = null;
   private timer = 0;
+  private frame = 0;
   private head = h("div", { class: "run-head" });
   private pendingBox = h("div", { class: "pending-box" });
   private graphBox = h("div", { class: "graph-box" });
@@ -32,7 +33,7 @@ export class RunView {
 
   constructor(private runId: string) {
     this.element.append(this.head, this.pendingBox,
-      h("div", { class: "run-body" }, h("div", { class: "run-main" }, this.graphBox, h("h3", {}, "Timeline"), this.timelineBox), this.inspector),
+      h("div", { class: "run-body" }, h("div", { class: "run-main" }, this.graphBox, legend(), h("h3", {}, "Timeline"), this.timelineBox), this.inspector),
       this.resultBox);
     void this.start();
   }
@@ -102,6 +103,7 @@ export class RunView {
       if (!ENDED.includes(this.record.status)) this.record.status = "running";
     }
     this.paintStates();
+    if (!this.frame) this.frame = requestAnimationFrame(() => { this.frame = 0; this.renderTimeline(); });
   }
 
   private tick(): void {
@@ -112,7 +114,7 @@ export class RunView {
   private paintStates(): void {
     if (!this.drawn) return;
     for (const [path, item] of this.drawn.items) {
-      const state = this.model.state(path, item.flow);
+      const state = this.stateOf(path, item.flow, item.kind);
       if (item.element.dataset.state !== state) item.element.dataset.state = state;
       const tokens = this.drawn.tokens.get(path);
       const text = this.model.tokens.get(path);
@@ -122,6 +124,16 @@ export class RunView {
       }
     }
     if (this.picked) this.renderInspector();
+  }
+
+  /** Start and end nodes send no events of their own: they follow their flow. */
+  private stateOf(path: string, flow: string | null, kind: string): string {
+    const state = this.model.state(path, flow);
+    if ((kind !== "start" && kind !== "end") || flow === null) return state;
+    const flowState = this.model.state(flow, null);
+    if (flowState === "idle" || flowState === "queued") return flowState;
+    if (kind === "start" || flowState === "done") return "done";
+    return flowState === "failed" || flowState === "cancelled" ? flowState : "idle";
   }
 
   private renderTimeline(): void {
@@ -180,7 +192,7 @@ export class RunView {
     const path = this.picked!;
     const span = this.model.lastNodeSpan.get(path) || [...this.model.order].reverse().find((s) => s.path === path);
     const item = this.drawn?.items.get(path);
-    const state = item ? this.model.state(path, item.flow) : "idle";
+    const state = item ? this.stateOf(path, item.flow, item.kind) : "idle";
     const parts: (HTMLElement | null)[] = [h("h3", {}, path.split(" > ").pop() || path), h("p", {}, h("code", {}, path)), h("p", {}, "state: ", h("b", { class: `state-${state}` }, state))];
     if (span) {
       const end = span.end ?? (this.record?.status === "running" ? Date.now() * 1e6 : null);
@@ -224,6 +236,11 @@ function section(title: string, value: unknown): HTMLElement {
   const masked = typeof value === "string" && value.includes("** masked **");
   return h("div", { class: "section" }, h("h4", {}, title), h("pre", {}, value === undefined ? "—" : pretty(value)),
     masked ? h("small", { class: "muted" }, "masked by the server") : null);
+}
+
+function legend(): HTMLElement {
+  const states = ["queued", "running", "waiting", "done", "failed", "cancelled"];
+  return h("div", { class: "legend" }, ...states.map((state) => h("span", { class: `swatch state-${state}` }, state)));
 }
 
 function sleep(ms: number): Promise<void> {

@@ -84,7 +84,7 @@ export function drawTimeline(model: RunModel, now: number, live: boolean, runWai
   const t0 = model.first() ?? now;
   const end = Math.max(live || runWaiting ? now : model.lastTime(), t0 + 1);
   const total = end - t0;
-  const plot = WIDTH - LABEL_W - 90;
+  const plot = WIDTH - LABEL_W - 140;
   const x = (t: number): number => LABEL_W + ((t - t0) / total) * plot;
   const height = 30 + rows.length * ROW_H + 24;
   const svg = s("svg", { class: "timeline", viewBox: `0 0 ${WIDTH} ${height}`, width: WIDTH, height }) as SVGSVGElement;

@@ -18,7 +18,6 @@ import pytest
 
 from loom.server import ServerConfig, create_app
 from loom.testing import FakeLlmServer, serve_asgi
-
 from server.helpers import prop, tool_flow, two_asks, write_configs
 
 CHROMIUM = Path(os.environ.get("LOOM_CHROMIUM", "/usr/bin/chromium"))
@@ -69,7 +68,7 @@ def _tools(gate: Gate) -> dict[str, Any]:
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.DELAY = 0.6  # the four branches overlap for long enough to be seen
+    module.DELAY = 1.0  # the four branches overlap for long enough to be seen
 
     def hold(x: str) -> str:
         gate.started.set()

@@ -39,6 +39,7 @@ def test_the_seed_example_runs_live_with_its_branches_at_once(studio: Studio) ->
         return el && el.dataset.state === "running"; })""", arg=list(BRANCH_TOOLS),
                            timeout=10_000)
     assert page.locator('svg.graph .cluster.kind-parallel[data-state="running"]').count() == 1
+    page.wait_for_timeout(250)  # the bars of the timeline grow meanwhile
     studio.shot("live-run.png")
     expect(page.locator(".run")).to_have_attribute("data-status", "finished", timeout=15_000)
     expect(page.locator(".final-message")).to_contain_text("fake answer to:")
