@@ -136,6 +136,9 @@ def studio(browser: Browser, tmp_path: Path) -> Iterator[Studio]:
             page = context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda error: errors.append(str(error)))
+            # A request the page's Content-Security-Policy stopped never reaches the route.
+            page.on("console", lambda message: outside.append(message.text)
+                    if "Content Security Policy" in message.text else None)
             try:
                 yield Studio(url, page, gate, outside, tmp_path)
             finally:

@@ -5,10 +5,12 @@ cancel, and a reload in the middle of a run."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
+import httpx
 from playwright.sync_api import expect
 
-from .conftest import Studio
+from .conftest import TOKEN, Studio
 
 BRANCH_TOOLS = ("get_current_time_step", "get_user_information_step",
                 "get_user_last_purchases_step", "get_items_on_sale_step")
@@ -122,12 +124,34 @@ def test_a_running_run_is_cancelled_and_listed(studio: Studio) -> None:
     expect(page.locator(f'tr.run-row[data-run="{run_id}"]')).to_have_count(0)
 
 
+def cut_after_two(studio: Studio, route: Any) -> None:
+    """Answer the page's first event stream with its first two events only."""
+    lines: list[str] = []
+    with httpx.stream("GET", route.request.url, headers={"Authorization": f"Bearer {TOKEN}"},
+                      timeout=10) as response:
+        for line in response.iter_lines():
+            lines.append(line)
+            if len([x for x in lines if x.startswith("data:")]) == 2 and line == "":
+                break
+    route.fulfill(status=200, headers={"Content-Type": "text/event-stream"},
+                  body="\n".join(lines) + "\n")
+
+
 def test_a_reload_in_the_middle_of_a_run_picks_it_up(studio: Studio) -> None:
     studio.open()
     page = studio.page
+    streams: list[str | None] = []
+    page.on("request", lambda r: streams.append(r.headers.get("last-event-id"))
+            if r.url.endswith("/events") else None)
+    page.route("**/v1/runs/*/events", lambda route: cut_after_two(studio, route), times=1)
     start(studio, "hold", x="slow")
     expect(page.locator(node("hold"))).to_have_attribute("data-state", "running",
                                                          timeout=10_000)
+    # The first stream was cut after two events (as a proxy may): the page read the rest
+    # from there (the tool's request is the third), nothing twice.
+    expect(page.locator(".run")).to_have_attribute("data-events", "3", timeout=5_000)
+    assert streams[:2] == ["0", "2"]
+    expect(page.locator(".run")).to_have_attribute("data-conn", "live")
     page.reload()  # the token is kept in sessionStorage: no dialog
     expect(page.locator(node("hold"))).to_have_attribute("data-state", "running",
                                                          timeout=10_000)
