@@ -37,6 +37,7 @@ export class RunModel {
   private last = new Map<string, string>();
   private activeFlows = new Map<string, number>();
   tokens = new Map<string, string>();
+  errors = new Map<string, string>();
   lastNodeSpan = new Map<string, Span>();
 
   add(event: any): Span | null {
@@ -60,7 +61,9 @@ export class RunModel {
       this.order.push(span);
       this.begin(span);
     }
-    if (event.type === "LlmGenerationChunkReceived") {
+    if (event.type === "ExceptionRaised") {
+      this.errors.set(path, `${event.exception_type || "error"}: ${event.exception_message || ""}`);
+    } else if (event.type === "LlmGenerationChunkReceived") {
       this.tokens.set(path, (this.tokens.get(path) || "") + (event.content || ""));
     } else if (event.type === "LlmGenerationResponse" && typeof event.content === "string") {
       this.tokens.set(path, event.content);

@@ -201,7 +201,7 @@ export class RunView {
       const last = span.last || {};
       parts.push(section("Inputs", start.inputs));
       if (last.outputs !== undefined && last.outputs !== null) parts.push(section("Outputs", last.outputs));
-      const error = last.error ?? last.exception ?? (span.status === "error" ? last.status_message ?? "failed" : undefined);
+      const error = span.status === "error" ? this.model.errors.get(path) ?? last.error_type ?? "failed" : undefined;
       if (error !== undefined) parts.push(h("div", { class: "error" }, h("b", {}, "Error: "), pretty(error)));
       const tokens = this.model.tokens.get(path);
       if (tokens) parts.push(section("LLM text", tokens));

@@ -75,9 +75,12 @@ def _tools(gate: Gate) -> dict[str, Any]:
         gate.event.wait(20)
         return x + "!"
 
+    def boom(x: str) -> str:
+        raise ValueError(f"no way with {x}")
+
     names = ("get_current_time", "get_user_information", "get_user_last_purchases",
              "get_items_on_sale")
-    return {**{name: getattr(module, name) for name in names}, "hold": hold}
+    return {**{name: getattr(module, name) for name in names}, "hold": hold, "boom": boom}
 
 
 @dataclass
@@ -116,7 +119,8 @@ def studio(browser: Browser, tmp_path: Path) -> Iterator[Studio]:
     configs.mkdir()
     shutil.copy(EXAMPLE / "flow.json", configs / "parallel_marketing.json")
     write_configs(configs, two_asks=two_asks(),
-                  hold=tool_flow("hold", "hold", inputs=[prop("x")], outputs=[prop("y")]))
+                  hold=tool_flow("hold", "hold", inputs=[prop("x")], outputs=[prop("y")]),
+                  boom=tool_flow("boom", "boom", inputs=[prop("x")], outputs=[prop("y")]))
     with FakeLlmServer() as llm:
         config = ServerConfig(directory=configs, tools=_tools(gate), tokens=[TOKEN],
                               store_url=f"sqlite:///{tmp_path}/server.sqlite3", llm_url=llm.url)

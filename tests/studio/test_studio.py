@@ -33,7 +33,7 @@ def start(studio: Studio, component: str, **inputs: str) -> str:
 def test_the_seed_example_runs_live_with_its_branches_at_once(studio: Studio) -> None:
     studio.open()
     page = studio.page
-    expect(page.locator(".component-link")).to_have_count(3)
+    expect(page.locator(".component-link")).to_have_count(4)
     start(studio, "parallel_marketing", username="alice")
     # All four branches of the ParallelFlowNode in the running state at the same moment.
     page.wait_for_function("""names => names.every(name => {
@@ -159,3 +159,14 @@ def test_a_reload_in_the_middle_of_a_run_picks_it_up(studio: Studio) -> None:
     studio.gate.event.set()
     expect(page.locator(".run")).to_have_attribute("data-status", "finished", timeout=10_000)
     expect(page.locator(".outputs")).to_contain_text("slow!")
+
+
+def test_a_failed_node_shows_its_error_in_the_inspector(studio: Studio) -> None:
+    studio.open()
+    page = studio.page
+    start(studio, "boom", x="cheese")
+    expect(page.locator(".run")).to_have_attribute("data-status", "failed", timeout=10_000)
+    expect(page.locator(node("boom"))).to_have_attribute("data-state", "failed")
+    expect(page.locator(".run-error")).to_contain_text("no way with cheese")
+    page.click(node("boom"))
+    expect(page.locator(".inspector .error")).to_contain_text("no way with cheese")
