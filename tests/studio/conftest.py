@@ -39,7 +39,7 @@ def _missing() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # Playwright's sync API holds an event loop: stop it after
 def browser() -> Iterator[Browser]:
     why = _missing()
     if why:
