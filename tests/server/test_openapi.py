@@ -57,7 +57,7 @@ def test_the_docs_page_is_self_contained(served: tuple[str, Any]) -> None:
     assert "/openapi.json" in page.text
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page.text)
     assert "default-src 'self'" in page.headers["content-security-policy"]
-    assert httpx.get(served[0] + "/", follow_redirects=False).headers["location"] == "/docs"
+    assert httpx.get(served[0] + "/", follow_redirects=False).headers["location"] == "/studio/"
 
 
 def test_no_request_makes_the_server_fail(served: tuple[str, Any]) -> None:

@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from loom.errors import LoomError
 from loom.runtime import Runtime
-from loom.server import api, meta, stream
+from loom.server import api, meta, stream, studio
 from loom.server.catalog import Catalog
 from loom.server.config import ServerConfig, default_server_store
 from loom.server.http import Guard, error_response
@@ -28,7 +28,7 @@ from loom.spec.component import Component
 from loom.stores import open_store
 
 RouteSource = Callable[[], list[BaseRoute]]
-ROUTE_MODULES: tuple[RouteSource, ...] = (meta.routes, api.routes, stream.routes)
+ROUTE_MODULES: tuple[RouteSource, ...] = (meta.routes, api.routes, stream.routes, studio.routes)
 
 
 def create_app(
@@ -94,7 +94,7 @@ def build_runtime(config: ServerConfig) -> Runtime:
 
 
 async def _root(request: Request) -> Response:
-    return RedirectResponse("/docs")
+    return RedirectResponse(studio.PREFIX + "/")
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:

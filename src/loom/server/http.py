@@ -17,6 +17,7 @@ from loom.runs import json_text
 from loom.server.problems import ApiError
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs"})
+OPEN_PREFIX = "/studio"  # the studio (and "/", its redirect): the page asks the API with a token
 MAX_WAIT = 300.0
 
 
@@ -64,6 +65,10 @@ def token_of(request: Request) -> str:
     return str(request.scope.get("loom_token", ""))
 
 
+def _open(path: str) -> bool:
+    return path in OPEN_PATHS or path in ("/", OPEN_PREFIX) or path.startswith(OPEN_PREFIX + "/")
+
+
 class Guard:
     """Bearer tokens (compared in constant time) on every route but the open ones,
     and the request body limit (413), before the app sees the request."""
@@ -78,7 +83,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
-        if self.tokens and scope["path"] not in OPEN_PATHS:
+        if self.tokens and not _open(scope["path"]):
             who = self._who(headers.get(b"authorization", b""))
             if who is None:
                 await error_response(ApiError(
