@@ -28,7 +28,7 @@ from loom.errors import LoadError
 from loom.serialization import dumps, load
 from loom.spec.component import Component
 from loom.spec.versions import KNOWN_VERSIONS
-from loom.spec.walk import walk
+from loom.spec.walk import sensitive_values
 
 
 def register(subparsers: Any) -> None:
@@ -60,12 +60,7 @@ def register(subparsers: Any) -> None:
 
 def secret_fields(root: Component) -> list[str]:
     """``<id>.<field>`` of every sensitive field that holds a value."""
-    return [
-        f"{component.id}.{name}"
-        for component in walk(root)
-        for name in sorted(type(component).sensitive_fields)
-        if getattr(component, name, None)
-    ]
+    return list(sensitive_values(root))
 
 
 def run_convert(args: argparse.Namespace) -> int:
