@@ -15,13 +15,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
 from pathlib import Path
 from typing import Any, TextIO
 
 from loom.cli import EXIT_USAGE, add_registry_option, err, report_error, yellow
 from loom.cli.run import fake_llm_url
-from loom.cli.setup import CommandError, RuntimeOptions, build_runtime
+from loom.cli.setup import CommandError, RuntimeOptions, build_runtime, json_value
 from loom.cli.waiting import (
     EXIT_INTERRUPTED,
     METADATA_KEY,
@@ -134,10 +133,7 @@ def _resumed(args: argparse.Namespace, stdout: TextIO) -> RunResult:
 def _answers(args: argparse.Namespace, state: RunState) -> dict[str, Any]:
     pending = state.pending
     if args.answers_json is not None:
-        try:
-            answers = json.loads(args.answers_json)
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"--answers-json is not valid JSON: {exc.msg}") from None
+        answers = json_value(args.answers_json, "--answers-json is not valid JSON")
         if not isinstance(answers, dict):
             raise CommandError("--answers-json must be a JSON object of answers by "
                                "pending request id")
@@ -166,13 +162,9 @@ def parse_answer(kind: str, text: str) -> Any:
             return False
         raise CommandError(f"a confirmation is answered yes or no, not {text!r}")
     if kind == "client_tool":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise CommandError(
-                f"the answer to a client tool is its result as JSON: {exc.msg}",
-                hint='e.g. --answer \'{"result": 42}\' (an object of the tool\'s outputs)',
-            ) from None
+        return json_value(text, "the answer to a client tool is its result as JSON",
+                          hint='e.g. --answer \'{"result": 42}\' (an object of the tool\'s '
+                          'outputs)')
     return text
 
 

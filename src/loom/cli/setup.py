@@ -197,10 +197,7 @@ def parse_inputs(flow: Flow, pairs: Sequence[str], raw_json: str | None) -> dict
     declared = {prop.title: prop for prop in flow.inputs or []}
     inputs: dict[str, Any] = {}
     if raw_json:
-        try:
-            parsed = json.loads(raw_json)
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"--inputs-json is not valid JSON: {exc.msg}") from None
+        parsed = json_value(raw_json, "--inputs-json is not valid JSON")
         if not isinstance(parsed, dict):
             raise CommandError("--inputs-json must be a JSON object")
         inputs.update(parsed)
@@ -216,6 +213,16 @@ def parse_inputs(flow: Flow, pairs: Sequence[str], raw_json: str | None) -> dict
             )
         inputs[name] = parse_value(prop, text)
     return inputs
+
+
+def json_value(text: str, refusal: str, hint: str | None = None) -> Any:
+    """``text`` read as JSON, or a CommandError: ``refusal`` and why (Python's own
+    limits, such as a 5,000-digit number, included)."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        why = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc).split(";")[0]
+        raise CommandError(f"{refusal}: {why}", hint=hint) from None
 
 
 def check_required(flow: Flow, inputs: Mapping[str, Any]) -> None:
