@@ -5,12 +5,14 @@ file still holds that flow), or takes it as at run time (``--registry``,
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import loom
+from loom.cli import main
 from loom.spec import InputMessageNode, LlmNode, OpenAiCompatibleConfig
 from loom.testing import FakeLlmServer
 
@@ -99,3 +101,36 @@ def test_without_the_file_a_registry_entry_gives_the_secret(
     code, _, err = run(capsys, "resume", "r1", "--answer", "tents", "--registry", str(keys))
     assert code == 0, err
     assert sent_key(server) == "Bearer sk-from-registry"
+
+
+AGENT = """\
+component_type: Agent
+id: helper
+name: Helper
+system_prompt: You help.
+llm_config:
+  component_type: OpenAiCompatibleConfig
+  id: helper_llm
+  name: llm
+  url: http://127.0.0.1:1/v1
+  model_id: fake-model
+  api_key: %s
+agentspec_version: 26.2.0
+"""
+
+
+def test_loom_chat_continues_a_session_with_the_key_of_its_config(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], server: FakeLlmServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server.reset()
+    config = tmp_path / "agent.yaml"
+    config.write_text(AGENT % SECRET)
+    store = f"sqlite:///{tmp_path / 'runs.sqlite3'}"
+    argv = ["chat", str(config), "--llm-url", server.url, "--store", store, "--run-id", "s1"]
+    for typed in ("hello\n", "again\n"):  # two sessions, as two processes would
+        monkeypatch.setattr("sys.stdin", io.StringIO(typed))
+        assert main(argv) == 0  # left the session: it waits in the store
+        assert "error" not in capsys.readouterr().err
+    assert len(server.recorded) == 2 and sent_key(server) == f"Bearer {SECRET}"
+    assert SECRET.encode() not in (tmp_path / "runs.sqlite3").read_bytes()

@@ -18,9 +18,15 @@ import dataclasses
 from pathlib import Path
 from typing import Any, TextIO
 
-from loom.cli import EXIT_USAGE, add_registry_option, err, report_error, yellow
+from loom.cli import EXIT_USAGE, add_registry_option, report_error
 from loom.cli.run import fake_llm_url
-from loom.cli.setup import CommandError, RuntimeOptions, build_runtime, json_value
+from loom.cli.setup import (
+    CommandError,
+    RuntimeOptions,
+    build_runtime,
+    json_value,
+    take_secrets,
+)
 from loom.cli.waiting import (
     EXIT_INTERRUPTED,
     METADATA_KEY,
@@ -37,13 +43,10 @@ from loom.cli.waiting import (
 )
 from loom.errors import CheckpointError, LoomError
 from loom.observability.run_options import add_observe_options, observing
-from loom.runs import RunState, flow_digest
+from loom.runs import RunState
 from loom.runtime import Runtime
-from loom.runtime.host.secrets import masked_fields
 from loom.runtime.journal import PendingRequest
 from loom.runtime.result import RunResult
-from loom.serialization import to_dict
-from loom.spec.walk import sensitive_values
 
 _YES = ("y", "yes", "true", "1", "ok", "confirm")
 _NO = ("n", "no", "false", "0", "refuse", "deny")
@@ -179,26 +182,10 @@ def _runtime(
     # Started with --fake-llm: a test LLM server again, never the config's URL.
     fake_url = stack.enter_context(fake_llm_url(bool(saved.get("fake_llm"))))
     runtime = build_runtime(options, store, llm_url=fake_url)
-    runtime.registry = {**_config_secrets(runtime, state, saved.get("config")),
-                        **runtime.registry}
+    config = saved.get("config")
+    if isinstance(config, str):
+        take_secrets(runtime, state, config, lambda: runtime.load(Path(config)))
     return runtime
-
-
-def _config_secrets(runtime: Runtime, state: RunState, config: Any) -> dict[str, Any]:
-    """The secrets the checkpoint left out, read again from the config file the run
-    started with (as `loom run` read them), if it still holds the same flow."""
-    missing = {item.ref for item in masked_fields(state.flow)} - set(runtime.registry)
-    if not missing or not isinstance(config, str):
-        return {}
-    try:
-        flow = runtime.load(Path(config))
-    except (LoomError, OSError):
-        flow = None
-    if flow is None or flow_digest(to_dict(flow)) != state.digest:
-        err(yellow("warning: "), f"{config} no longer holds the flow run '{state.run_id}' "
-            "started with: its secrets are not used")
-        return {}
-    return {ref: value for ref, value in sensitive_values(flow).items() if ref in missing}
 
 
 def _waiting_result(state: RunState) -> RunResult:

@@ -14,16 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from loom.cli import read_registries
+from loom.cli import err, read_registries, yellow
 from loom.errors import LoomError
+from loom.runs import RunState, flow_digest
 from loom.runtime import Runtime
+from loom.runtime.host.secrets import masked_fields
 from loom.runtime.values import refusal
-from loom.serialization import load
+from loom.serialization import load, to_dict
 from loom.spec.component import Component
 from loom.spec.flows.flow import Flow
 from loom.spec.property import Property
 from loom.spec.tools import ServerTool
-from loom.spec.walk import walk
+from loom.spec.walk import sensitive_values, walk
 from loom.stores import CheckpointStore
 
 Checkpoint = Literal["waits", "nodes"]
@@ -137,6 +139,26 @@ def build_runtime(
         checkpoint=options.checkpoint,
         **extra,
     )
+
+
+def take_secrets(runtime: Runtime, state: RunState, source: str,
+                 load_flow: Callable[[], Flow]) -> None:
+    """Add to the runtime's registry the secrets the checkpoint of ``state`` left out,
+    read again from the config ``source`` the run started with (as `loom run` read
+    them), if it still holds that flow; else say so (the resume then names them)."""
+    missing = {item.ref for item in masked_fields(state.flow)} - set(runtime.registry)
+    if not missing:
+        return
+    try:
+        flow: Flow | None = load_flow()
+    except (LoomError, OSError):
+        flow = None
+    if flow is None or flow_digest(to_dict(flow)) != state.digest:
+        err(yellow("warning: "), f"{source} no longer holds the flow run '{state.run_id}' "
+            "started with: its secrets are not used")
+        return
+    found = {ref: value for ref, value in sensitive_values(flow).items() if ref in missing}
+    runtime.registry = {**found, **runtime.registry}
 
 
 def server_tools(component: Component) -> set[str]:
