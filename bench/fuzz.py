@@ -17,6 +17,7 @@ tests/serialization/test_fuzz.py runs the same generators under hypothesis.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import multiprocessing as mp
@@ -159,7 +160,10 @@ def mutate_data(rng: random.Random, data: Any) -> Any:
                 parent[key] = rng.choice(ids) if path[-1] == "id" else parent[key]
                 for p in _paths(data):
                     if p and p[-1] == "id" and rng.random() < 0.2:
-                        _at(data, p[:-1])["id"] = rng.choice(ids)
+                        with contextlib.suppress(KeyError, IndexError, TypeError):
+                            owner = _at(data, p[:-1])  # gone if an outer "id" was changed
+                            if isinstance(owner, dict):
+                                owner["id"] = rng.choice(ids)
         elif kind == 4:  # a reference to nothing, or to something of the wrong kind
             ids = _ids(data) or ["x"]
             parent[key] = {"$component_ref": rng.choice([*ids, "missing"])}

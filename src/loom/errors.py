@@ -30,11 +30,13 @@ failure, which the engine turns into a NodeFailure naming the node),
 (runtime/tools.py), ``MalformedResponse`` (llm/parsing.py) and the CLI's
 ``CommandError`` (cli/setup.py).
 
-:func:`describe` is the text users see for any exception, hint included once.
+:func:`describe` is the text users see for any exception, hint included once;
+:func:`shorten` cuts the long values a message quotes.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 PATH_SEPARATOR = " > "
@@ -42,6 +44,21 @@ BODY_EXCERPT_CHARS = 500
 _URL_HINT = "set --llm-url or LOOM_LLM_URL"
 _MODEL_HINT = "set --llm-model or LOOM_LLM_MODEL"
 _KEY_HINT = "set LOOM_LLM_API_KEY (or the config's api_key)"
+LONG_VALUE = 256  # characters: a longer word or quoted value in a message is cut
+_LONG = re.compile(rf"(?<!\w)'[^'\n]{{{LONG_VALUE},}}'|[^\s'\"()\[\],]{{{LONG_VALUE},}}")
+
+
+def shorten(text: str) -> str:
+    """``text`` with each word or quoted value over LONG_VALUE characters cut to its
+    start and length: a message names what to fix, it need not echo a 5,000-digit
+    number (or a huge id, once per mention)."""
+    return text if len(text) < LONG_VALUE else _LONG.sub(_cut, text)
+
+
+def _cut(match: re.Match[str]) -> str:
+    value = match[0]
+    quote = "'" if value[0] == "'" == value[-1] else ""
+    return f"{value[:40]}…{quote} ({len(value) - 2 * len(quote):,} characters)"
 
 
 def describe(exc: BaseException, *, node: bool = True, typed: bool = True) -> str:
@@ -50,7 +67,7 @@ def describe(exc: BaseException, *, node: bool = True, typed: bool = True) -> st
     for a StepError, ``Type: message`` for any other exception (``typed=False``:
     without the type, for summaries that report it apart)."""
     if isinstance(exc, StepError):
-        return _hinted(str(exc), exc.hint)
+        return shorten(_hinted(str(exc), exc.hint))
     if not isinstance(exc, LoomError):
         text = str(exc)
         if not typed:
@@ -64,7 +81,7 @@ def describe(exc: BaseException, *, node: bool = True, typed: bool = True) -> st
     parts.append(exc.message)
     if exc.path:
         parts.append(f" [at {exc.path}]")
-    return _hinted("".join(parts), exc.hint, exc.message)
+    return shorten(_hinted("".join(parts), exc.hint, exc.message))
 
 
 def _hinted(text: str, hint: str | None, message: str | None = None) -> str:
@@ -101,10 +118,10 @@ class LoomError(Exception):
         path: str | None = None,
         hint: str | None = None,
     ) -> None:
-        self.message = message
+        self.message = shorten(message)
         self.component = component
         self.path = path
-        self.hint = hint
+        self.hint = None if hint is None else shorten(hint)
         super().__init__(describe(self))
 
     def describe(self) -> str:

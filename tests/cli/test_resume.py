@@ -385,7 +385,7 @@ def test_runs_take_a_store_option(place: Path, capsys: pytest.CaptureFixture[str
     assert "o" in capsys.readouterr().out.split()
     assert main(["runs", "list"]) == 0
     assert "no saved runs" in capsys.readouterr().out
-    assert main(["runs", "list", "--store", "nosuch://x"]) == 1
+    assert main(["runs", "list", "--store", "nosuch://x"]) == 2  # a usage error
     assert "unknown store URL" in capsys.readouterr().err
 
 

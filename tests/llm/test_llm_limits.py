@@ -8,8 +8,10 @@ never by RSS; times are generous bounds, not measurements.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +20,9 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
+from loom import dumps
 from loom._bounded import DEFAULT_DEADLINE, MAX_RESPONSE_BYTES, MAX_STREAM_BYTES
+from loom.cli import main
 from loom.errors import LlmHttpError, LlmResponseError, LlmTimeoutError, SpecError
 from loom.llm import LlmClient, LlmEndpoint, RetryPolicy, aclose_shared_http_client
 from loom.runtime import Runtime
@@ -195,11 +199,27 @@ def test_the_llm_config_metadata_sets_the_limits(srv: FakeLlmServer) -> None:
 
 
 @pytest.mark.parametrize("value", ["abc", -1, 0, True, float("nan"), float("inf")])
-def test_a_bad_limit_in_the_metadata_is_a_clear_error(srv: FakeLlmServer, value: Any) -> None:
-    result = Runtime().run(llm_flow(srv, {"max_stream_bytes": value}))
-    assert result.status == "failed" and result.error is not None
-    assert "loom.max_stream_bytes must be a positive number" in result.error.message
-    assert "OpenAiCompatibleConfig 'endless'" in result.error.message
-    assert "[at metadata]" in result.error.message
-    assert isinstance(result.exception.__cause__, SpecError)
+def test_a_bad_limit_in_the_metadata_is_refused_when_the_config_is_built(
+        srv: FakeLlmServer, value: Any) -> None:
+    with pytest.raises(SpecError) as caught:
+        llm_flow(srv, {"max_stream_bytes": value})
+    message = str(caught.value)
+    assert "loom.max_stream_bytes must be a positive number" in message
+    assert "OpenAiCompatibleConfig 'endless'" in message and "[at metadata]" in message
+    assert not srv.recorded
+
+
+@pytest.mark.parametrize("key", ["deadline", "max_response_bytes", "max_stream_bytes"])
+def test_validate_reports_a_bad_limit_and_run_exits_2(
+        key: str, srv: FakeLlmServer, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    document = json.loads(dumps(llm_flow(srv, {key: 5})))
+    text = json.dumps(document).replace(f'"{key}": 5', f'"{key}": "soon"')
+    assert '"soon"' in text
+    config = tmp_path / "flow.json"
+    config.write_text(text)
+    assert main(["validate", str(config)]) == 1
+    assert f"loom.{key} must be a positive number, got 'soon'" in capsys.readouterr().out
+    assert main(["run", str(config), "--store", "memory:"]) == 2
+    assert f"loom.{key} must be a positive number" in capsys.readouterr().err
     assert not srv.recorded

@@ -247,12 +247,14 @@ def test_lease_timeout_defaults_to_one_hour(
 
 
 def test_the_bounded_tables_keep_what_the_readme_says() -> None:
-    """Plans 256, agents' implicit flows 256, flows by digest 128, texts 64, LLM clients 64."""
+    """Plans 256, agents' implicit flows 256, flows by digest 128, their secrets 4,096,
+    texts 64, LLM clients 64."""
     from loom.runtime.agents import wrap
 
     rt = runtime()
     assert rt._compiler._plans.maxsize == 256
     assert wrap._flows.maxsize == 256
     assert rt._flows.maxsize == 128
+    assert rt._secrets.maxsize == 4096
     assert rt._texts.maxsize == 64
     assert rt.services.effects._endpoint_clients.maxsize == 64

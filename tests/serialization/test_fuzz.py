@@ -112,13 +112,25 @@ def test_a_ten_megabyte_string_dumps_to_yaml_in_bounded_time() -> None:
     assert loom.loads(text, format="yaml").name == flow.name
 
 
-def test_a_lone_surrogate_loaded_from_python_text_dumps_to_yaml() -> None:
-    """A str from Python may hold a raw lone surrogate (JSON's escaped ones are refused)."""
+def test_a_lone_surrogate_in_a_python_str_is_refused_as_in_a_file() -> None:
+    """A str from Python may hold a raw lone surrogate, which no file can: loads refuses
+    it as it refuses JSON's escaped one, in JSON and in YAML."""
     import loom
 
-    flow = loom.loads(json.dumps(yaml.safe_load(fuzz().FLOW_YAML)).replace('"flow"', '"a\udcffb"'))
-    assert flow.name == "a\udcffb"
-    assert "a\\uDCFFb" in loom.dumps(flow, "yaml")  # libyaml's dumper raised UnicodeEncodeError
+    json_text = json.dumps(yaml.safe_load(fuzz().FLOW_YAML)).replace('"flow"', '"a\udcffb"')
+    yaml_text = fuzz().FLOW_YAML.replace("name: flow", "name: a\udcffb")
+    for text, fmt in ((json_text, "json"), (yaml_text, "yaml")):
+        with pytest.raises(loom.LoadError) as caught:
+            loom.loads(text, format=fmt)
+        assert str(caught.value) == "<text> holds a lone surrogate (\\uD800-\\uDFFF)"
+
+
+def test_a_component_named_with_a_lone_surrogate_dumps_to_yaml() -> None:
+    """Built in Python (no file can carry one): libyaml's dumper raised UnicodeEncodeError."""
+    import loom
+
+    flow = loom.loads(fuzz().FLOW_YAML, format="yaml").model_copy(update={"name": "a\udcffb"})
+    assert "a\\uDCFFb" in loom.dumps(flow, "yaml")
 
 
 @pytest.mark.parametrize("key", ["null", "~", "1.5", "2001-12-14", "[a, b]", "{a: 1}"])

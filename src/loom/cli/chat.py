@@ -33,7 +33,7 @@ from loom.cli import (
     yellow,
 )
 from loom.cli.run import add_local_option, local_llm
-from loom.cli.setup import RuntimeOptions, add_policy_options, positive_int, prepare
+from loom.cli.setup import RuntimeOptions, add_policy_options, positive_int, prepare, take_secrets
 from loom.cli.waiting import add_store_options, cli_metadata, store_from
 from loom.errors import CheckpointError, LoomError, RunNotFound
 from loom.llm import LlmOverrides
@@ -127,6 +127,7 @@ def _start(args: argparse.Namespace, runtime: Runtime, flow: Flow, inputs: dict[
                     hint=f"see it with `loom runs show {args.run_id}`, or start a new one",
                 ))
                 return None
+            take_secrets(runtime, state, args.config, lambda: flow)
             out(Text(f"continuing session {args.run_id}", style="dim"))
             printer.history(state.messages)
             return RunResult(

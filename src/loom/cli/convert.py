@@ -29,7 +29,7 @@ from loom.errors import LoadError
 from loom.serialization import dumps, load
 from loom.spec.component import Component
 from loom.spec.versions import UNPUBLISHED_VERSIONS, WRITABLE_VERSIONS
-from loom.spec.walk import walk
+from loom.spec.walk import sensitive_values
 
 
 def register(subparsers: Any) -> None:
@@ -72,12 +72,7 @@ def _writable_version(text: str) -> str:
 
 def secret_fields(root: Component) -> list[str]:
     """``<id>.<field>`` of every sensitive field that holds a value."""
-    return [
-        f"{component.id}.{name}"
-        for component in walk(root)
-        for name in sorted(type(component).sensitive_fields)
-        if getattr(component, name, None)
-    ]
+    return list(sensitive_values(root))
 
 
 def run_convert(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import json
+from pathlib import Path
 from typing import Any, TextIO
 
 from loom.cli import EXIT_USAGE, add_registry_option, report_error
@@ -26,7 +26,9 @@ from loom.cli.setup import (
     add_backend_options,
     add_policy_options,
     build_runtime,
+    json_value,
     refuse_trace_elsewhere,
+    take_secrets,
 )
 from loom.cli.waiting import (
     EXIT_INTERRUPTED,
@@ -160,10 +162,7 @@ def _resumed_elsewhere(args: argparse.Namespace) -> RunResult:
 def _answers(args: argparse.Namespace, state: RunState) -> dict[str, Any]:
     pending = state.pending
     if args.answers_json is not None:
-        try:
-            answers = json.loads(args.answers_json)
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"--answers-json is not valid JSON: {exc.msg}") from None
+        answers = json_value(args.answers_json, "--answers-json is not valid JSON")
         if not isinstance(answers, dict):
             raise CommandError("--answers-json must be a JSON object of answers by "
                                "pending request id")
@@ -192,13 +191,9 @@ def parse_answer(kind: str, text: str) -> Any:
             return False
         raise CommandError(f"a confirmation is answered yes or no, not {text!r}")
     if kind == "client_tool":
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise CommandError(
-                f"the answer to a client tool is its result as JSON: {exc.msg}",
-                hint='e.g. --answer \'{"result": 42}\' (an object of the tool\'s outputs)',
-            ) from None
+        return json_value(text, "the answer to a client tool is its result as JSON",
+                          hint='e.g. --answer \'{"result": 42}\' (an object of the tool\'s '
+                          'outputs)')
     return text
 
 
@@ -215,7 +210,11 @@ def _runtime(
     # Started with --fake-llm: a test LLM server again, never the config's URL.
     fake_url = stack.enter_context(fake_llm_url(bool(saved.get("fake_llm"))))
     served = stack.enter_context(local_llm(bool(saved.get("local_llm")) and fake_url is None))
-    return build_runtime(options, store, llm_url=fake_url, served=served)
+    runtime = build_runtime(options, store, llm_url=fake_url, served=served)
+    config = saved.get("config")
+    if isinstance(config, str):
+        take_secrets(runtime, state, config, lambda: runtime.load(Path(config)))
+    return runtime
 
 
 def _waiting_result(state: RunState) -> RunResult:

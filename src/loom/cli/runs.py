@@ -16,11 +16,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from loom.cli import EXIT_INVALID, EXIT_OK, err, out, red, yellow
+from loom.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, err, out, red, report_error, yellow
 from loom.cli.waiting import add_store_options, describe_call, store_from
+from loom.errors import CheckpointError
 from loom.runs import RunState
 from loom.runtime.journal import PendingRequest
-from loom.stores import CheckpointStore
+from loom.stores import CheckpointStore, store_opener
 from loom.stores.base import RunSummary, describe_owner
 
 _STYLES = {"finished": "green", "failed": "red", "waiting": "yellow", "running": "cyan"}
@@ -47,7 +48,12 @@ def register(subparsers: Any) -> None:
 
 
 def runs_command(args: argparse.Namespace) -> int:
-    store = store_from(args, lazy=False)
+    try:
+        store_opener(args.store)
+    except CheckpointError as exc:  # --store or $LOOM_STORE is no store: a usage error
+        report_error(exc)
+        return EXIT_USAGE
+    store = store_from(args, lazy=False)  # one that cannot be opened: exit 1, as documented
     try:
         if args.action == "list":
             return _list(store, args.json)

@@ -14,17 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from loom.cli import read_registries
+from loom.cli import err, read_registries, yellow
 from loom.errors import LoomError
+from loom.runs import RunState, flow_digest
 from loom.runtime import Runtime
+from loom.runtime.host.secrets import masked_fields
 from loom.runtime.values import refusal
-from loom.serialization import load
+from loom.serialization import load, to_dict
 from loom.serialization.policy import PolicyArgs
 from loom.spec.component import Component
 from loom.spec.flows.flow import Flow
 from loom.spec.property import Property
 from loom.spec.tools import ServerTool
-from loom.spec.walk import walk
+from loom.spec.walk import sensitive_values, walk
 from loom.stores import CheckpointStore
 
 Checkpoint = Literal["waits", "nodes"]
@@ -179,6 +181,24 @@ def add_policy_options(parser: argparse.ArgumentParser) -> None:
         help="component types to refuse (subclasses too; the closest match of allow and "
         "block wins, block on a tie)",
     )
+def take_secrets(runtime: Runtime, state: RunState, source: str,
+                 load_flow: Callable[[], Flow]) -> None:
+    """Add to the runtime's registry the secrets the checkpoint of ``state`` left out,
+    read again from the config ``source`` the run started with (as `loom run` read
+    them), if it still holds that flow; else say so (the resume then names them)."""
+    missing = {item.ref for item in masked_fields(state.flow)} - set(runtime.registry)
+    if not missing:
+        return
+    try:
+        flow: Flow | None = load_flow()
+    except (LoomError, OSError):
+        flow = None
+    if flow is None or flow_digest(to_dict(flow)) != state.digest:
+        err(yellow("warning: "), f"{source} no longer holds the flow run '{state.run_id}' "
+            "started with: its secrets are not used")
+        return
+    found = {ref: value for ref, value in sensitive_values(flow).items() if ref in missing}
+    runtime.registry = {**found, **runtime.registry}
 
 
 def server_tools(component: Component) -> set[str]:
@@ -239,10 +259,7 @@ def parse_inputs(flow: Flow, pairs: Sequence[str], raw_json: str | None) -> dict
     declared = {prop.title: prop for prop in flow.inputs or []}
     inputs: dict[str, Any] = {}
     if raw_json:
-        try:
-            parsed = json.loads(raw_json)
-        except json.JSONDecodeError as exc:
-            raise CommandError(f"--inputs-json is not valid JSON: {exc.msg}") from None
+        parsed = json_value(raw_json, "--inputs-json is not valid JSON")
         if not isinstance(parsed, dict):
             raise CommandError("--inputs-json must be a JSON object")
         inputs.update(parsed)
@@ -258,6 +275,16 @@ def parse_inputs(flow: Flow, pairs: Sequence[str], raw_json: str | None) -> dict
             )
         inputs[name] = parse_value(prop, text)
     return inputs
+
+
+def json_value(text: str, refusal: str, hint: str | None = None) -> Any:
+    """``text`` read as JSON, or a CommandError: ``refusal`` and why (Python's own
+    limits, such as a 5,000-digit number, included)."""
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        why = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc).split(";")[0]
+        raise CommandError(f"{refusal}: {why}", hint=hint) from None
 
 
 def check_required(flow: Flow, inputs: Mapping[str, Any]) -> None:

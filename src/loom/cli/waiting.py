@@ -114,6 +114,8 @@ def cli_metadata(args: argparse.Namespace) -> dict[str, Any]:
         "registry": [str(Path(p).resolve()) for p in getattr(args, "registry", None) or []],
         "checkpoint": getattr(args, "checkpoint", "waits"),
     }
+    if getattr(args, "config", None):  # where resume finds the secrets a checkpoint leaves out
+        data["config"] = str(Path(args.config).resolve())
     for name in ("llm_url", "llm_model", "max_concurrency", "branch_timeout", "inline_tools",
                  "fake_llm", "local_llm"):
         value = getattr(args, name, None)

@@ -38,6 +38,8 @@ def parse_text(text: str, fmt: str, source: str | None = None) -> Any:
     if source and source.lower().endswith(".json5"):
         raise LoadError(f"{where} is a JSON5 file", hint=LEGACY_HINT)
     try:
+        if not text.isascii():
+            text.encode()  # a raw lone surrogate (a str from Python, not a file) fails
         data = _JSON.decode(text) if fmt == "json" else _load_yaml(text, where)
         if fmt == "json" and re.search(r"\\u[dD][89a-fA-F]", text):
             json.dumps(data, ensure_ascii=False).encode()  # a lone surrogate fails

@@ -63,3 +63,14 @@ def walk(root: Component) -> Iterator[Component]:
         seen.add(id(component))
         yield component
         stack.extend(reversed([child for _, child in children(component)]))
+
+
+def sensitive_values(root: Component) -> dict[str, Any]:
+    """``{"<id>.<field>": value}`` of every sensitive field that holds a value: the
+    references a document written without secrets puts in their place."""
+    return {
+        f"{component.id}.{name}": value
+        for component in walk(root)
+        for name in sorted(type(component).sensitive_fields)
+        if (value := getattr(component, name, None))
+    }

@@ -124,8 +124,11 @@ class AgentRunner(ComponentRunner):
         limit = iteration_limit(ctx, self.max_iterations)
         turn = 0
         since_user = 0
+        text: str = ""
         while True:
             if since_user >= limit:
+                if goal.offers_submit and not goal.needs_submit:
+                    return Outcome(goal.defaults(), text)  # ended without them: the defaults
                 raise NodeFailure(
                     f"agent '{self.name}' reached its limit of {limit} LLM calls without "
                     "finishing",
@@ -140,7 +143,7 @@ class AgentRunner(ComponentRunner):
                 key, functools.partial(self._generate, ctx, key, system, thread.messages,
                                        definitions)
             )
-            text: str = answer["text"]
+            text = answer["text"]
             calls: list[dict[str, Any]] = answer["tool_calls"]
             message: dict[str, Any] = {"role": "assistant", "content": text, "agent": self.name}
             if calls:
@@ -163,18 +166,14 @@ class AgentRunner(ComponentRunner):
                 if handoff is not None:
                     return Outcome(goal.defaults(), text, handoff=handoff.handoff)
                 continue
-            if goal.needs_submit:
-                if hitl:
-                    self._ask_user(ctx, thread, text, key)
-                    since_user = 0
-                    continue
-                turn += 1
-                values, branch = await self._fallback(ctx, llm_turn(turn), system, thread, goal)
-                return Outcome(values, text, branch or NEXT)
-            if mode == "chat" and hitl:
+            if hitl and (goal.offers_submit or mode == "chat"):  # it asks, or interviews
                 self._ask_user(ctx, thread, text, key)
                 since_user = 0
                 continue
+            if goal.needs_submit:
+                turn += 1
+                values, branch = await self._fallback(ctx, llm_turn(turn), system, thread, goal)
+                return Outcome(values, text, branch or NEXT)
             return Outcome(goal.defaults(), text)
 
     def _ask_user(self, ctx: RunContext, thread: Thread, prompt: str | None, key: str) -> None:

@@ -20,6 +20,7 @@ from loom.runtime.context import Run, RunContext
 from loom.runtime.engine import run_flow
 from loom.runtime.events import Emitter, Listener, RunStream
 from loom.runtime.executors import FACTORIES
+from loom.runtime.host.secrets import resume_registry
 from loom.runtime.journal import Journal, Suspended
 from loom.runtime.keys import root_key
 from loom.runtime.lease import Lease
@@ -30,12 +31,14 @@ from loom.serialization import load, loads, to_dict
 from loom.serialization.policy import PolicyArgs, PolicyInput, load_policy
 from loom.spec.component import Component
 from loom.spec.flows.flow import Flow
+from loom.spec.walk import sensitive_values
 from loom.stores.base import CheckpointStore
 from loom.stores.memory import MemoryStore
 
 FlowSource = Component | str | Path | Any
 FLOWS_KEPT = 128  # by digest: resuming a recent run reuses its flow
 TEXTS_KEPT = 64  # by text: running a recent JSON/YAML text again reuses its flow
+SECRETS_KEPT = 4096  # by digest: what resume needs of a flow no longer kept
 
 
 class Backend(Protocol):
@@ -120,7 +123,9 @@ class Runtime:
             keep_finished if keep_finished is not None else not isinstance(self.store, MemoryStore)
         )
         self._flows: LruCache[str, Flow] = LruCache(FLOWS_KEPT)  # by digest, for resume
-        self._documents: IdentityCache[Flow, tuple[dict[str, Any], str]] = IdentityCache()
+        self._documents: IdentityCache[Flow, tuple[dict[str, Any], str, dict[str, Any]]] = (
+            IdentityCache())
+        self._secrets: LruCache[str, dict[str, Any]] = LruCache(SECRETS_KEPT)
         self._texts: LruCache[tuple[Any, ...], Flow] = LruCache(TEXTS_KEPT)
 
     @property
@@ -235,8 +240,10 @@ class Runtime:
         :meth:`aresume` it to run it (a server does, so the run is in the store first)."""
         component = self._loaded(flow)
         self._compiler.plan(component)
-        document, digest = self._document(component)
+        document, digest, secrets = self._document(component)
         self._flows.put(digest, component)
+        if secrets:  # a server resumes the run from the store: keep what it leaves out
+            self._secrets.put(digest, secrets)
         effects = self.services.effects
         now = effects.now()
         return RunState(run_id=run_id or effects.new_id(), status="running", flow=document,
@@ -244,12 +251,16 @@ class Runtime:
                         metadata=dict(metadata or {}), created_at=now, updated_at=now)
 
     def flow_of(self, state: RunState) -> Flow:
-        """The flow a saved run runs, read from its state (secrets from this runtime's
-        registry) once per document."""
+        """The flow a saved run runs, read from its state once per document; the
+        secrets it left out come from this runtime's registry, its LLM key override,
+        or what this runtime kept of the flows it ran (CheckpointError if none has one)."""
         component = self._flows.get(state.digest)
         if component is None:
+            registry = resume_registry(state.run_id, state.flow, self.registry,
+                                       self._secrets.get(state.digest),
+                                       self.services.llm_overrides.get("api_key"))
             component = self.load(loads(json.dumps(state.flow), format="json",
-                                         registry=self.registry, **self.load_policy))
+                                         registry=registry, **self.load_policy))
             component = self._flows.put(state.digest, component)
         return component
 
@@ -311,19 +322,21 @@ class Runtime:
         assert result is not None
         return result
 
-    def _document(self, flow: Flow) -> tuple[dict[str, Any], str]:
-        """The flow's document and digest, computed once per flow object."""
+    def _document(self, flow: Flow) -> tuple[dict[str, Any], str, dict[str, Any]]:
+        """The flow's document, digest and secrets, computed once per flow object."""
 
-        def make() -> tuple[dict[str, Any], str]:
+        def make() -> tuple[dict[str, Any], str, dict[str, Any]]:
             document = to_dict(flow)
-            return document, flow_digest(document)
+            return document, flow_digest(document), sensitive_values(flow)
 
         return self._documents.get_or_make(flow, make)
 
     async def _save(self, state: RunState, run: Run, status: RunStatus, flow: Flow) -> None:
         if not state.digest:  # its first checkpoint
-            state.flow, state.digest = self._document(flow)
+            state.flow, state.digest, secrets = self._document(flow)
             self._flows.put(state.digest, flow)
+            if secrets:  # outlives the flow here: the document has none
+                self._secrets.put(state.digest, secrets)
         state.status = status
         state.messages = list(run.messages)
         state.updated_at = self.services.effects.now()
