@@ -30,6 +30,10 @@ CASES = {
                       "the OpenTelemetry exporter needs opentelemetry", "otel"),
     "graphviz": ("from loom.observability.graph import render\nrender('digraph {}', 'svg')",
                  "drawing SVG/PNG needs graphviz", "graph"),
+    "a2a": ("from loom.spec.remote_agents import A2AAgent, A2AConnectionConfig\n"
+            "conn = A2AConnectionConfig(name='c')\n"
+            "loom.Runtime().run(A2AAgent(name='r', agent_url='http://x', connection_config=conn))",
+            "an A2AAgent needs a2a-sdk", "a2a"),
     "matplotlib": ("from loom.observability.timeline import draw_timeline\n"
                    "draw_timeline([], 'x.png')", "drawing a timeline needs matplotlib", "graph"),
 }

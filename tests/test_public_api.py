@@ -74,6 +74,7 @@ EXPECTED: dict[str, list[str]] = {
         "MASK", "REDACTED", "Scrubber", "Span", "SpanBuilder", "SpanCollector", "SpanEvent",
         "SpanProcessor", "TraceFile", "TraceFileWriter", "read_trace", "secrets_of", "to_jsonable",
     ],
+    "loom.a2a": ["A2ARunner", "A2ASession", "RemoteError", "RemoteTimeout", "Snapshot"],
     "loom.testing": [
         "Failure", "FailureKind", "FakeLlmServer", "RecordedRequest", "Reply", "ScriptedToolCall",
         "ToolCallsReply", "fake_instance", "serve_asgi",

@@ -202,14 +202,17 @@ async def test_a_failing_sibling_branch_cancels_the_agents_tool_calls(
                               "start a", "start b"]
 
 
-def test_a_remote_agent_in_an_agent_node_is_not_supported_yet(fake_llm: FakeLlmServer) -> None:
+def test_an_a2a_agent_that_cannot_be_reached_fails_the_node_naming_it(
+    fake_llm: FakeLlmServer,
+) -> None:
     remote = A2AAgent(name="far_away", agent_url="http://127.0.0.1:9",
-                      connection_config=A2AConnectionConfig(name="conn"))
-    flow = chain("main", AgentNode(name="delegate", agent=remote))
-    result = runtime().run(flow)
+                      connection_config=A2AConnectionConfig(name="conn"),
+                      session_parameters={"max_retries": 0}, inputs=[prop("question")])
+    flow = chain("main", AgentNode(name="delegate", agent=remote), inputs=[prop("question")])
+    result = runtime().run(flow, {"question": "anyone there?"})
     assert result.status == "failed" and result.error is not None
     assert result.error.node == "main > delegate"
-    assert "A2AAgent 'far_away' is not supported yet" in result.error.message
+    assert "A2A agent 'far_away' at http://127.0.0.1:9 failed" in result.error.message
 
 
 def test_data_edges_feed_and_read_an_agent_node(fake_llm: FakeLlmServer) -> None:

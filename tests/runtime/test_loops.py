@@ -160,12 +160,14 @@ def test_input_message_node_waits_naming_the_node_and_resumes_without_rerunning(
     assert before_tool.calls == [{}]  # replayed from the journal, not called again
 
 
-def test_an_agent_node_with_a_remote_agent_fails_as_not_supported_naming_the_node() -> None:
+def test_an_a2a_agent_with_nothing_to_send_fails_naming_the_node() -> None:
     from loom.spec.remote_agents import A2AAgent, A2AConnectionConfig
 
     remote = A2AAgent(name="remote", agent_url="http://127.0.0.1:9",
-                      connection_config=A2AConnectionConfig(name="conn"))
+                      connection_config=A2AConnectionConfig(name="conn"),
+                      session_parameters={"max_retries": 0})
     result = unsupported_result(AgentNode(name="helper", agent=remote))
     assert result.status == "failed" and result.error is not None
     assert result.error.node == "main > helper"
-    assert "A2AAgent 'remote' is not supported yet" in result.error.message
+    assert "A2A agent 'remote' at http://127.0.0.1:9 has nothing to be sent" in (
+        result.error.message)

@@ -1,4 +1,4 @@
-"""Async client for OpenAI-compatible ``/v1/chat/completions`` servers.
+"""Async client for OpenAI-compatible servers: ``/v1/chat/completions`` or ``/v1/responses``.
 
 One :class:`LlmClient` per endpoint; all clients of an event loop share one
 pooled HTTP client unless given their own. Retries follow the endpoint's
@@ -11,7 +11,7 @@ import asyncio
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import aclosing
-from typing import Any
+from typing import Any, NamedTuple, Protocol
 
 import httpx
 
@@ -35,11 +35,38 @@ from loom.llm.parsing import (
 )
 from loom.llm.request import build_chat_body
 from loom.llm.response import LlmResponse
+from loom.llm.responses_parsing import ResponsesAssembler, parse_response
+from loom.llm.responses_request import build_responses_body
 from loom.llm.retry import Failure, retry_after, retrying
 
 _OWNER = "LLM config"
 TokenCallback = Callable[[str], Any]
 """Called with each streamed text delta; may be sync or async."""
+
+
+class _Assembler(Protocol):
+    @property
+    def finish_reason(self) -> str | None: ...
+    @property
+    def ended(self) -> bool: ...
+    def feed(self, chunk: Any) -> str: ...
+    def result(self) -> LlmResponse: ...
+
+
+class _Api(NamedTuple):
+    """What differs between the two APIs: the body, the answer, the stream's end."""
+
+    build: Callable[..., dict[str, Any]]
+    parse: Callable[[Any], LlmResponse]
+    assembler: Callable[[], _Assembler]
+    end: str
+
+
+_APIS = {
+    "chat_completions": _Api(build_chat_body, parse_completion, StreamAssembler, "'data: [DONE]'"),
+    "responses": _Api(build_responses_body, parse_response, ResponsesAssembler,
+                      "'response.completed'"),
+}
 
 
 class LlmClient:
@@ -48,7 +75,10 @@ class LlmClient:
     def __init__(self, endpoint: LlmEndpoint, http_client: httpx.AsyncClient | None = None) -> None:
         self._endpoint = endpoint
         self._http = http_client
-        self._url = endpoint.chat_completions_url
+        if endpoint.api not in _APIS:
+            raise ValueError(f"LlmEndpoint.api must be one of {sorted(_APIS)}, got {endpoint.api!r}")
+        self._url = endpoint.request_url
+        self._api = _APIS[endpoint.api]
         self._headers = {"Accept": "application/json"}
         self._stream_options = True  # until the server refuses them
         if endpoint.api_key:
@@ -75,7 +105,7 @@ class LlmClient:
         A streamed call is retried only while no token has been delivered,
         so ``on_token`` never sees a text twice.
         """
-        body = build_chat_body(
+        body = self._api.build(
             self._endpoint, messages, response_schema=response_schema, tools=tools, stream=stream
         )
         progress = _Progress()
@@ -152,7 +182,7 @@ class LlmClient:
                     return await self._read_events(response, on_token, progress)
                 # Not streamed (or the server ignored "stream": its answer is one token).
                 text = await read_body(response, self._endpoint.max_response_bytes)
-                result = parse_completion(decode_json(text, "the response body"))
+                result = self._api.parse(decode_json(text, "the response body"))
                 if progress:
                     await progress.emit(on_token, result.text)
                 return result
@@ -172,7 +202,7 @@ class LlmClient:
     async def _read_events(
         self, response: httpx.Response, on_token: TokenCallback | None, progress: _Progress
     ) -> LlmResponse:
-        assembler = StreamAssembler()
+        assembler = self._api.assembler()
         done = False
         lines = body_lines(response, self._endpoint.max_stream_bytes)
         async with aclosing(sse_data(lines)) as events:
@@ -182,8 +212,11 @@ class LlmClient:
                     break
                 text = assembler.feed(decode_json(data, "a stream chunk"))
                 await progress.emit(on_token, text)
+                if assembler.ended:
+                    done = True
+                    break
         if not done and assembler.finish_reason is None:
-            raise MalformedResponse("the event stream ended before 'data: [DONE]'")
+            raise MalformedResponse(f"the event stream ended before {self._api.end}")
         return assembler.result()
 
     def _http_error(self, response: httpx.Response, text: str) -> LlmHttpError:

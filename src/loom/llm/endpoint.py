@@ -6,7 +6,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any, Literal, TypedDict
 
 from loom._bounded import DEFAULT_DEADLINE, MAX_RESPONSE_BYTES, MAX_STREAM_BYTES
 from loom.llm.retry import RetryPolicy
@@ -22,7 +22,7 @@ ENV_API_KEY = "LOOM_LLM_API_KEY"
 
 @dataclass(frozen=True)
 class LlmEndpoint:
-    """An OpenAI-compatible chat-completions endpoint.
+    """An OpenAI-compatible endpoint: chat completions, or ``api="responses"``.
 
     ``url`` is the server's base URL, with or without a trailing ``/v1``.
     ``generation_params`` (max_tokens, temperature, top_p, anything else) go
@@ -38,11 +38,16 @@ class LlmEndpoint:
     deadline: float | None = None
     max_response_bytes: int = MAX_RESPONSE_BYTES
     max_stream_bytes: int = MAX_STREAM_BYTES
+    api: Literal["chat_completions", "responses"] = "chat_completions"
 
     @property
     def chat_completions_url(self) -> str:
-        """The URL requests are posted to."""
         return chat_completions_url(self.url)
+
+    @property
+    def request_url(self) -> str:
+        """The URL requests are posted to: ``.../v1/chat/completions`` or ``.../v1/responses``."""
+        return _api_url(self.url, "/responses" if self.api == "responses" else _CHAT)
 
     @property
     def attempt_timeout(self) -> float | None:
@@ -57,14 +62,21 @@ class LlmEndpoint:
         return self.deadline or max(DEFAULT_DEADLINE, self.attempt_timeout or 0.0)
 
 
+_CHAT = "/chat/completions"
+
+
 def chat_completions_url(base_url: str) -> str:
     """``http://h:1`` and ``http://h:1/v1/`` both give ``http://h:1/v1/chat/completions``."""
+    return _api_url(base_url, _CHAT)
+
+
+def _api_url(base_url: str, path: str) -> str:
     base = base_url.strip().rstrip("/")
-    if base.endswith("/chat/completions"):
+    if base.endswith(path):
         return base
     if not base.endswith("/v1"):
         base += "/v1"
-    return base + "/chat/completions"
+    return base + path
 
 
 class LlmOverrides(TypedDict, total=False):

@@ -67,14 +67,14 @@ def _first_choice(data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise MalformedResponse(f"expected a JSON object, got {type(data).__name__}")
     if "error" in data and "choices" not in data:
-        raise MalformedResponse(f"server reported an error: {_error_text(data['error'])}")
+        raise MalformedResponse(f"server reported an error: {error_text(data['error'])}")
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise MalformedResponse("the body has no 'choices'")
     return choices[0]
 
 
-def _error_text(error: Any) -> str:
+def error_text(error: Any) -> str:
     if isinstance(error, dict) and "message" in error:
         return str(error["message"])[:300]
     return str(error)[:300]
@@ -89,11 +89,11 @@ def _tool_call(index: int, item: Any) -> ToolCall:
     return ToolCall(
         id=str(item.get("id") or f"call_{index}"),
         name=str(function["name"]),
-        arguments=_arguments_text(function.get("arguments")),
+        arguments=arguments_text(function.get("arguments")),
     )
 
 
-def _arguments_text(arguments: Any) -> str:
+def arguments_text(arguments: Any) -> str:
     # Some servers send an object instead of the JSON string OpenAI specifies.
     if arguments is None:
         return "{}"
@@ -140,13 +140,14 @@ class StreamAssembler:
     finish_reason: str | None = None
     usage: dict[str, int] = field(default_factory=dict)
     chunks: list[Any] = field(default_factory=list)
+    ended: bool = False  # never: this stream ends with [DONE], not with a chunk
 
     def feed(self, chunk: Any) -> str:
         """Take one decoded chunk; return its text delta ("" if none)."""
         if not isinstance(chunk, dict):
             raise MalformedResponse(f"stream chunk is not an object: {chunk!r:.120}")
         if "error" in chunk:
-            raise MalformedResponse(f"server reported an error: {_error_text(chunk['error'])}")
+            raise MalformedResponse(f"server reported an error: {error_text(chunk['error'])}")
         self.chunks.append(chunk)
         if chunk.get("usage"):
             self.usage = usage_counts(chunk["usage"])
@@ -179,7 +180,7 @@ class StreamAssembler:
             # OpenAI sends the name once; tolerate servers that split or repeat it.
             partial.name += name
         if function.get("arguments"):
-            partial.arguments.append(_arguments_text(function["arguments"]))
+            partial.arguments.append(arguments_text(function["arguments"]))
 
     def result(self) -> LlmResponse:
         """The assembled response; tool calls in index order."""

@@ -88,6 +88,7 @@ class Services:
             api_key=api_key,
             generation_params=params,
             retry=RetryPolicy.from_dict(config.retry_policy),
+            api="responses" if config.api_type == "responses" else "chat_completions",
             **limits(config.metadata, config.ref),
         )
         return apply_overrides(endpoint, **self.llm_overrides)

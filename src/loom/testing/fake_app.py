@@ -1,11 +1,12 @@
-"""The fake server's ASGI app: chat completions, models, injected failures."""
+"""The fake server's ASGI app: chat completions, responses, models, injected failures."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -13,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from loom.testing import wire
+from loom.testing import responses_wire, wire
 from loom.testing.fake_state import Failure, FakeLlmState, RecordedRequest
 
 HANG_SECONDS = 3600.0
@@ -48,6 +49,8 @@ def create_app(state: FakeLlmState) -> Starlette:
         routes=[
             Route("/v1/chat/completions", handler.chat, methods=["POST"]),
             Route("/chat/completions", handler.chat, methods=["POST"]),
+            Route("/v1/responses", handler.responses, methods=["POST"]),
+            Route("/responses", handler.responses, methods=["POST"]),
             Route("/v1/models", handler.models, methods=["GET"]),
             Route("/models", handler.models, methods=["GET"]),
         ]
@@ -63,6 +66,15 @@ class _Handler:
         return JSONResponse({"object": "list", "data": data})
 
     async def chat(self, request: Request) -> Response:
+        return await self._serve(request, self._answer)
+
+    async def responses(self, request: Request) -> Response:
+        return await self._serve(request, self._answer_responses)
+
+    async def _serve(
+        self, request: Request, answer: Callable[[dict[str, Any], RecordedRequest], Response]
+    ) -> Response:
+        """Record, inject the failure or latency asked for, refuse fields; then answer."""
         raw = await request.body()
         peer = f"{request.client.host}:{request.client.port}" if request.client else None
         record = self.state.record(request.url.path, _decode(raw), request.headers, peer)
@@ -80,12 +92,15 @@ class _Handler:
         if failure is not None:
             return _finish(record, _failure_response(failure))
         body = record.body
-        problem = _problem(body) or _refused(body, self.state.refused_fields)
-        if problem:
-            return _finish(record, _error(400, problem))
-        return self._answer(body, record)
+        if not isinstance(body, dict):
+            return _finish(record, _error(400, "the request body must be a JSON object"))
+        problem = _refused(body, self.state.refused_fields)
+        return _finish(record, _error(400, problem)) if problem else answer(body, record)
 
     def _answer(self, body: dict[str, Any], record: RecordedRequest) -> Response:
+        problem = _problem(body)
+        if problem:
+            return _finish(record, _error(400, problem))
         answer = self.state.answer(body)
         ident = self.state.next_id()
         counts = wire.usage(body["messages"], answer)
@@ -99,7 +114,25 @@ class _Handler:
             ident=ident,
             counts=counts if options.get("include_usage") else None,
         )
-        return StreamingResponse(_events(chunks, record), media_type="text/event-stream")
+        events = itertools.chain(map(wire.sse_event, chunks), [wire.sse_event("[DONE]")])
+        return StreamingResponse(_events(events, record), media_type=_SSE)
+
+    def _answer_responses(self, body: dict[str, Any], record: RecordedRequest) -> Response:
+        """The same answer as to the chat request this amounts to; scripts see that one."""
+        try:
+            chat = responses_wire.chat_body(body)
+        except ValueError as exc:
+            return _finish(record, _error(400, str(exc)))
+        answer = self.state.answer(chat)
+        ident = self.state.next_id("resp_fake_")
+        counts = wire.usage(chat["messages"], answer)
+        if not body.get("stream"):
+            payload = responses_wire.response_object(
+                answer, model=body["model"], ident=ident, counts=counts)
+            return _finish(record, JSONResponse(payload))
+        steps = responses_wire.events(answer, model=body["model"], ident=ident, counts=counts)
+        events = map(responses_wire.sse_event, steps)
+        return StreamingResponse(_events(events, record), media_type=_SSE)
 
     def _endless(self, failure: Failure, record: RecordedRequest) -> Response:
         head, piece, interval, media = ENDLESS[failure.kind]
@@ -128,14 +161,11 @@ class _Handler:
         return _error(504, "injected timeout")
 
 
-async def _events(
-    chunks: Iterable[dict[str, Any]], record: RecordedRequest
-) -> AsyncIterator[bytes]:
+async def _events(events: Iterable[bytes], record: RecordedRequest) -> AsyncIterator[bytes]:
     try:
-        for chunk in chunks:
-            yield wire.sse_event(chunk)
+        for event in events:
+            yield event
             await asyncio.sleep(0)  # let other streams interleave, as a real server would
-        yield wire.sse_event("[DONE]")
     finally:
         record.finish(200)
 
@@ -152,10 +182,8 @@ def _decode(raw: bytes) -> Any:
         return raw.decode("utf-8", errors="replace")
 
 
-def _problem(body: Any) -> str | None:
+def _problem(body: dict[str, Any]) -> str | None:
     """What a real server would reject with 400, or ``None``."""
-    if not isinstance(body, dict):
-        return "the request body must be a JSON object"
     if not isinstance(body.get("model"), str) or not body["model"]:
         return "'model' is required"
     messages = body.get("messages")

@@ -145,7 +145,8 @@ class FakeLlmServer:
         ``match``: substring, compiled regex (searched), predicate on the
         text, or ``None`` for any. ``reply``: text, a dict (sent as JSON text),
         a list of tool calls / :class:`ToolCallsReply`, or a function of the
-        request body returning one of those. ``system``, when given, must also
+        request body returning one of those (of a Responses request, the chat
+        body it amounts to: ``messages``, ``tools``, ``response_format``). ``system``, when given, must also
         match the system prompt (the same kinds of matcher): it tells agents apart.
         """
         self._state.add_rule(match, [reply], sequence=False, system=system)
@@ -188,7 +189,8 @@ class FakeLlmServer:
 
     @property
     def requests(self) -> list[Any]:
-        """Bodies of the received chat requests, decoded JSON (text if not JSON)."""
+        """Bodies of the received requests (chat or Responses, as sent), decoded JSON
+        (text if not JSON)."""
         return [entry.body for entry in self._state.records()]
 
     @property

@@ -147,9 +147,9 @@ class FakeLlmState:
             self._records.clear()
             self.refused_fields = frozenset()
 
-    def next_id(self) -> str:
+    def next_id(self, prefix: str = "chatcmpl-fake-") -> str:
         with self._lock:
-            return f"chatcmpl-fake-{next(self._ids)}"
+            return f"{prefix}{next(self._ids)}"
 
     def answer(self, body: Mapping[str, Any]) -> Answer:
         with self._lock:

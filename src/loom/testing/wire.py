@@ -75,7 +75,7 @@ def chunks(
                 ]
             }
         )
-        for piece in _argument_pieces(call["function"]["arguments"]):
+        for piece in argument_pieces(call["function"]["arguments"]):
             yield chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]})
     yield chunk({}, answer.finish_reason)
     if counts is not None:
@@ -89,7 +89,7 @@ def chunks(
         }
 
 
-def _argument_pieces(arguments: str, size: int = 8) -> list[str]:
+def argument_pieces(arguments: str, size: int = 8) -> list[str]:
     return [arguments[i : i + size] for i in range(0, len(arguments), size)]
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -10,6 +11,7 @@ from loom.errors import NodeFailure
 from loom.runtime.agents.calls import AgentTool, Goal
 from loom.runtime.agents.conversation import Thread
 from loom.runtime.context import RunContext
+from loom.runtime.journal import Suspended
 from loom.runtime.keys import child_key
 from loom.runtime.services import node_option
 from loom.spec.component import AgenticComponent
@@ -102,3 +104,21 @@ def input_values(props: Sequence[Property], given: Mapping[str, Any]) -> dict[st
     values = {prop.title: prop.default for prop in props if prop.has_default}
     values.update(given)
     return values
+
+
+async def observed(ctx: RunContext, component: AgenticComponent, inputs: Mapping[str, Any],
+                   body: Callable[[], Awaitable[Outcome]]) -> Outcome:
+    """Run ``body`` between ``agent_start`` and ``agent_end`` events (a wait or a
+    cancellation is no end)."""
+    events = ctx.run.events
+    if not events.enabled:
+        return await body()
+    events.emit("agent_start", ctx.path, ctx.step, agent=component, inputs=dict(inputs))
+    try:
+        outcome = await body()
+    except BaseException as exc:
+        if not isinstance(exc, Suspended | asyncio.CancelledError):
+            events.emit("agent_end", ctx.path, ctx.step, agent=component, error=exc)
+        raise
+    events.emit("agent_end", ctx.path, ctx.step, agent=component, outputs=outcome.outputs)
+    return outcome

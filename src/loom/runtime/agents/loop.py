@@ -24,6 +24,7 @@ from loom.runtime.agents.base import (
     Outcome,
     input_values,
     iteration_limit,
+    observed,
     option,
 )
 from loom.runtime.agents.calls import (
@@ -97,20 +98,8 @@ class AgentRunner(ComponentRunner):
         goal: Goal,
         extra_tools: Sequence[AgentTool] = (),
     ) -> Outcome:
-        events = ctx.run.events
-        if events.enabled:
-            events.emit("agent_start", ctx.path, ctx.step, agent=self.component,
-                        inputs=dict(inputs))
-        try:
-            outcome = await self._loop(ctx, thread, inputs, mode, goal, extra_tools)
-        except BaseException as exc:
-            if events.enabled and not isinstance(exc, Suspended | asyncio.CancelledError):
-                events.emit("agent_end", ctx.path, ctx.step, agent=self.component, error=exc)
-            raise
-        if events.enabled:
-            events.emit("agent_end", ctx.path, ctx.step, agent=self.component,
-                        outputs=outcome.outputs)
-        return outcome
+        return await observed(ctx, self.component, inputs, functools.partial(
+            self._loop, ctx, thread, inputs, mode, goal, extra_tools))
 
     async def _loop(
         self,

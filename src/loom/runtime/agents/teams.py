@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from loom._optional import require
 from loom.errors import NodeFailure, PlanError
 from loom.runtime.agents.base import (
     ITERATIONS_KEY,
@@ -34,6 +35,7 @@ from loom.runtime.plan import Compiler
 from loom.spec.agents import Agent, ManagerWorkers, SpecializedAgent, Swarm
 from loom.spec.component import AgenticComponent
 from loom.spec.flows.flow import Flow
+from loom.spec.remote_agents import A2AAgent
 from loom.spec.templates import to_text
 
 TASK_ARGUMENT = "task"
@@ -49,6 +51,10 @@ def make_runner(component: AgenticComponent, compiler: Compiler) -> Runner:
         return ManagerWorkersRunner(component, compiler)
     if isinstance(component, Swarm):
         return SwarmRunner(component, compiler)
+    if isinstance(component, A2AAgent):  # outside the core, with the optional a2a-sdk
+        remote: Any = require("loom.a2a", "a2a", "an A2AAgent", package="a2a-sdk")
+        runner: Runner = remote.A2ARunner(component, compiler)
+        return runner
     return UnsupportedRunner(component)
 
 
