@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from loom.errors import LoomError
 from loom.runtime import Runtime
-from loom.server import api, meta, openai_door, openai_responses, stream
+from loom.server import a2a_door, api, meta, openai_door, openai_responses, stream
 from loom.server.catalog import Catalog
 from loom.server.config import ServerConfig, default_server_store
 from loom.server.http import Guard, error_response
@@ -30,6 +30,7 @@ from loom.stores import open_store
 RouteSource = Callable[[], list[BaseRoute]]
 ROUTE_MODULES: tuple[RouteSource, ...] = (
     meta.routes, api.routes, stream.routes, openai_door.routes, openai_responses.routes,
+    a2a_door.routes,
 )
 
 

@@ -98,9 +98,12 @@ class Turn:
 
     @classmethod
     async def start(cls, manager: RunManager, served: Served, text: str, token: str,
-                    where: str, metadata: dict[str, Any] | None = None) -> Turn:
-        inputs = inputs_for(served, text, where)
-        data, _ = await manager.start(served, inputs or {}, None, metadata, token)
+                    where: str, metadata: dict[str, Any] | None = None,
+                    run_id: str | None = None, inputs: dict[str, Any] | None = None) -> Turn:
+        """A new run (``inputs`` given: those, else from ``text``)."""
+        if inputs is None:
+            inputs = inputs_for(served, text, where)
+        data, _ = await manager.start(served, inputs or {}, run_id, metadata, token)
         return cls(manager, served, data["run_id"], token, text if inputs is None else None)
 
     @classmethod
