@@ -75,6 +75,7 @@ EXPECTED: dict[str, list[str]] = {
         "SpanProcessor", "TraceFile", "TraceFileWriter", "read_trace", "secrets_of", "to_jsonable",
     ],
     "loom.a2a": ["A2ARunner", "A2ASession", "RemoteError", "RemoteTimeout", "Snapshot"],
+    "loom.server": ["ROUTE_MODULES", "ServerConfig", "create_app"],
     "loom.testing": [
         "Failure", "FailureKind", "FakeLlmServer", "RecordedRequest", "Reply", "ScriptedToolCall",
         "ToolCallsReply", "fake_instance", "serve_asgi",

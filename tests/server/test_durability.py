@@ -17,7 +17,7 @@ from conftest import postgres_dsn
 from loom.spec import ServerTool, ToolNode
 from loom.testing import FakeLlmServer
 
-from .helpers import ServerProcess, chain, greeter, prop, wait_status, write_configs
+from .helpers import ServerProcess, chain, greeter, prop, two_asks, wait_status, write_configs
 
 TOOLS = Path(__file__).with_name("gate_tools.py")
 
@@ -145,3 +145,34 @@ def wait_until(check: Any, timeout: float = 20) -> None:
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
 
+
+
+def test_a_stopped_server_lets_its_runs_end_first(tmp_path: Path, servers: Any) -> None:
+    gate = tmp_path / "gate"
+    write_configs(tmp_path / "configs", midway=midway())
+    store = f"sqlite:///{tmp_path}/server.sqlite3"
+    first = servers(store)
+    with httpx.Client(base_url=first.url, timeout=30) as client:
+        run = client.post("/v1/components/midway/runs", json={"inputs": {"x": "d"}}).json()
+    wait_until(lambda: (gate / "gated.started").exists())
+    first.process.terminate()  # SIGTERM: a graceful shutdown drains
+    time.sleep(0.5)
+    assert first.process.poll() is None, "it stopped before its run ended"
+    (gate / "open").write_text("")
+    assert first.process.wait(20) in (0, -15)  # uvicorn ends by its signal once drained
+    second = servers(store)
+    with httpx.Client(base_url=second.url, timeout=30) as client:
+        done = client.get(f"/v1/runs/{run['run_id']}").json()
+    assert done["status"] == "finished" and done["outputs"] == {"z": "d!?"}
+
+
+def test_workers_serve_one_port_and_share_the_runs(tmp_path: Path, servers: Any) -> None:
+    write_configs(tmp_path / "configs", greeter=two_asks())
+    server = servers(f"sqlite:///{tmp_path}/server.sqlite3", "--workers", "2")
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        run = client.post("/v1/components/greeter/runs", params={"wait": 10}, json={}).json()
+        assert run["status"] == "waiting"
+        answers = {item["id"]: item["prompt"] for item in run["pending"]}
+        done = client.post(f"/v1/runs/{run['run_id']}/answers", params={"wait": 10},
+                           json={"answers": answers}).json()
+        assert done["status"] == "finished", done

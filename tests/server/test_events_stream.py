@@ -79,9 +79,10 @@ def test_a_live_stream_follows_the_run_until_it_waits_then_goes_on_after_the_ans
     run = client.post("/v1/components/greeter/runs", json={}).json()
     first = read(client, run["run_id"])  # ends when the run waits
     assert first[-1].event == "FlowExecutionEnd"
-    assert any(e.event == "loom.wait" or "Wait" in e.event or "wait" in e.data for e in first)
     waiting = client.get(f"/v1/runs/{run['run_id']}").json()
     assert waiting["status"] == "waiting"
+    [asked] = [json.loads(e.data) for e in first if e.event == "HumanInTheLoopRequest"]
+    assert asked["request_id"] == waiting["pending"][0]["id"]
     answer = {waiting["pending"][0]["id"]: "Ada"}
     client.post(f"/v1/runs/{run['run_id']}/answers", params={"wait": 10},
                 json={"answers": answer})

@@ -14,7 +14,7 @@ def test_probes_and_components(client: httpx.Client) -> None:
     assert client.get("/readyz").status_code == 200
     listed = client.get("/v1/components").json()["data"]
     by_id = {item["id"]: item for item in listed}
-    assert sorted(by_id) == ["greeter", "slow", "summarizer", "two_asks"]
+    assert sorted(by_id) == ["greeter", "slow", "slow_summary", "summarizer", "two_asks"]
     assert by_id["summarizer"] == {
         "id": "summarizer", "component_type": "Flow", "name": "summarizer",
         "inputs": {"type": "object", "properties": {"text": {"title": "text", "type": "string"}},

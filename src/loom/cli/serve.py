@@ -8,6 +8,7 @@ loopback address."""
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 from pathlib import Path
@@ -117,8 +118,12 @@ def serve_command(args: argparse.Namespace) -> int:
             err(yellow("warning: "), "several workers on a SQLite store share one file; "
                 "use a PostgreSQL store for more than one worker")
         os.environ[WORKERS_ENV] = json.dumps(options)
+        extra = {}
+        if "timeout_worker_healthcheck" in inspect.signature(uvicorn.run).parameters:
+            extra["timeout_worker_healthcheck"] = 60  # a worker loads every config first
         uvicorn.run("loom.cli.serve:worker_app", factory=True, host=args.host, port=args.port,
-                    workers=args.workers, log_level="info", timeout_graceful_shutdown=args.drain)
+                    workers=args.workers, log_level="info",
+                    timeout_graceful_shutdown=args.drain + 5, **extra)
         return EXIT_OK
     app = app_from_options(options)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info",

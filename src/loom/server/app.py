@@ -82,7 +82,6 @@ def create_app(
         Exception: _unexpected,
     })
     app.state.loom = manager
-    app.state.routes_sources = (*ROUTE_MODULES, *extra_routes)
     return Guard(app, config.tokens, config.max_body)
 
 

@@ -133,8 +133,12 @@ class RunManager:
                                f"({request.kind} at {request.node}) must be {why}",
                                where=f"answers.{request_id}")
         self._admit(token)
-        owner = await self._claim(run_id)
+        owner, claimed = await self._claim(run_id)
         try:
+            left = {item["id"] for item in claimed.pending}
+            if claimed.status != "waiting" or not set(answers) <= left:  # answered meanwhile
+                raise ApiError(409, "not_pending", f"run '{run_id}' was answered by another "
+                               "request just now; see its record")
             seq = await self._last_seq(run_id)
         except BaseException:
             await self.call(self.store.release, run_id, owner)
@@ -153,7 +157,7 @@ class RunManager:
         state = await self.state(run_id)
         if state.status in ("finished", "failed", "cancelled"):
             return record(state)  # idempotent: a run that ended stays as it ended
-        owner = await self._claim(run_id)
+        owner, _ = await self._claim(run_id)
         await self._end(run_id, owner, "cancelled", CANCELLED)
         return await self.record(run_id)
 
@@ -216,15 +220,16 @@ class RunManager:
                            "may go on at once per token; wait for one to end",
                            headers={"Retry-After": "1"})
 
-    async def _claim(self, run_id: str) -> str:
+    async def _claim(self, run_id: str) -> tuple[str, RunState]:
+        """Hold the run for this process: (the owner id, the state as claimed)."""
         owner = make_owner()
         try:
-            await self.call(self.store.claim, run_id, owner)
+            state = await self.call(self.store.claim, run_id, owner)
         except RunNotFound:
             raise not_found("run", run_id) from None
         except CheckpointError as exc:
             raise ApiError.of(409, "held", exc, where=run_id) from None
-        return owner
+        return owner, state
 
     async def _last_seq(self, run_id: str) -> int:
         if not hasattr(self.store, "load_events"):
@@ -262,7 +267,9 @@ class RunManager:
             pass  # another process goes on with it
         except Exception as exc:  # a broken store, a flow that no longer loads
             with contextlib.suppress(Exception):
-                await self._end(run_id, None, "failed", describe(exc))
+                state = await self.call(self.store.load, run_id)
+                if state.status in ("running", "waiting"):  # never a run that ended
+                    await self._end(run_id, None, "failed", describe(exc))
         finally:
             log.close()
             await self._keep_events(log)
