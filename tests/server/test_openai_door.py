@@ -175,3 +175,15 @@ def test_responses_client_tool_round_trip(oai: openai.OpenAI, llm: FakeLlmServer
     with pytest.raises(openai.UnprocessableEntityError) as caught:
         oai.responses.create(model="forecaster", input="x", previous_response_id="nope")
     assert "no response id" in caught.value.message
+
+
+def test_previous_response_id_on_another_server_of_the_store(make_server: Any,
+                                                            llm: FakeLlmServer) -> None:
+    """Response ids map to runs in the store: a second server (a restart) goes on."""
+    llm.script_sequence(["Your name?", "Hello, Bo"], match=None, system="Be kind")
+    first, second = make_server(), make_server()
+    one, two = (openai.OpenAI(base_url=str(c.base_url).rstrip("/") + "/v1", api_key="x",
+                              max_retries=0) for c in (first, second))
+    asked = one.responses.create(model="helper", input="hi")
+    done = two.responses.create(model="helper", input="Bo", previous_response_id=asked.id)
+    assert done.output_text == "Hello, Bo"
