@@ -127,6 +127,10 @@ def test_client_tool_round_trip(oai: openai.OpenAI, llm: FakeLlmServer,
     run_id, _, request_id = call.id.rpartition(".")
     run = client.get(f"/v1/runs/{run_id}").json()
     assert run["status"] == "waiting" and run["pending"][0]["id"] == request_id
+    with pytest.raises(openai.UnprocessableEntityError) as other:
+        oai.chat.completions.create(model="helper", messages=[
+            {"role": "tool", "tool_call_id": call.id, "content": "sunny"}])
+    assert "is a run of 'forecaster', not of 'helper'" in other.value.message
     done = oai.chat.completions.create(model="forecaster", messages=[
         {"role": "user", "content": "weather in Paris?"},
         message.model_dump(exclude_none=True),

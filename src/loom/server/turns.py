@@ -109,6 +109,10 @@ class Turn:
     @classmethod
     async def answer(cls, manager: RunManager, served: Served, run_id: str,
                      answers: dict[str, Any], token: str) -> Turn:
+        component = (await manager.record(run_id)).get("component")
+        if component != served.id:
+            raise ApiError(422, "invalid_request", f"run '{run_id}' is a run of "
+                           f"{component!r}, not of {served.id!r}", where="model")
         await manager.answer(run_id, answers, token)
         return cls(manager, served, run_id, token)
 
