@@ -47,6 +47,12 @@ def postgres_dsn() -> str:
                 "to test the PostgreSQL store")
 
 
+@pytest.fixture
+def postgres_url() -> str:
+    """The test PostgreSQL server's DSN, for a test that starts processes on it."""
+    return postgres_dsn()
+
+
 class StoreBackend:
     """Opens stores on one database: ``open()`` gives a new connection each time (as
     another process would have); ``spec`` describes it for a subprocess."""

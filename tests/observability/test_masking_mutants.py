@@ -99,7 +99,8 @@ def test_a_model_is_written_as_its_json_dump_one_level_down() -> None:
 def test_to_dict_wins_over_the_dataclass_fields_one_level_down() -> None:
     request = PendingRequest(id="r1", kind="input", node="ask", key="main>ask#1", prompt="?")
     assert to_jsonable(request) == {"id": "r1", "kind": "input", "node": "ask",
-                                    "prompt": "?", "tool_call": None}  # no "key"
+                                    "prompt": "?", "tool_call": None,
+                                    "answer_schema": {"type": "string"}}  # no "key"
     assert to_jsonable(nest(Reported([1]), MAX_DEPTH - 2)) == nest(
         {"inner": [1]}, MAX_DEPTH - 2)
     assert to_jsonable(nest(Reported([1]), MAX_DEPTH - 1)) == nest(

@@ -13,7 +13,6 @@ import httpx
 import psycopg
 import pytest
 
-from conftest import postgres_dsn
 from loom.spec import ServerTool, ToolNode
 from loom.testing import FakeLlmServer
 
@@ -106,9 +105,9 @@ def test_a_run_cut_short_without_node_checkpoints_is_failed_with_the_reason(
 
 
 def test_two_servers_on_one_postgresql_store_share_the_runs(
-    tmp_path: Path, servers: Any,
+    tmp_path: Path, servers: Any, postgres_url: str,
 ) -> None:
-    dsn = postgres_dsn()
+    dsn = postgres_url
     table = f"srv_{uuid.uuid4().hex[:10]}"
     store = dsn + ("&" if "?" in dsn else "?") + f"options=-csearch_path%3D{table}"
     _schema(dsn, table)

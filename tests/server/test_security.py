@@ -11,8 +11,9 @@ import pytest
 
 from loom import dumps
 from loom.cli import main
+from loom.errors import LoomError
 from loom.server import ServerConfig, create_app
-from loom.server.config import ServerError, check_bind, read_tokens
+from loom.server.config import check_bind, read_tokens
 from loom.spec import LlmNode, OpenAiCompatibleConfig
 from loom.testing import FakeLlmServer, serve_asgi
 
@@ -44,7 +45,7 @@ def test_tokens_come_from_the_file_and_the_environment(tmp_path: Path) -> None:
         "gamma", "delta", "alpha", "beta"]
     assert read_tokens(None, {}) == []
     (tmp_path / "empty").write_text("# nothing\n")
-    with pytest.raises(ServerError, match="holds no token"):
+    with pytest.raises(LoomError, match="holds no token"):
         read_tokens(str(tmp_path / "empty"), {})
 
 
@@ -53,7 +54,7 @@ def test_a_public_address_needs_a_token(tmp_path: Path, capsys: pytest.CaptureFi
     check_bind("127.0.0.1", [])
     check_bind("::1", [])
     check_bind("0.0.0.0", ["t"])
-    with pytest.raises(ServerError, match="refusing to serve 0.0.0.0 without a token"):
+    with pytest.raises(LoomError, match="refusing to serve 0.0.0.0 without a token"):
         check_bind("0.0.0.0", [])
     monkeypatch.delenv("LOOM_SERVER_TOKENS", raising=False)
     assert main(["serve", str(tmp_path), "--host", "0.0.0.0"]) == 1

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loom.errors import LoomError
+from loom.errors import LoadError, LoomError
 from loom.observability.graph import build_graph, to_mermaid
 from loom.runtime import Runtime
 from loom.serialization import load, to_dict
@@ -19,10 +19,6 @@ from loom.spec.property import Property
 
 SUFFIXES = (".json", ".yaml", ".yml")
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-class CatalogError(LoomError):
-    """A config of the served directory cannot be served."""
 
 
 @dataclass(frozen=True)
@@ -76,17 +72,17 @@ class Catalog:
     @classmethod
     def from_directory(cls, directory: Path, runtime: Runtime) -> Catalog:
         if not directory.is_dir():
-            raise CatalogError(f"{directory} is not a directory",
+            raise LoadError(f"{directory} is not a directory",
                                hint="give the directory that holds the configs to serve")
         served: dict[str, Served] = {}
         for path in sorted(directory.iterdir()):
             if path.suffix not in SUFFIXES or not path.is_file():
                 continue
             if not _ID.match(path.stem):
-                raise CatalogError(f"{path.name}: its stem is no usable id",
+                raise LoadError(f"{path.name}: its stem is no usable id",
                                    hint="name the file with letters, digits, '.', '_', '-'")
             if path.stem in served:
-                raise CatalogError(f"{path.name}: the id '{path.stem}' is taken by another "
+                raise LoadError(f"{path.name}: the id '{path.stem}' is taken by another "
                                    "file of the directory", hint="rename one of them")
             served[path.stem] = cls.check(path.stem, load(path, registry=runtime.registry),
                                           runtime, path)
@@ -100,7 +96,7 @@ class Catalog:
             runtime.compile(flow)
         except LoomError as exc:
             where = path.name if path else component_id
-            raise CatalogError(f"{where}: {exc.describe()}") from None
+            raise LoadError(f"{where}: {exc.describe()}") from None
         return Served(component_id, component, flow, path)
 
     def get(self, component_id: str) -> Served | None:

@@ -18,10 +18,6 @@ HEARTBEAT_SECONDS = 15.0
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
-class ServerError(LoomError):
-    """The server cannot start as asked (no token on a public address, bad token file)."""
-
-
 @dataclass(frozen=True)
 class ServerConfig:
     """Everything :func:`loom.server.create_app` needs; ``tokens`` empty means no auth
@@ -63,12 +59,12 @@ def read_tokens(token_file: str | None, environ: Mapping[str, str] | None = None
         try:
             text = Path(token_file).read_text(encoding="utf-8")
         except OSError as exc:
-            raise ServerError(f"cannot read the token file {token_file}: "
+            raise LoomError(f"cannot read the token file {token_file}: "
                               f"{exc.strerror or exc}") from None
         tokens += [line.strip() for line in text.splitlines()
                    if line.strip() and not line.lstrip().startswith("#")]
         if not tokens:
-            raise ServerError(f"the token file {token_file} holds no token",
+            raise LoomError(f"the token file {token_file} holds no token",
                               hint="write one token per line")
     return tokens
 
@@ -76,7 +72,7 @@ def read_tokens(token_file: str | None, environ: Mapping[str, str] | None = None
 def check_bind(host: str, tokens: Sequence[str]) -> None:
     """Refuse to serve a non-loopback address without a token."""
     if not tokens and host not in LOOPBACK and not host.startswith("127."):
-        raise ServerError(
+        raise LoomError(
             f"refusing to serve {host} without a token: anyone who reaches it could run "
             "every component",
             hint=f"give --token-file FILE or set {TOKENS_ENV}, or bind 127.0.0.1",
