@@ -18,7 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from loom.errors import LoomError
 from loom.runtime import Runtime
-from loom.server import api, meta, stream, studio
+from loom.server import a2a_door, api, meta, openai_door, openai_responses, stream, studio
 from loom.server.catalog import Catalog
 from loom.server.config import ServerConfig, default_server_store
 from loom.server.http import Guard, error_response
@@ -28,7 +28,10 @@ from loom.spec.component import Component
 from loom.stores import open_store
 
 RouteSource = Callable[[], list[BaseRoute]]
-ROUTE_MODULES: tuple[RouteSource, ...] = (meta.routes, api.routes, stream.routes, studio.routes)
+ROUTE_MODULES: tuple[RouteSource, ...] = (
+    meta.routes, api.routes, stream.routes, openai_door.routes, openai_responses.routes,
+    a2a_door.routes, studio.routes,
+)
 
 
 def create_app(

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.routing import BaseRoute, Route
 
 from loom import __version__
+from loom.server.door_operations import DOOR_OPERATIONS
 
 Operation = dict[str, Any]
 
@@ -119,6 +120,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "responses": {"200": {"description": "the event stream", "content": {
             "text/event-stream": {"schema": {"type": "string"}}}}, **_errors(401, 404, 422)}},
 }
+
+OPERATIONS.update(DOOR_OPERATIONS)
 
 _PENDING = {"type": "object", "required": ["id", "kind", "node", "answer_schema"],
             "properties": {"id": {"type": "string"},
