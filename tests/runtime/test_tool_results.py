@@ -68,6 +68,23 @@ def test_json_values_pass() -> None:
     assert result.outputs["y"]["b"] == {"c": {}}
 
 
+@pytest.mark.parametrize(("value", "kind", "given"), [
+    (5, "boolean", True), (0, "boolean", False), (True, "integer", 1), (2.7, "integer", 2),
+])
+def test_numbers_and_booleans_pass_for_each_other_and_arrive_cast(value: Any, kind: str,
+                                                                  given: Any) -> None:
+    # As pyagentspec's value_is_of_compatible_type (and its defaults) accept them; the
+    # next input reading the value casts it (spec 2.3, rule 3), so no 5 reaches a boolean.
+    result = run(lambda x: value, kind=kind)
+    assert result.status == "finished", result.error
+    assert result.outputs["y"] == given and type(result.outputs["y"]) is type(given)
+
+
+def test_a_string_for_a_boolean_output_fails_at_the_tool() -> None:
+    result = run(lambda x: "yes", kind="boolean")
+    assert result.status == "failed" and "declared boolean" in result.error.message
+
+
 def test_not_json_names_the_first_bad_part() -> None:
     from loom._checks import not_json
 

@@ -1,5 +1,6 @@
 """``loom serve DIR [--host 127.0.0.1] [--port 8000] [--store URL] [--tools FILE.py]...
-[--registry FILE]... [--token-file FILE] [--max-body BYTES] [--workers N]``
+[--registry FILE]... [--allow-components NAME,...] [--block-components NAME,...]
+[--token-file FILE] [--max-body BYTES] [--workers N]``
 
 Serves every config of DIR over HTTP (see the README section "loom serve").
 Without a token (``--token-file``, ``LOOM_SERVER_TOKENS``) it binds only a
@@ -16,7 +17,7 @@ from typing import Any
 
 from loom._optional import require
 from loom.cli import EXIT_OK, add_registry_option, err, read_registries, yellow
-from loom.cli.setup import load_tools, positive_int, positive_seconds
+from loom.cli.setup import add_policy_options, load_tools, positive_int, positive_seconds
 from loom.stores import store_opener
 
 WORKERS_ENV = "LOOM_SERVE_OPTIONS"  # the options, for the worker processes of --workers
@@ -38,6 +39,7 @@ def register(subparsers: Any) -> None:
                         help="Python file whose top-level functions implement ServerTools "
                         "(by name); repeatable")
     add_registry_option(parser)
+    add_policy_options(parser)
     parser.add_argument("--token-file", metavar="FILE",
                         help="bearer tokens, one a line (also $LOOM_SERVER_TOKENS, "
                         "comma-separated)")
@@ -69,7 +71,8 @@ def options_of(args: argparse.Namespace) -> dict[str, Any]:
         "store_url": args.store, "token_file": args.token_file, "max_body": args.max_body,
         "runs_per_token": args.max_runs_per_token, "checkpoint": args.checkpoint,
         "llm_url": args.llm_url, "llm_model": args.llm_model, "heartbeat": args.heartbeat,
-        "drain_seconds": args.drain,
+        "drain_seconds": args.drain, "allowed_components": args.allowed_components or [],
+        "blocked_components": args.blocked_components or [],
     }
 
 
@@ -85,14 +88,18 @@ def _server() -> Any:
 
 def app_from_options(options: dict[str, Any]) -> Any:
     server = _server()
+    policy: dict[str, Any] = {"allowed_components": options["allowed_components"] or None,
+                              "blocked_components": options["blocked_components"] or None}
     config = server.ServerConfig(
         directory=Path(options["directory"]), tools=load_tools(options["tools"]),
-        registry=read_registries(options["registry"]) or {},
+        registry=read_registries(options["registry"], **policy) or {},
         store_url=options["store_url"], tokens=tuple(_tokens(options["token_file"])),
         max_body=options["max_body"], runs_per_token=options["runs_per_token"],
         checkpoint=options["checkpoint"], llm_url=options["llm_url"],
         llm_model=options["llm_model"], heartbeat=options["heartbeat"],
         drain_seconds=options["drain_seconds"],
+        allowed_components=options["allowed_components"],
+        blocked_components=options["blocked_components"],
     )
     return server.create_app(config=config)
 

@@ -95,7 +95,9 @@ class _Layout:
         key = (node.run_id, node.path)
         row = self.row_of.get(key)
         if row is None:
-            row = self.row_of[key] = Row(_label(node.name), depth, branch=branch)
+            # path[-1]: the node's name in its flow's keys, "x@2" for a second "x"
+            label = node.path[-1] if node.path else node.name
+            row = self.row_of[key] = Row(_label(label), depth, branch=branch)
             self.rows.append(row)
         row.bars.append(Bar(node.start_time, _end(node, self.last), _kind(node), node.status, node))
         flows = [c for c in self.children.get(node.id, []) if c.type == "FlowExecutionSpan"]

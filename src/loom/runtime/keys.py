@@ -3,6 +3,7 @@ run finds its records by key (tests/runtime/test_checkpoint_fixtures.py)::
 
     run         <flow name>                           main
     node step   <flow key> ">" <node> "#" <pass>      main>tick#2
+    <node>      its name; the k-th one sharing it: <name>@<k>      x@2
     child flow  <step> "/" <name>                     main>fan#1/pick_flow
     map item    <flow name> "[" <index> "]"           ...>each#1/tag_flow[0]
     effect      <step> "/" <effect>                   shopper>shopper#1/llm2.call1
@@ -15,6 +16,7 @@ manager runs under ``manager``, a swarm's n-th active agent under ``a<n>``.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from typing import Any, TypedDict
 
 CONFIRM, CLIENT, INPUT = "confirm", "client", "input"
@@ -46,6 +48,19 @@ def effect_entry(value: Any) -> EffectEntry:
 
 def root_key(flow: str) -> str:
     return flow
+
+
+def step_names(names: Sequence[str]) -> list[str]:
+    """Unique names for keys and paths (see above)."""
+    taken, last, out = set(names), dict[str, int](), []
+    for name in names:
+        label, k = name, last.get(name, 0) + 1
+        while k > 1 and (label := f"{name}@{k}") in taken:
+            k += 1
+        last[name] = k
+        taken.add(label)
+        out.append(label)
+    return out
 
 
 def node_key(flow_key: str, node: str, n: int) -> str:

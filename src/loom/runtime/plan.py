@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from loom._cache import IdentityCache
+from loom.runtime.keys import step_names
 from loom.runtime.runnable import refuse_unrunnable
 from loom.runtime.values import Converter, converter
 from loom.spec.flows.checks import edge_branch
@@ -158,6 +159,7 @@ class Compiler:
                 edge_branch(control), index[control.to_node.id]
             )
         plans = []
+        names = step_names([node.name for node in flow.nodes])
         for i, node in enumerate(flow.nodes):
             special = isinstance(node, (StartNode, EndNode))
             executor = None if special else self.executor(node)
@@ -165,7 +167,7 @@ class Compiler:
                 NodePlan(
                     index=i,
                     node=node,
-                    name=node.name,
+                    name=names[i],
                     executor=executor,
                     inputs=node_inputs[i],
                     pushes=tuple((title, tuple(t)) for title, t in pushes[i].items()),

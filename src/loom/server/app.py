@@ -93,6 +93,8 @@ def build_runtime(config: ServerConfig) -> Runtime:
             config.store_url or default_server_store()),
         checkpoint=config.checkpoint, keep_finished=True,
         max_concurrency=config.max_concurrency, inline_tools=config.inline_tools,
+        allowed_components=list(config.allowed_components) or None,
+        blocked_components=list(config.blocked_components) or None,
     )
 
 

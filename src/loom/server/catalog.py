@@ -64,7 +64,8 @@ def object_schema(properties: list[Property]) -> dict[str, Any]:
 
 class Catalog:
     """Components by id, checked once at start (every ServerTool bound, every flow
-    compiles): a config the server cannot run stops it from starting."""
+    compiles, every component type admitted by the runtime's load policy): a config
+    the server cannot run stops it from starting."""
 
     def __init__(self, served: Mapping[str, Served]) -> None:
         self.served = dict(served)
@@ -84,8 +85,11 @@ class Catalog:
             if path.stem in served:
                 raise LoadError(f"{path.name}: the id '{path.stem}' is taken by another "
                                    "file of the directory", hint="rename one of them")
-            served[path.stem] = cls.check(path.stem, load(path, registry=runtime.registry),
-                                          runtime, path)
+            try:
+                component = load(path, registry=runtime.registry, **runtime.load_policy)
+            except LoomError as exc:
+                raise LoadError(f"{path.name}: {exc.describe()}") from None
+            served[path.stem] = cls.check(path.stem, component, runtime, path)
         return cls(served)
 
     @staticmethod

@@ -38,6 +38,9 @@ class ServerConfig:
     max_concurrency: int = 1024
     inline_tools: bool = False
     events_kept: int = 10_000  # per run, in the store (LLM tokens are never stored)
+    # The load policy of the configs served (StdioTransport stays blocked unless allowed).
+    allowed_components: Sequence[str] = ()
+    blocked_components: Sequence[str] = ()
 
 
 def default_server_store() -> str:

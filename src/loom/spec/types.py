@@ -103,7 +103,7 @@ def same_type(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 
 def value_matches(value: Any, schema: dict[str, Any]) -> bool:
-    """True when ``value`` fits ``schema`` under the language's loose rules."""
+    """``value`` fits ``schema`` (spec 2.5, as the SDK: numbers and booleans fit each other)."""
     if "anyOf" in schema or isinstance(schema.get("type"), list):
         return any(value_matches(value, alt) for alt in _alternatives(schema))
     kind = schema.get("type")

@@ -11,7 +11,7 @@ from loom.errors import BranchTimeout, RunError, StepError
 from loom.runtime.context import RunContext
 from loom.runtime.engine import FlowOutcome, run_flow
 from loom.runtime.journal import PendingRequest, Suspended
-from loom.runtime.keys import item_name
+from loom.runtime.keys import item_name, step_names
 from loom.runtime.plan import Compiler, Executor, FlowPlan
 from loom.runtime.services import LIMIT_KEY, TIMEOUT_KEY, node_option
 from loom.spec.nodes import (
@@ -98,12 +98,13 @@ class ParallelFlowExecutor(Executor):
 
     def __init__(self, node: ParallelFlowNode, compiler: Compiler) -> None:
         self.plans = [compiler.plan(flow) for flow in node.subflows]
+        self.names = step_names([plan.name for plan in self.plans])
         self.limit, self.timeout = _limits(node, compiler)
 
     async def run(self, ctx: RunContext, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
         jobs = [
-            (plan.name, plan, {v.title: inputs[v.title] for v in plan.inputs if v.title in inputs})
-            for plan in self.plans
+            (name, plan, {v.title: inputs[v.title] for v in plan.inputs if v.title in inputs})
+            for name, plan in zip(self.names, self.plans, strict=True)
         ]
         outcomes = await run_branches(ctx, jobs, self.limit, self.timeout)
         merged: dict[str, Any] = {}

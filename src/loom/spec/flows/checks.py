@@ -58,6 +58,12 @@ def check_flow(flow: Flow) -> list[str]:
     _check_control_edges(flow, ids, notes)
     _check_data_edges(flow, ids, notes)
     _check_inputs_fed(flow, notes)
+    names: dict[str, list[str]] = {}
+    for node in flow.nodes:
+        names.setdefault(node.name, []).append(node.id)
+    notes += [f"{len(i)} nodes are named '{n}' (ids {', '.join(i)}): runs name the later ones "
+              f"'{n}@2', '{n}@3'... by their order; give them distinct names"
+              for n, i in names.items() if len(i) > 1]
     return notes
 
 
