@@ -62,3 +62,23 @@ def test_a_client_tool_result_is_written_as_json_and_fixed_when_wrong(studio: St
     expect(page.locator(".run")).to_have_attribute("data-status", "finished", timeout=10_000)
     expect(page.locator(".outputs")).to_contain_text('"city": "Lisbon"')
     expect(page.locator(".outputs")).to_contain_text('"zip": 1000')
+
+
+def test_a_form_answered_elsewhere_meanwhile_shows_the_conflict_and_the_run(
+        studio: Studio) -> None:
+    page = studio.page
+    run_id, form = one_form(studio, "confirm", x="quiet")
+    request_id = form.get_attribute("data-request")
+    answered = httpx.post(f"{studio.url}/v1/runs/{run_id}/answers",
+                          headers={"Authorization": f"Bearer {TOKEN}"},
+                          json={"answers": {request_id: True}})
+    assert answered.status_code == 200, answered.text
+    form.locator("button.deny").click()  # too late: someone approved it already
+    form.locator("button.answer-one").click()
+    # The server's 409, then the run as it is now (its stale form gone).
+    notice = page.locator(".run .notice .error")
+    expect(notice).to_contain_text("not waiting")
+    expect(notice).to_contain_text("the run has moved on")
+    expect(page.locator(".run")).to_have_attribute("data-status", "finished", timeout=10_000)
+    expect(page.locator(".answers .pending")).to_have_count(0)
+    expect(page.locator(".outputs")).to_contain_text("QUIET")
