@@ -24,6 +24,7 @@ export class RunView {
   private frame = 0;
   private head = h("div", { class: "run-head" });
   private pendingBox = h("div", { class: "pending-box" });
+  private notice = h("div", { class: "notice" });
   private graphBox = h("div", { class: "graph-box" });
   private timelineBox = h("div", { class: "timeline-box" });
   private inspector = h("aside", { class: "inspector" }, h("p", { class: "muted" }, "Pick a node to see its inputs, outputs, error and duration."));
@@ -32,7 +33,7 @@ export class RunView {
   private shownPending = "";
 
   constructor(private runId: string) {
-    this.element.append(this.head, this.pendingBox,
+    this.element.append(this.head, this.notice, this.pendingBox,
       h("div", { class: "run-body" }, h("div", { class: "run-main" }, this.graphBox, legend(), h("h3", {}, "Timeline"), this.timelineBox), this.inspector),
       this.resultBox);
     void this.start();
@@ -168,7 +169,11 @@ export class RunView {
     if (key === this.shownPending) return;
     this.shownPending = key;
     if (!pending.length) { clear(this.pendingBox); return; }
-    this.pendingBox.replaceChildren(answerPanel(this.runId, pending, () => void this.resumed()));
+    this.pendingBox.replaceChildren(answerPanel(this.runId, pending, () => { clear(this.notice); void this.resumed(); },
+      (message) => {
+        clear(this.notice, h("div", { class: "error", role: "alert" }, `${message}: the run has moved on, here it is again.`));
+        void this.resumed();
+      }));
   }
 
   private async resumed(): Promise<void> {
@@ -247,8 +252,11 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** The forms of a waiting run's pending requests: each answered alone, or all at once. */
-export function answerPanel(runId: string, pending: any[], done: () => void): HTMLElement {
+/** The forms of a waiting run's pending requests: each answered alone, or all at once.
+ * A 409 means someone else answered (or the run moved on) since the forms were drawn:
+ * `stale` then reloads the run, since these forms can no longer be sent. */
+export function answerPanel(runId: string, pending: any[], done: () => void,
+  stale?: (message: string) => void): HTMLElement {
   const panel = h("div", { class: "answers", "data-run": runId });
   const forms: PendingForm[] = [];
   const send = async (answers: Record<string, unknown>): Promise<void> => {
@@ -257,7 +265,10 @@ export function answerPanel(runId: string, pending: any[], done: () => void): HT
       await api(`/v1/runs/${encodeURIComponent(runId)}/answers`, "POST", { answers });
       for (const id of Object.keys(answers)) panel.querySelector(`[data-request="${id}"]`)?.classList.add("answered");
       done();
-    } catch (error) { showError(panel, (error as Error).message); }
+    } catch (error) {
+      if (stale && error instanceof ApiError && error.status === 409) stale(error.message);
+      else showError(panel, (error as Error).message);
+    }
   };
   for (const item of pending) {
     const form = pendingForm(item, (id, value) => void send({ [id]: value }));

@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
+from cli.flows import chain
 from loom.server import ServerConfig, create_app
+from loom.spec import ClientTool, Flow, ServerTool, ToolNode
 from loom.testing import FakeLlmServer, serve_asgi
 from server.helpers import prop, tool_flow, two_asks, write_configs
 
@@ -78,9 +80,29 @@ def _tools(gate: Gate) -> dict[str, Any]:
     def boom(x: str) -> str:
         raise ValueError(f"no way with {x}")
 
+    def shout(x: str) -> str:
+        return x.upper()
+
     names = ("get_current_time", "get_user_information", "get_user_last_purchases",
              "get_items_on_sale")
-    return {**{name: getattr(module, name) for name in names}, "hold": hold, "boom": boom}
+    return {**{name: getattr(module, name) for name in names}, "hold": hold, "boom": boom,
+            "shout": shout}
+
+
+def confirm_flow() -> Flow:
+    """A ServerTool that asks before it runs (`requires_confirmation`)."""
+    tool = ServerTool(name="shout", inputs=[prop("x")], outputs=[prop("y")],
+                      requires_confirmation=True)
+    return chain("confirm", ToolNode(name="shout", tool=tool), inputs=(prop("x"),),
+                 outputs=(prop("y"),))
+
+
+def client_flow() -> Flow:
+    """A ClientTool: the run waits for its result, an object."""
+    place = prop("place", "object")
+    tool = ClientTool(name="locate", inputs=[prop("x")], outputs=[place])
+    return chain("client", ToolNode(name="locate", tool=tool), inputs=(prop("x"),),
+                 outputs=(place,))
 
 
 @dataclass
@@ -120,7 +142,8 @@ def studio(browser: Browser, tmp_path: Path) -> Iterator[Studio]:
     shutil.copy(EXAMPLE / "flow.json", configs / "parallel_marketing.json")
     write_configs(configs, two_asks=two_asks(),
                   hold=tool_flow("hold", "hold", inputs=[prop("x")], outputs=[prop("y")]),
-                  boom=tool_flow("boom", "boom", inputs=[prop("x")], outputs=[prop("y")]))
+                  boom=tool_flow("boom", "boom", inputs=[prop("x")], outputs=[prop("y")]),
+                  confirm=confirm_flow(), client=client_flow())
     with FakeLlmServer() as llm:
         config = ServerConfig(directory=configs, tools=_tools(gate), tokens=[TOKEN],
                               store_url=f"sqlite:///{tmp_path}/server.sqlite3", llm_url=llm.url)
