@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from loom._bounded import limits
 from loom._cache import IdentityCache
@@ -17,6 +17,14 @@ from loom.spec.llms import LlmConfig
 
 LIMIT_KEY = "max_concurrency"
 TIMEOUT_KEY = "branch_timeout"
+MAX_OWNED = 32
+
+
+class Closeable(Protocol):
+    def close(self) -> None: ...
+
+
+C = TypeVar("C", bound=Closeable)
 
 
 def node_option(metadata: Mapping[str, Any] | None, key: str) -> Any:
@@ -45,6 +53,8 @@ class Services:
         self.pool = ToolThreads(tool_threads)
         self.effects = Effects(self.pool)  # a backend may put its own door here
         self._llm_clients: IdentityCache[LlmConfig, LlmCaller] = IdentityCache()
+        # Connections the runs open and the Runtime closes (a datastore's), by what they reach.
+        self._owned: dict[Any, Closeable] = {}
 
     def inline(self, which: bool | Iterable[str]) -> None:
         """Run the named sync tools (or all, with True) on the loop itself."""
@@ -82,5 +92,17 @@ class Services:
         )
         return apply_overrides(endpoint, **self.llm_overrides)
 
+    def owned(self, key: Any, make: Callable[[], C]) -> C:
+        """The Runtime's one ``make()`` for ``key``, closed with it; past
+        MAX_OWNED the oldest is closed (a run using it opens it again)."""
+        found = self._owned.get(key)
+        if found is None:
+            while len(self._owned) >= MAX_OWNED:
+                self._owned.pop(next(iter(self._owned))).close()
+            found = self._owned[key] = make()
+        return found  # type: ignore[return-value]
+
     def close(self) -> None:
+        while self._owned:
+            self._owned.popitem()[1].close()
         self.pool.shutdown()
