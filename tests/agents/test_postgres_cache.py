@@ -5,6 +5,7 @@ in-memory cache hold, and the Runtime owns and closes the connection."""
 
 from __future__ import annotations
 
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from loom.runtime.effects import Effects
 from loom.spec.datastores import PostgresDatabaseDatastore, TlsPostgresDatabaseConnectionConfig
 from loom.spec.transforms import MessageSummarizationTransform
 from loom.testing import FakeLlmServer
@@ -165,3 +167,34 @@ def test_the_runtime_closes_the_connection(
     while connections(postgres_url, name) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert connections(postgres_url, name) == 0
+
+
+class FixedClock(Effects):
+    """The local door with a clock that says what the test wants."""
+
+    def now(self) -> float:
+        return 1_000_000.0
+
+
+def test_the_cache_reads_the_clock_of_the_effects_door(
+    fake_llm: FakeLlmServer, postgres_url: str, table: str,
+) -> None:
+    fake_llm.script(None, "S", system=MESSAGE_INSTRUCTIONS)
+    run = runtime(llm={"url": fake_llm.url})
+    run.services.effects = FixedClock(run.services.pool)
+    agent = make_agent(fake_llm, transforms=[message_transform(
+        fake_llm, datastore=datastore(postgres_url, table), cache_collection_name=table)])
+    started = run.run(agent)
+    run.resume(started.run_id, answer(started, LONG))
+    assert rows(postgres_url, table) == [("S", 1_000_000.0, 1_000_000.0)]
+
+
+def test_without_psycopg_the_error_names_the_extra(
+    fake_llm: FakeLlmServer, postgres_url: str, table: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # what an install without it sees
+    _, result = summarize(fake_llm, datastore(postgres_url, table), table)
+    assert result.status == "failed" and result.error is not None
+    assert f"PostgresDatabaseDatastore 'summaries_db' (collection '{table}') needs " \
+        "psycopg 3, which is not installed" in str(result.error)
+    assert "pip install 'loom[postgres]'" in str(result.error)

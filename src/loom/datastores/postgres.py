@@ -34,11 +34,35 @@ KEY, CONTENT, CREATED, USED = "cache_key", "cache_content", "created_at", "last_
 CONNECT_TIMEOUT = 10
 
 
-def link_key(store: PostgresDatabaseDatastore) -> tuple[Any, ...]:
-    """What makes two datastore objects (one flow loaded twice) the same connection."""
-    config = store.connection_config
-    return (store.id, store.name, *(getattr(config, name, None) for name in
-                                    ("url", "user", "password", *_SSL_FIELDS)))
+MAX_LINKS = 32
+
+
+class Links:
+    """A Runtime's datastore connections: one per datastore (two objects of one flow
+    loaded twice are the same), closed with the Runtime; past MAX_LINKS datastores
+    the oldest is closed (a run still using it gets it opened again)."""
+
+    def __init__(self) -> None:
+        self._links: dict[tuple[Any, ...], PostgresLink] = {}
+        self._lock = threading.Lock()
+
+    def get(self, store: PostgresDatabaseDatastore) -> PostgresLink:
+        config = store.connection_config
+        key = (store.id, store.name, *(getattr(config, name, None) for name in
+                                       ("url", "user", "password", *_SSL_FIELDS)))
+        with self._lock:
+            link = self._links.get(key)
+            if link is None:
+                while len(self._links) >= MAX_LINKS:
+                    self._links.pop(next(iter(self._links))).close()
+                link = self._links[key] = PostgresLink(store)
+        return link
+
+    def close(self) -> None:
+        with self._lock:
+            links, self._links = list(self._links.values()), {}
+        for link in links:
+            link.close()
 
 
 class PostgresLink:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 from loom._bounded import limits
 from loom._cache import IdentityCache
+from loom.datastores import Links
 from loom.llm import LlmEndpoint, LlmOverrides, RetryPolicy, apply_overrides
 from loom.runtime.effects import Effects, LlmCaller
 from loom.runtime.threads import ToolThreads
@@ -17,14 +18,6 @@ from loom.spec.llms import LlmConfig
 
 LIMIT_KEY = "max_concurrency"
 TIMEOUT_KEY = "branch_timeout"
-MAX_OWNED = 32
-
-
-class Closeable(Protocol):
-    def close(self) -> None: ...
-
-
-C = TypeVar("C", bound=Closeable)
 
 
 def node_option(metadata: Mapping[str, Any] | None, key: str) -> Any:
@@ -53,8 +46,7 @@ class Services:
         self.pool = ToolThreads(tool_threads)
         self.effects = Effects(self.pool)  # a backend may put its own door here
         self._llm_clients: IdentityCache[LlmConfig, LlmCaller] = IdentityCache()
-        # Connections the runs open and the Runtime closes (a datastore's), by what they reach.
-        self._owned: dict[Any, Closeable] = {}
+        self.datastores = Links()  # the runs' datastore connections, closed with the Runtime
 
     def inline(self, which: bool | Iterable[str]) -> None:
         """Run the named sync tools (or all, with True) on the loop itself."""
@@ -92,17 +84,6 @@ class Services:
         )
         return apply_overrides(endpoint, **self.llm_overrides)
 
-    def owned(self, key: Any, make: Callable[[], C]) -> C:
-        """The Runtime's one ``make()`` for ``key``, closed with it; past
-        MAX_OWNED the oldest is closed (a run using it opens it again)."""
-        found = self._owned.get(key)
-        if found is None:
-            while len(self._owned) >= MAX_OWNED:
-                self._owned.pop(next(iter(self._owned))).close()
-            found = self._owned[key] = make()
-        return found  # type: ignore[return-value]
-
     def close(self) -> None:
-        while self._owned:
-            self._owned.popitem()[1].close()
+        self.datastores.close()
         self.pool.shutdown()

@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from loom.datastores import PostgresCache, PostgresLink, link_key
+from loom.datastores import PostgresCache
 from loom.errors import LlmError, LoomWarning, NodeFailure
 from loom.runtime.asking import traced_generate
 from loom.runtime.context import RunContext
@@ -233,7 +233,7 @@ def _cache(ctx: RunContext, transform: Summarizer) -> SummaryCache | PostgresCac
         services = ctx.services
         if isinstance(store, PostgresDatabaseDatastore) and services.effects.threads:
             cache = PostgresCache(
-                lambda: services.owned(link_key(store), lambda: PostgresLink(store)),
+                lambda: services.datastores.get(store),
                 transform.cache_collection_name, transform.cache_fields,
                 transform.max_cache_size, transform.max_cache_lifetime,
                 services.effects.now, services.pool.submit)
