@@ -198,3 +198,17 @@ def test_without_psycopg_the_error_names_the_extra(
     assert f"PostgresDatabaseDatastore 'summaries_db' (collection '{table}') needs " \
         "psycopg 3, which is not installed" in str(result.error)
     assert "pip install 'loom[postgres]'" in str(result.error)
+
+
+def test_credentials_in_the_url_are_not_shown(fake_llm: FakeLlmServer, table: str) -> None:
+    store = PostgresDatabaseDatastore(
+        name="nowhere", datastore_schema={table: MessageSummarizationTransform.cache_entity()},
+        connection_config=TlsPostgresDatabaseConnectionConfig(
+            name="conn", user="u", password="pw-one", sslmode="disable",
+            url="postgresql://u:pw-two@127.0.0.1:9/loom_test"))
+    _, result = summarize(fake_llm, store, table)
+    assert result.status == "failed" and result.error is not None
+    text = result.error.message
+    assert "cannot connect to PostgresDatabaseDatastore 'nowhere'" in text
+    assert "postgresql://u:***@127.0.0.1:9/loom_test" in text
+    assert "pw-one" not in text and "pw-two" not in text

@@ -19,6 +19,7 @@ from typing import Any
 from loom._optional import require
 from loom.errors import StepError
 from loom.spec.datastores import PostgresDatabaseDatastore, TlsPostgresDatabaseConnectionConfig
+from loom.stores.base import masked
 
 _SSL_FIELDS = ("sslmode", "sslcert", "sslkey", "sslrootcert", "sslcrl")
 # JSON type of a property -> the column type made for it, and the types accepted.
@@ -185,8 +186,10 @@ class PostgresLink:
         return conn
 
     def _masked(self, text: str) -> str:
+        """Neither the password nor credentials written in the url are shown."""
         config = self.store.connection_config
         secret = getattr(config, "password", None)
+        text = masked(text, str(getattr(config, "url", "")))
         return text.replace(secret, "***") if secret else text
 
 
