@@ -5,6 +5,7 @@ in-memory cache hold, and the Runtime owns and closes the connection."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import uuid
@@ -110,9 +111,22 @@ def test_entries_past_the_size_or_the_lifetime_are_evicted(
     assert len(rows(postgres_url, table)) == 1  # the expired ones were deleted
 
 
+def password_role(postgres_url: str) -> None:
+    """scripts/postgres makes a role whose password the server checks; a server
+    started otherwise may lack it."""
+    with psycopg.connect(postgres_url) as conn:
+        found = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'loom_password'").fetchall()
+    if not found:
+        why = "the PostgreSQL server has no role loom_password: start it with scripts/postgres"
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+
+
 def test_a_wrong_password_is_a_clear_error(
     fake_llm: FakeLlmServer, postgres_url: str, table: str,
 ) -> None:
+    password_role(postgres_url)
     store = datastore(postgres_url, table, user="loom_password", password="not-the-password")
     _, result = summarize(fake_llm, store, table)
     assert result.status == "failed" and result.error is not None
