@@ -5,14 +5,12 @@ summaries are cached and journaled, and the run's conversation is untouched."""
 from __future__ import annotations
 
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import loom
-from loom.errors import LoomWarning
 from loom.runtime.agents.transforms import SummaryCache, split_point
 from loom.spec.datastores import InMemoryCollectionDatastore
 from loom.spec.nodes import AgentNode, InputMessageNode
@@ -218,44 +216,6 @@ def test_a_failing_summarizer_fails_the_run_clearly(fake_llm: FakeLlmServer) -> 
     assert result.status == "failed"
     assert result.error is not None
     assert "MessageSummarizationTransform 'shorten'" in result.error.message
-
-
-def test_a_database_cache_is_replaced_by_memory_with_a_warning(fake_llm: FakeLlmServer
-                                                                  ) -> None:
-    from loom.spec.datastores import (
-        PostgresDatabaseDatastore,
-        TlsPostgresDatabaseConnectionConfig,
-    )
-
-    schema = {"summarized_messages_cache": MessageSummarizationTransform.cache_entity()}
-    store = PostgresDatabaseDatastore(
-        name="pg", datastore_schema=schema,
-        connection_config=TlsPostgresDatabaseConnectionConfig(
-            name="conn", user="u", password="p", url="postgresql://127.0.0.1:9/nowhere"),
-    )
-    # Two agents share the transform: the second one's long message is answered by
-    # the in-memory cache that stands in for the database (which is never reached).
-    fake_llm.script(None, "short", system=MESSAGE_INSTRUCTIONS)
-    transform = message_transform(fake_llm, datastore=store)
-    first = make_agent(fake_llm, "first", human_in_the_loop=False, transforms=[transform])
-    second = make_agent(fake_llm, "second", prompt="You check.", human_in_the_loop=False,
-                        transforms=[transform])
-    flow = chain("two", InputMessageNode(name="ask"), AgentNode(name="a", agent=first),
-                 AgentNode(name="b", agent=second))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        run = runtime(llm={"url": fake_llm.url})
-        started = run.run(flow)
-        result = run.resume(started.run_id, answer(started, LONG))
-    messages = {str(w.message) for w in caught if issubclass(w.category, LoomWarning)}
-    assert messages == {
-        f"agent '{name}': MessageSummarizationTransform 'shorten' caches its summaries in "
-        "PostgresDatabaseDatastore 'pg'; loom keeps them in memory for the run instead"
-        for name in ("first", "second")}
-    assert result.status == "finished", result.error
-    assert len(summary_requests(fake_llm, MESSAGE_INSTRUCTIONS)) == 1  # the cache answered
-    checked = [b for b in fake_llm.requests if system_prompt(b) == "You check."]
-    assert checked[0]["messages"][1]["content"] == "Summarized message: short"
 
 
 def test_split_point_never_separates_a_call_from_its_results() -> None:

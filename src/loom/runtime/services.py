@@ -9,6 +9,7 @@ from typing import Any
 
 from loom._bounded import limits
 from loom._cache import IdentityCache
+from loom.datastores import Links
 from loom.llm import LlmEndpoint, LlmOverrides, RetryPolicy, apply_overrides
 from loom.runtime.effects import Effects, LlmCaller
 from loom.runtime.threads import ToolThreads
@@ -45,6 +46,7 @@ class Services:
         self.pool = ToolThreads(tool_threads)
         self.effects = Effects(self.pool)  # a backend may put its own door here
         self._llm_clients: IdentityCache[LlmConfig, LlmCaller] = IdentityCache()
+        self.datastores = Links()  # the runs' datastore connections, closed with the Runtime
 
     def inline(self, which: bool | Iterable[str]) -> None:
         """Run the named sync tools (or all, with True) on the loop itself."""
@@ -83,4 +85,5 @@ class Services:
         return apply_overrides(endpoint, **self.llm_overrides)
 
     def close(self) -> None:
+        self.datastores.close()
         self.pool.shutdown()

@@ -3,7 +3,8 @@
 section says what each does). Summaries are cached per run in memory by a hash of the
 content, and journaled as effects keyed by the transform's place and that hash
 (``summary{t}.{hash}``, not the turn), so a resumed run or a later turn takes them from
-the journal instead of asking the LLM again.
+the journal instead of asking the LLM again. A PostgresDatabaseDatastore keeps them
+in a table instead (loom.datastores), shared by runs, Runtimes and processes.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from loom.datastores import PostgresCache
 from loom.errors import LlmError, LoomWarning, NodeFailure
 from loom.runtime.asking import traced_generate
 from loom.runtime.context import RunContext
 from loom.runtime.keys import effect_key, summary_key, summary_prefix
-from loom.spec.datastores import InMemoryCollectionDatastore
+from loom.spec.datastores import InMemoryCollectionDatastore, PostgresDatabaseDatastore
 from loom.spec.templates import render
 from loom.spec.transforms import (
     ConversationSummarizationTransform,
@@ -46,7 +48,8 @@ def supported(transforms: Sequence[MessageTransform], agent: str) -> list[Summar
             )
             continue
         store = transform.datastore
-        if store is not None and not isinstance(store, InMemoryCollectionDatastore):
+        if store is not None and not isinstance(store, InMemoryCollectionDatastore
+                                                | PostgresDatabaseDatastore):
             warnings.warn(
                 f"agent '{agent}': {transform.component_type} '{transform.name}' caches its "
                 f"summaries in {store.component_type} '{store.name}'; loom keeps them in "
@@ -104,7 +107,7 @@ async def _summarize_conversation(
     cut = split_point(messages, transform.min_num_messages)
     if cut <= 0:
         return messages
-    summary = await summarize(conversation_text(messages[:cut]))
+    summary = await summarize(conversation_text(messages[:cut]), prefix_size=cut)
     text = render(transform.summarized_conversation_template, {"summary": summary})
     return [{"role": "user", "content": text}, *messages[cut:]]
 
@@ -141,22 +144,26 @@ class _Summarize:
         self.prefix = prefix
         self.transform = transform
 
-    async def __call__(self, content: str) -> str:
+    async def __call__(self, content: str, prefix_size: int = 0) -> str:
         digest = hashlib.sha256(
             json.dumps([self.transform.summarization_instructions, content]).encode()
         ).hexdigest()
         value = await self.ctx.effect(summary_key(self.prefix, digest),
-                                      lambda: self._cached(digest, content))
+                                      lambda: self._cached(digest, content, prefix_size))
         return str(value)
 
-    async def _cached(self, digest: str, content: str) -> str:
+    async def _cached(self, digest: str, content: str, prefix_size: int) -> str:
         cache = _cache(self.ctx, self.transform)
-        if cache is not None:
-            hit = cache.get(digest)
-            if hit is not None:
-                return hit
+        if isinstance(cache, PostgresCache):
+            hit = await cache.get(digest)
+        else:
+            hit = None if cache is None else cache.get(digest)
+        if hit is not None:
+            return hit
         summary = await self._ask(content)
-        if cache is not None:
+        if isinstance(cache, PostgresCache):
+            await cache.put(digest, summary, {"prefix_size": prefix_size})
+        elif cache is not None:
             cache.put(digest, summary)
         return summary
 
@@ -212,15 +219,26 @@ class SummaryCache:
         return len(self._entries)
 
 
-def _cache(ctx: RunContext, transform: Summarizer) -> SummaryCache | None:
-    """The run's cache for this transform (shared by the agents using it), or None."""
-    if transform.datastore is None:
+def _cache(ctx: RunContext, transform: Summarizer) -> SummaryCache | PostgresCache | None:
+    """The run's cache for this transform (shared by the agents using it), or None.
+    A PostgreSQL table where the datastore is one and the backend may do I/O on worker
+    threads (inside a Temporal workflow it may not: memory, as for the others)."""
+    store = transform.datastore
+    if store is None:
         return None
-    caches: dict[str, SummaryCache] = ctx.run.memo.setdefault(_CACHES_KEY, {})
+    caches: dict[str, SummaryCache | PostgresCache] = ctx.run.memo.setdefault(_CACHES_KEY, {})
     name = f"{transform.component_type}:{transform.id}:{transform.cache_collection_name}"
     cache = caches.get(name)
     if cache is None:
-        cache = caches[name] = SummaryCache(transform.max_cache_size,
-                                            transform.max_cache_lifetime,
-                                            ctx.services.effects.monotonic())
+        services = ctx.services
+        if isinstance(store, PostgresDatabaseDatastore) and services.effects.threads:
+            cache = PostgresCache(
+                lambda: services.datastores.get(store),
+                transform.cache_collection_name, transform.cache_fields,
+                transform.max_cache_size, transform.max_cache_lifetime,
+                services.effects.now, services.pool.submit)
+        else:
+            cache = SummaryCache(transform.max_cache_size, transform.max_cache_lifetime,
+                                 services.effects.monotonic())
+        caches[name] = cache
     return cache
