@@ -76,8 +76,8 @@ EXPECTED: dict[str, list[str]] = {
     ],
     "loom.a2a": ["A2ARunner", "A2ASession", "RemoteError", "RemoteTimeout", "Snapshot"],
     "loom.mcp": [
-        "McpToolError", "call_tool", "list_tools", "require_sdk", "result_value", "select",
-        "to_outputs",
+        "STARTUP_TIMEOUT", "McpToolError", "Sessions", "call_tool", "list_tools", "require_sdk", "result_value",
+        "select",
     ],
     "loom.server": ["ROUTE_MODULES", "ServerConfig", "create_app"],
     "loom.local": [

@@ -266,7 +266,7 @@ def test_sketches_are_marked_and_counted() -> None:
 # --- the commands shown -------------------------------------------------------------------
 
 _OPTION = re.compile(r"(?<![\w/.\-])(--?[A-Za-z][\w-]*)")
-_RUNS_ACTIONS = ("list", "show", "delete")
+_RUNS_ACTIONS = ("list", "show", "delete", "cancel")
 
 
 def _inline_code(text: str) -> list[str]:

@@ -108,7 +108,7 @@ def _resumed(args: argparse.Namespace, stdout: TextIO) -> RunResult:
             return _resumed_elsewhere(args)
         store = store_from(args, lazy=False)
         state = store.load(args.run_id)
-        if state.status in ("finished", "failed"):
+        if state.status in ("finished", "failed", "cancelled"):
             raise CheckpointError(
                 f"run '{args.run_id}' already {state.status}; there is nothing to resume",
                 hint=f"see it with `loom runs show {args.run_id}`",

@@ -1,8 +1,11 @@
-"""``loom runs list | show RUN_ID | delete RUN_ID... [--store URL] [--json]``
+"""``loom runs list | show RUN_ID | delete RUN_ID... | cancel RUN_ID [--store URL] [--json]``
 
 The runs kept in a checkpoint store: those that wait, those that were
 checkpointed, and how they ended. ``delete`` removes checkpoints (a corrupt one
 too); deleting a run that a live process is running does not stop it.
+``cancel`` ends a run: a waiting one in the store is marked cancelled (one that
+a live process holds is refused); with ``--backend`` the run's workflow is
+cancelled in Temporal.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import time
 from typing import Any
 
 from rich.console import Console
@@ -17,19 +21,24 @@ from rich.table import Table
 from rich.text import Text
 
 from loom.cli import EXIT_INVALID, EXIT_OK, EXIT_USAGE, err, out, red, report_error, yellow
+from loom.cli.setup import RuntimeOptions, add_backend_options, temporal_backend
 from loom.cli.waiting import add_store_options, describe_call, store_from
 from loom.errors import CheckpointError
 from loom.runs import RunState
+from loom.runtime.blocking import run_blocking
 from loom.runtime.journal import PendingRequest
 from loom.stores import CheckpointStore, store_opener
-from loom.stores.base import RunSummary, describe_owner
+from loom.stores.base import RunSummary, describe_owner, make_owner
 
-_STYLES = {"finished": "green", "failed": "red", "waiting": "yellow", "running": "cyan"}
+_STYLES = {"finished": "green", "failed": "red", "waiting": "yellow", "running": "cyan",
+           "cancelled": "red"}
+_ENDED = ("finished", "failed", "cancelled")
+CANCELLED = "the run was cancelled"  # the error message of a cancelled run, as loom serve's
 
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
-        "runs", help="list, show or delete saved runs",
+        "runs", help="list, show, delete or cancel saved runs",
         description="The runs kept in a checkpoint store.",
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -42,12 +51,20 @@ def register(subparsers: Any) -> None:
     delete.add_argument("run_ids", metavar="RUN_ID", nargs="+")
     delete.add_argument("--json", action="store_true",
                         help='print {"deleted": [...], "missing": [...]}')
-    for sub in (listing, show, delete):
+    cancel = actions.add_parser(
+        "cancel", help="cancel a run: a waiting one in the store, or one in Temporal")
+    cancel.add_argument("run_id", metavar="RUN_ID")
+    cancel.add_argument("--json", action="store_true",
+                        help='print {"run_id": ..., "status": "cancelled"}')
+    add_backend_options(cancel)
+    for sub in (listing, show, delete, cancel):
         add_store_options(sub)
         sub.set_defaults(handler=runs_command)
 
 
 def runs_command(args: argparse.Namespace) -> int:
+    if args.action == "cancel" and args.backend is not None:
+        return _cancel_elsewhere(args)
     try:
         store_opener(args.store)
     except CheckpointError as exc:  # --store or $LOOM_STORE is no store: a usage error
@@ -59,6 +76,8 @@ def runs_command(args: argparse.Namespace) -> int:
             return _list(store, args.json)
         if args.action == "show":
             return _show(store.load(args.run_id), args.json)
+        if args.action == "cancel":
+            return _cancelled(args.run_id, _cancel(store, args.run_id), args.json)
         return _delete(store, args.run_ids, args.json)
     finally:
         store.close()
@@ -147,3 +166,50 @@ def _delete(store: CheckpointStore, run_ids: list[str], as_json: bool) -> int:
     if as_json:
         print(json.dumps({"deleted": deleted, "missing": missing}))
     return EXIT_INVALID if missing else EXIT_OK
+
+
+def _cancel(store: CheckpointStore, run_id: str) -> str:
+    """Mark a stored run cancelled; its status before. A run a live process holds
+    is refused (CheckpointError)."""
+    state = store.load(run_id)
+    if state.status in _ENDED:
+        return state.status
+    owner = make_owner()
+    try:
+        state = store.claim(run_id, owner)
+    except CheckpointError as exc:
+        raise CheckpointError(f"run '{run_id}' is {state.status} in another process; "
+                              "it cannot be cancelled from here",
+                              hint=exc.hint or "stop that process, or cancel it there") from None
+    before = state.status
+    state.status = "cancelled"
+    state.pending = []
+    state.error = {"node": str(state.flow.get("name", "")), "message": CANCELLED}
+    state.owner = owner
+    state.updated_at = time.time()
+    store.save(state)
+    store.release(run_id, owner)
+    return before
+
+
+def _cancel_elsewhere(args: argparse.Namespace) -> int:
+    backend = temporal_backend(RuntimeOptions(backend=args.backend, task_queue=args.task_queue))
+    status: str = run_blocking(backend.acancel(args.run_id))
+    if status == "running":
+        raise CheckpointError(f"run '{args.run_id}' was asked to cancel but has not ended yet",
+                              hint="see it again later with the same command")
+    return _cancelled(args.run_id, "waiting" if status == "cancelled" else status, args.json)
+
+
+def _cancelled(run_id: str, before: str, as_json: bool) -> int:
+    """Report a cancel: exit 0 once the run is cancelled (now or before); a run that
+    finished or failed cannot be (exit 1, as for a missing run)."""
+    if before in ("finished", "failed"):
+        raise CheckpointError(f"run '{run_id}' already {before}; there is nothing to cancel",
+                              hint=f"see it with `loom runs show {run_id}`")
+    if as_json:
+        print(json.dumps({"run_id": run_id, "status": "cancelled"}))
+    else:
+        out(Text("cancelled", style="red"),
+            f" run {run_id}" + (" (it was already)" if before == "cancelled" else ""))
+    return EXIT_OK

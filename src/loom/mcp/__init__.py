@@ -5,9 +5,10 @@ sessions belong to the run (one per server) and close when it ends.
 """
 
 from loom.mcp.calls import McpToolError, call_tool, list_tools
-from loom.mcp.outputs import result_value, to_outputs
+from loom.mcp.outputs import result_value
 from loom.mcp.sdk import sdk as require_sdk
+from loom.mcp.sessions import STARTUP_TIMEOUT, Sessions
 from loom.mcp.toolbox import select
 
-__all__ = ["McpToolError", "call_tool", "list_tools", "require_sdk", "result_value",
-           "select", "to_outputs"]
+__all__ = ["STARTUP_TIMEOUT", "McpToolError", "Sessions", "call_tool", "list_tools", "require_sdk",
+           "result_value", "select"]

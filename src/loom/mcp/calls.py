@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 from loom.mcp.sdk import sdk
 from loom.mcp.sessions import ServerUnavailable, Session, Sessions
-from loom.runtime.context import RunContext
 from loom.spec.retry_policy import RetryPolicy
 from loom.spec.transports import ClientTransport
 
@@ -34,18 +33,19 @@ class McpToolError(Exception):
 
 
 async def call_tool(
-    ctx: RunContext,
+    sessions: Sessions,
     transport: ClientTransport,
     tool: str,
     arguments: dict[str, Any],
     who: str,
     retry_policy: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Call ``tool`` on the run's session with the server: ``{"structured": the
-    structured content or None, "text": the content as text}``."""
+    """Call ``tool`` on the session with the server among ``sessions`` (the run's,
+    or an activity's): ``{"structured": the structured content or None, "text":
+    the content as text}``."""
 
     async def attempt() -> dict[str, Any]:
-        session = await _session(ctx, transport, who, tool)
+        session = await _session(sessions, transport, who, tool)
         tools = await _listing(session, who, tool)
         if tool not in tools:
             raise McpToolError(
@@ -63,13 +63,13 @@ async def call_tool(
 
 
 async def list_tools(
-    ctx: RunContext, transport: ClientTransport, who: str,
+    sessions: Sessions, transport: ClientTransport, who: str,
     retry_policy: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """The server's tools as plain data: name, description, input schema."""
 
     async def attempt() -> list[dict[str, Any]]:
-        session = await _session(ctx, transport, who, None)
+        session = await _session(sessions, transport, who, None)
         tools = await _listing(session, who, None)
         return [
             {"name": t.name, "description": t.description or "",
@@ -99,10 +99,10 @@ def content_text(content: list[Any]) -> str:
     return "\n".join(parts)
 
 
-async def _session(ctx: RunContext, transport: ClientTransport, who: str,
+async def _session(sessions: Sessions, transport: ClientTransport, who: str,
                    tool: str | None) -> Session:
     try:
-        return await Sessions.of(ctx.run).get(transport)
+        return await sessions.get(transport)
     except ServerUnavailable as exc:
         what = f" for tool '{tool}'" if tool else ""
         raise McpToolError(f"{who}{what}: {exc}", hint=_hint(transport)) from exc

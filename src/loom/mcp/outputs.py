@@ -1,4 +1,4 @@
-"""An MCP result onto a tool's declared outputs, as a ServerTool's return value is.
+"""An MCP result as the value a ServerTool with the same outputs would return.
 
 Structured content (an object) is the value where the server gives it; a single
 string output, or none declared, gets the text content; otherwise text holding
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from loom.runtime.tools import split_result
 from loom.spec.property import Property
 
 
@@ -30,7 +29,3 @@ def result_value(outputs: list[Property], result: dict[str, Any]) -> Any:
     except ValueError:
         return text
 
-
-def to_outputs(tool: str, outputs: list[Property], result: dict[str, Any]) -> dict[str, Any]:
-    """The declared outputs' values (ToolResultError when they do not fit)."""
-    return split_result(tool, outputs, result_value(outputs, result))

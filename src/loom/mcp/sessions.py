@@ -8,12 +8,14 @@ serves calls from any task of the run, and disconnects when the run closes it.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from loom.mcp.sdk import sdk
 from loom.mcp.servers import connect, label, server_key
-from loom.runtime.context import Run
 from loom.spec.transports import ClientTransport
+
+if TYPE_CHECKING:
+    from loom.runtime.context import Run
 
 MEMO_KEY = "loom.mcp.sessions"
 STARTUP_TIMEOUT = 60.0  # seconds a server may take to start and initialize, at least

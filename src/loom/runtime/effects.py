@@ -1,4 +1,4 @@
-"""The engine's one door to the outside: tools, LLMs, HTTP, the clock, ids, waiting on tasks.
+"""The engine's one door to the outside: tools, LLMs, HTTP, MCP, clock, ids, waits on tasks.
 
 The engine is deterministic; what is not (a tool, an LLM answer, the time, a new
 id, which of many tasks finishes first) is asked of an :class:`Effects`. This
@@ -15,16 +15,19 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from loom import mcp
 from loom._cache import LruCache
 from loom.llm import LlmClient
 from loom.stores.base import make_owner
 
 if TYPE_CHECKING:
     from loom.llm import LlmEndpoint, LlmResponse
+    from loom.runtime.context import Run
     from loom.runtime.http_call import HttpCall
     from loom.runtime.threads import ToolThreads
     from loom.runtime.tools import BoundTool
     from loom.spec.llms import LlmConfig
+    from loom.spec.transports import ClientTransport
 
 
 class LlmCaller(Protocol):
@@ -93,6 +96,17 @@ class Effects:
     async def http(self, call: HttpCall, inputs: dict[str, Any]) -> dict[str, Any]:
         """Send an ApiNode's or RemoteTool's request; its outputs."""
         return await call(inputs)
+
+    def mcp_ready(self) -> None:
+        """Raise MissingDependency without the ``mcp`` SDK (elsewhere: the workers')."""
+        mcp.require_sdk()
+
+    async def mcp(self, run: Run, transport: ClientTransport, who: str,
+                  retry: dict[str, Any] | None, tool: str = "", arguments: Any = None) -> Any:
+        """Call an MCP ``tool`` (none: list the tools) on the run's session."""
+        if not tool:
+            return await mcp.list_tools(mcp.Sessions.of(run), transport, who, retry)
+        return await mcp.call_tool(mcp.Sessions.of(run), transport, tool, arguments, who, retry)
 
     def llm(self, config: LlmConfig, endpoint: Callable[[LlmConfig], LlmEndpoint]) -> LlmCaller:
         """The client a config's requests go through; one per endpoint (it learns

@@ -1,4 +1,5 @@
-"""The activities a worker runs: a ServerTool call, an LLM call, an HTTP request.
+"""The activities a worker runs: a ServerTool call, an LLM call, an HTTP request, an
+MCP call.
 
 They run outside the workflow, on any worker of the task queue, with the
 worker's own tools, registry (secrets) and environment (API keys,
@@ -16,6 +17,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from loom import mcp
 from loom.errors import LlmError, LoomError, StepError
 from loom.llm import LlmOverrides, overrides_from_env
 from loom.runtime.http_call import HttpCall
@@ -24,7 +26,14 @@ from loom.serialization import load_document
 from loom.spec.llms import LlmConfig
 from loom.spec.nodes import ApiNode
 from loom.spec.tools import RemoteTool
-from loom.temporal.names import HTTP_ACTIVITY, LLM_ACTIVITY, TOOL_ACTIVITY, too_large
+from loom.spec.transports import ClientTransport
+from loom.temporal.names import (
+    HTTP_ACTIVITY,
+    LLM_ACTIVITY,
+    MCP_ACTIVITY,
+    TOOL_ACTIVITY,
+    too_large,
+)
 
 
 class Activities:
@@ -45,7 +54,7 @@ class Activities:
         self.calls: dict[str, int] = {}  # tool name -> calls started here (tests count them)
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.tool, self.llm, self.http]
+        return [self.tool, self.llm, self.http, self.mcp]
 
     @activity.defn(name=TOOL_ACTIVITY)
     async def tool(self, request: dict[str, Any]) -> Any:
@@ -103,6 +112,38 @@ class Activities:
             raise ApplicationError(exc.describe(), type="StepError", non_retryable=True) from exc
         _fits(outputs, f"the answer of {source.component_type} '{source.name}'")
         return outputs
+
+    @activity.defn(name=MCP_ACTIVITY)
+    async def mcp(self, request: dict[str, Any]) -> Any:
+        """An MCP tool call (``tool`` given) or a server's listing. The session is the
+        activity's own, opened and closed here: the run's calls may land on any
+        worker, and a session a worker kept for a run would have no one to close it."""
+        who = request["who"]
+        try:
+            transport = load_document(request["transport"], registry=self.registry)
+            if not isinstance(transport, ClientTransport):
+                raise ApplicationError("not an MCP transport", type="LoadError",
+                                       non_retryable=True)
+            mcp.require_sdk()
+            sessions = mcp.Sessions()
+            try:
+                if "tool" in request:
+                    result: Any = await mcp.call_tool(
+                        sessions, transport, request["tool"], request["arguments"], who,
+                        request["retry_policy"])
+                else:
+                    result = await mcp.list_tools(sessions, transport, who,
+                                                  request["retry_policy"])
+            finally:
+                await sessions.close()
+        except mcp.McpToolError as exc:
+            raise ApplicationError(str(exc), exc.hint, type="McpToolError",
+                                   non_retryable=True) from exc
+        except LoomError as exc:
+            raise ApplicationError(f"{who}: {exc.describe()}", type="McpToolError",
+                                   non_retryable=True) from exc
+        _fits(result, f"the answer of {who}")
+        return result
 
     def close(self) -> None:
         self.services.close()

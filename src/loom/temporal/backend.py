@@ -7,6 +7,7 @@ answers as an update and returns the next settled state, as a local run does.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 
 from temporalio.client import (
     Client,
+    WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
     WorkflowUpdateFailedError,
@@ -37,6 +39,11 @@ from loom.temporal.names import (
 )
 
 SCHEME = "temporal://"
+_ENDED = {  # a closed workflow's status, as a run's
+    WorkflowExecutionStatus.COMPLETED: "finished", WorkflowExecutionStatus.FAILED: "failed",
+    WorkflowExecutionStatus.CANCELED: "cancelled", WorkflowExecutionStatus.TERMINATED: "failed",
+    WorkflowExecutionStatus.TIMED_OUT: "failed",
+}
 
 
 def parse_backend(url: str) -> tuple[str, str]:
@@ -107,11 +114,31 @@ class TemporalBackend:
         return _result(view)
 
 
-    async def acancel(self, run_id: str) -> None:
+    async def acancel(self, run_id: str, wait: float = 30.0) -> str:
         """Cancel a run as a local run is cancelled: its branches and calls in flight
-        are cancelled, and no CatchExceptionNode catches it."""
+        are cancelled, and no CatchExceptionNode catches it. Returns the run's status
+        once it has ended (``cancelled``, or how it had ended already), or ``running``
+        when it has not ended within ``wait`` seconds."""
         client = await self._client()
-        await client.get_workflow_handle(run_id).cancel()
+        handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(run_id)
+        try:
+            status = (await handle.describe()).status
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise RunNotFound(f"no run '{run_id}' in Temporal") from None
+            raise
+        if status not in _ENDED:
+            await handle.cancel()
+            try:
+                await asyncio.wait_for(handle.result(), wait)
+            except WorkflowFailureError:
+                pass  # cancelled: that was asked
+            except asyncio.TimeoutError:
+                return "running"
+            status = (await handle.describe()).status
+        if status == WorkflowExecutionStatus.COMPLETED:  # finished (or failed) before
+            return str((await _closed(handle, run_id))["status"])
+        return _ENDED.get(status, "running") if status is not None else "running"
 
     async def aview(self, run_id: str) -> RunResult:
         """Where a run stands now (its pending requests, if it waits)."""
@@ -139,6 +166,10 @@ async def _settled(handle: WorkflowHandle[Any, Any], after: int) -> dict[str, An
 async def _closed(handle: WorkflowHandle[Any, Any], run_id: str) -> dict[str, Any]:
     try:
         view: dict[str, Any] = await handle.query(VIEW_QUERY)
+        if view["status"] in ("waiting", "running"):  # unless the workflow ended otherwise
+            status = (await handle.describe()).status
+            if status in _ENDED and status != WorkflowExecutionStatus.COMPLETED:
+                view = {**view, "status": _ENDED[status], "pending": []}
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise RunNotFound(f"no run '{run_id}' in Temporal") from None

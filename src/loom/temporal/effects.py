@@ -1,6 +1,6 @@
 """The Temporal side of the effects door, used inside the workflow.
 
-Every tool, LLM and HTTP call (ApiNode, RemoteTool) is an activity; the clock, ids and waiting on tasks
+Every tool, LLM, HTTP (ApiNode, RemoteTool) and MCP call is an activity; the clock, ids and waiting on tasks
 come from the workflow, so a replay of the history takes the same path. The
 concurrency limit belongs to the run (not to an event loop), and the number of
 activities in flight is capped well under Temporal's 2,000 per workflow.
@@ -18,14 +18,23 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy as TemporalRetry
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
+from loom import mcp
 from loom.errors import LlmError, StepError
 from loom.llm import LlmEndpoint, LlmResponse, RetryPolicy, ToolCall
+from loom.runtime.context import Run
 from loom.runtime.effects import Effects, LlmCaller
 from loom.runtime.http_call import HttpCall
 from loom.runtime.tools import BoundTool
 from loom.serialization import to_dict
 from loom.spec.llms import LlmConfig
-from loom.temporal.names import HTTP_ACTIVITY, LLM_ACTIVITY, TOOL_ACTIVITY, too_large
+from loom.spec.transports import ClientTransport
+from loom.temporal.names import (
+    HTTP_ACTIVITY,
+    LLM_ACTIVITY,
+    MCP_ACTIVITY,
+    TOOL_ACTIVITY,
+    too_large,
+)
 
 MAX_IN_FLIGHT = 500  # activities per workflow; Temporal refuses more than 2,000 pending
 INFRA_ATTEMPTS = 5  # a lost worker or a timed-out attempt; a tool's own error is not retried
@@ -49,6 +58,7 @@ class TemporalEffects(Effects):
         self._in_flight = asyncio.Semaphore(MAX_IN_FLIGHT)
         self._errors: dict[str, type[Exception]] = {}
         self._documents: dict[int, tuple[HttpCall, dict[str, Any]]] = {}
+        self._transports: dict[int, tuple[ClientTransport, dict[str, Any]]] = {}
 
     def now(self) -> float:
         return workflow.now().timestamp()
@@ -97,6 +107,33 @@ class TemporalEffects(Effects):
             hint = exc.details[0] if exc.details else None
             raise StepError(exc.message, hint=hint if isinstance(hint, str) else None) from None
         return outputs
+
+    def mcp_ready(self) -> None:
+        pass  # the worker imports the SDK; the workflow sandbox must not
+
+    async def mcp(self, run: Run, transport: ClientTransport, who: str,
+                  retry: dict[str, Any] | None, tool: str = "", arguments: Any = None) -> Any:
+        request = {"tool": tool, "arguments": arguments, "who": who} if tool else {"who": who}
+        return await self._mcp(transport, retry, request)
+
+    async def _mcp(self, transport: ClientTransport, retry_policy: dict[str, Any] | None,
+                   request: dict[str, Any]) -> Any:
+        """One MCP call (``tool`` given) or listing, as an activity: the worker opens the
+        session, and retries per ``retry_policy`` inside the activity, as locally."""
+        document = self._transports.get(id(transport))
+        if document is None:  # secrets (sensitive headers) left out: the worker has them
+            document = self._transports[id(transport)] = (transport, to_dict(transport))
+        policy = RetryPolicy.from_dict(retry_policy or {"max_attempts": 0})
+        per_try = mcp.STARTUP_TIMEOUT + 2 * transport.read_timeout_seconds
+        timeout = per_try * (policy.max_attempts + 1) + policy.max_retry_delay * \
+            policy.max_attempts + 10
+        try:
+            return await self._activity(
+                MCP_ACTIVITY, {**request, "transport": document[1], "retry_policy": retry_policy},
+                timeout, _retry(RetryPolicy(), INFRA_ATTEMPTS))
+        except ApplicationError as exc:  # the call's own failure, as it reads locally
+            hint = exc.details[0] if exc.details else None
+            raise mcp.McpToolError(exc.message, hint if isinstance(hint, str) else None) from None
 
     def llm(self, config: LlmConfig, endpoint: Callable[[LlmConfig], LlmEndpoint]) -> LlmCaller:
         return ActivityLlm(self, config)

@@ -295,11 +295,12 @@ class McpAgentTool(_OwnTool):
     async def execute(self, call: Call, arguments: dict[str, Any]) -> ToolResult:
         tool = self.tool
         assert isinstance(tool, MCPTool)
-        mcp.require_sdk()  # without it the run fails, rather than telling the model
+        call.ctx.services.effects.mcp_ready()  # else the run fails, not telling the model
 
         async def send() -> Any:
-            result = await mcp.call_tool(call.ctx, tool.client_transport, tool.name, arguments,
-                                         self.who, tool.retry_policy)
+            result = await call.ctx.services.effects.mcp(
+                call.ctx.run, tool.client_transport, self.who, tool.retry_policy, tool.name,
+                arguments)
             return mcp.result_value(list(tool.outputs or []), result)
 
         return await self.recorded(call, arguments, send)
@@ -313,9 +314,10 @@ async def toolbox_tools(ctx: RunContext, box: ToolBox, index: int, owner: str,
         raise NodeFailure(f"{who} is not supported by loom's agents", ctx.path)
 
     async def discover() -> list[dict[str, Any]]:
-        mcp.require_sdk()
+        ctx.services.effects.mcp_ready()
         try:
-            listed = await mcp.list_tools(ctx, box.client_transport, who, box.retry_policy)
+            listed = await ctx.services.effects.mcp(ctx.run, box.client_transport, who,
+                                                    box.retry_policy)
             return mcp.select(listed, box, who)
         except mcp.McpToolError as exc:
             raise NodeFailure(str(exc), ctx.path, hint=exc.hint) from exc

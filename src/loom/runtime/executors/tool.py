@@ -114,14 +114,15 @@ class ToolExecutor(Executor):
 
     async def _mcp(self, ctx: RunContext, tool: MCPTool, inputs: dict[str, Any]
                    ) -> dict[str, Any]:
-        mcp.require_sdk()
+        ctx.services.effects.mcp_ready()
         events = ctx.run.events
         if events.enabled:
             events.emit("tool_start", ctx.path, ctx.step, tool=tool, inputs=inputs)
         try:
-            result = await mcp.call_tool(ctx, tool.client_transport, tool.name, inputs,
-                                         self.who, tool.retry_policy)
-            outputs = mcp.to_outputs(tool.name, self.outputs, result)
+            result = await ctx.services.effects.mcp(ctx.run, tool.client_transport, self.who,
+                                                    tool.retry_policy, tool.name, inputs)
+            value = mcp.result_value(self.outputs, result)
+            outputs = split_result(tool.name, self.outputs, value)
         except (mcp.McpToolError, ToolResultError) as exc:
             if events.enabled:
                 events.emit("tool_end", ctx.path, ctx.step, tool=tool, error=exc)
