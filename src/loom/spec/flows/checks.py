@@ -61,8 +61,10 @@ def check_flow(flow: Flow) -> list[str]:
     names: dict[str, list[str]] = {}
     for node in flow.nodes:
         names.setdefault(node.name, []).append(node.id)
-    notes += [f"{len(i)} nodes are named '{n}' (ids {', '.join(i)}): runs name the later ones "
-              f"'{n}@2', '{n}@3'... by their order; give them distinct names"
+    notes += [f"{len(i)} nodes are named '{n}' (ids {', '.join(i)}): runs name the later "
+              f"{'ones' if len(i) > 2 else 'one'} "
+              f"{', '.join(repr(f'{n}@{k}') for k in range(2, len(i) + 1))} by their order; "
+              "give them distinct names"
               for n, i in names.items() if len(i) > 1]
     return notes
 
