@@ -22,6 +22,7 @@ import pytest
 from loom.spec import MCPTool, StdioTransport, ToolNode
 from loom.spec.flows.flow import Flow
 from loom.spec.property import Property
+from processes import stop_process
 from runtime.conftest import linear_flow
 from shared_folder import in_ci
 
@@ -84,12 +85,7 @@ def serving(command: Sequence[str], port: int, env: dict[str, str] | None = None
             time.sleep(0.05)
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         if process.stderr:
             process.stderr.close()
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from loom.testing import FakeLlmServer
+from processes import stop_process
 from shared_folder import in_ci
 
 if not in_ci():
@@ -66,12 +67,7 @@ def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 time.sleep(0.05)
         yield f"127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         log.close()
 
 

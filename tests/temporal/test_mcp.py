@@ -21,6 +21,7 @@ from loom.spec.llms import OpenAiCompatibleConfig
 from loom.temporal import connect
 from loom.temporal.names import MCP_ACTIVITY
 from loom.testing import ScriptedToolCall, ToolCallsReply
+from processes import stop_process
 from runtime.conftest import FAST_RETRY, linear_flow, prop, props
 from temporal.backends import BACKENDS
 from temporal.conftest import free_port
@@ -48,8 +49,7 @@ def mcp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
         time.sleep(0.3)  # it logs before uvicorn listens
         yield f"http://127.0.0.1:{port}/mcp", log
     finally:
-        process.terminate()
-        process.wait(10)
+        stop_process(process)
 
 
 def calls(log: Path, prefix: str) -> int:

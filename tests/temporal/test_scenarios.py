@@ -121,14 +121,15 @@ async def test_seed_flow(kind, temporal_server, task_queue, monkeypatch, llm_ser
     assert set(counted.calls.values()) == {1} and len(counted.calls) == 4
 
 
-def nested_fan() -> Any:
+def nested_fan(width: int = 2, name: str = "outer") -> Any:
+    """``width`` branches of a ParallelFlowNode, each a ParallelFlowNode of three tools."""
     branches = []
-    for b in range(2):
+    for b in range(width):
         leaves = [tool_subflow(f"leaf_{b}{i}", "work", [], [prop(f"out_{b}{i}", "integer")])
                   for i in range(3)]
         inner = ParallelFlowNode(name=f"inner_{b}", subflows=leaves)
         branches.append(linear_flow(f"branch_{b}", inner, outputs=inner.outputs or []))
-    outer = ParallelFlowNode(name="outer", subflows=branches)
+    outer = ParallelFlowNode(name=name, subflows=branches)
     return linear_flow("main", outer, outputs=outer.outputs or [])
 
 
@@ -384,14 +385,7 @@ async def test_branches_keep_the_runs_concurrency_limit(kind, temporal_server, t
         now[0] -= 1
         return 1
 
-    branches = []
-    for b in range(3):
-        leaves = [tool_subflow(f"leaf_{b}{i}", "work", [], [prop(f"out_{b}{i}", "integer")])
-                  for i in range(3)]
-        inner = ParallelFlowNode(name=f"inner_{b}", subflows=leaves)
-        branches.append(linear_flow(f"branch_{b}", inner, outputs=inner.outputs or []))
-    fan = ParallelFlowNode(name="fan", subflows=branches)
-    flow = linear_flow("main", fan, outputs=fan.outputs or [])
+    flow = nested_fan(width=3, name="fan")
     async with backend(kind, temporal_server, task_queue, {"work": work},
                        max_concurrency=2) as runtime:
         result = await runtime.arun(flow, {})
