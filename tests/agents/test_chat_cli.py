@@ -108,11 +108,13 @@ def test_client_tools_and_confirmations_are_asked_at_the_prompt(
         ToolCallsReply([ScriptedToolCall("locate"), ScriptedToolCall("wipe")]),
         "You are in Oslo; all wiped.",
     ])
-    code = chat(files, fake_llm, monkeypatch, 'not json\n"Oslo"\ny\n', "-i", "user=Bo",
-                hitl=False)
+    # A 5,000-digit number is past Python's own limit: asked again, not a traceback.
+    code = chat(files, fake_llm, monkeypatch, 'not json\n' + "9" * 5000 + '\n"Oslo"\ny\n',
+                "-i", "user=Bo", hitl=False)
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "result of locate({})" in out.out and "not JSON" in out.err
+    assert "Exceeds the limit" in out.err
     assert "Run tool 'wipe' with {}? [y/n]" in out.out
     assert "Helper: You are in Oslo; all wiped." in out.out
     assert "finished" in out.out

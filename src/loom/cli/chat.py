@@ -33,7 +33,14 @@ from loom.cli import (
     yellow,
 )
 from loom.cli.run import add_local_option, local_llm
-from loom.cli.setup import RuntimeOptions, add_policy_options, positive_int, prepare, take_secrets
+from loom.cli.setup import (
+    RuntimeOptions,
+    add_policy_options,
+    json_error,
+    positive_int,
+    prepare,
+    take_secrets,
+)
 from loom.cli.waiting import add_store_options, cli_metadata, store_from
 from loom.errors import CheckpointError, LoomError, RunNotFound
 from loom.llm import LlmOverrides
@@ -186,8 +193,8 @@ def _ask(request: PendingRequest) -> Any:
                 return _LEFT
             try:
                 return json.loads(text)
-            except json.JSONDecodeError as exc:
-                err(red("not JSON: "), f"{exc.msg}; try again, e.g. {{\"result\": 1}}")
+            except ValueError as exc:  # a 5,000-digit number too
+                err(red("not JSON: "), f"{json_error(exc)}; try again, e.g. {{\"result\": 1}}")
     except EOFError:
         print()
         return _LEFT

@@ -283,8 +283,12 @@ def json_value(text: str, refusal: str, hint: str | None = None) -> Any:
     try:
         return json.loads(text)
     except ValueError as exc:
-        why = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc).split(";")[0]
-        raise CommandError(f"{refusal}: {why}", hint=hint) from None
+        raise CommandError(f"{refusal}: {json_error(exc)}", hint=hint) from None
+
+
+def json_error(exc: ValueError) -> str:
+    """Why a text is not JSON: the decoder's message, or Python's own limit it hit."""
+    return exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc).split(";")[0]
 
 
 def check_required(flow: Flow, inputs: Mapping[str, Any]) -> None:

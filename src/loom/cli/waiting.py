@@ -23,6 +23,7 @@ from rich.prompt import Confirm, Prompt
 from rich.text import Text
 
 from loom.cli import err, green, out, red, yellow
+from loom.cli.setup import json_error
 from loom.errors import LoomError
 from loom.runs import RunState, json_text
 from loom.runtime.journal import PendingRequest
@@ -161,8 +162,8 @@ def _ask_json(console: Console, request: PendingRequest) -> Any:
         text = Prompt.ask(question, console=console)
         try:
             return json.loads(text)
-        except json.JSONDecodeError as exc:
-            console.print(Text(f"not JSON ({exc.msg}); try again, e.g. {{\"result\": 1}}",
+        except ValueError as exc:  # a 5,000-digit number too
+            console.print(Text(f"not JSON ({json_error(exc)}); try again, e.g. {{\"result\": 1}}",
                                style="red"))
 
 
