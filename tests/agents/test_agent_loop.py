@@ -58,6 +58,17 @@ def test_a_server_tool_runs_and_its_result_goes_back_to_the_model(fake_llm: Fake
     assert result.messages[-1]["content"] == "It is 42."
 
 
+def test_an_agent_input_outside_its_enum_fails_before_the_model_is_asked(
+        fake_llm: FakeLlmServer) -> None:
+    level = prop("level", {"type": "string", "enum": ["easy", "hard"]})
+    agent = autonomous(fake_llm, prompt="Quiz at {{level}}.", inputs=[level])
+    result = runtime().run(agent, {"level": "medium"})
+    assert result.status == "failed" and result.error is not None
+    assert result.error.message == \
+        "flow input 'level' is 'medium', not one of ['easy', 'hard']"
+    assert fake_llm.requests == []
+
+
 def test_parallel_tool_calls_of_one_answer_overlap_in_time(fake_llm: FakeLlmServer) -> None:
     recorder = Recorder()
     tools = {"slow_sync": recorder.sync_tool("slow_sync", 0.3, "s"),
