@@ -229,13 +229,13 @@ def test_a_server_tool_without_implementation_is_a_plan_error(fake_llm: FakeLlmS
         runtime().run(agent)
 
 
-def test_an_unsupported_tool_kind_fails_clearly_when_called(fake_llm: FakeLlmServer) -> None:
+def test_a_builtin_tool_is_a_plan_error_before_the_model_is_asked(
+        fake_llm: FakeLlmServer) -> None:
     builtin = BuiltinTool(name="code_interpreter", tool_type="code")
     agent = autonomous(fake_llm, name="coder", tools=[builtin])
-    fake_llm.script_sequence([ToolCallsReply([call("code_interpreter")]), "done"])
-    result = runtime().run(agent)
-    assert result.status == "failed" and result.error is not None
-    assert "BuiltinTool 'code_interpreter' is not supported yet" in result.error.message
+    with pytest.raises(PlanError, match="BuiltinTool 'code_interpreter' .*cannot run in loom"):
+        runtime().run(agent)
+    assert fake_llm.requests == []
 
 
 def test_tokens_and_tool_calls_reach_listeners_as_they_happen(fake_llm: FakeLlmServer) -> None:
