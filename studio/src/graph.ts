@@ -1,6 +1,7 @@
-// A component's graph as `loom graph` draws it, from GET /v1/components/{id}/graph:
+// A component's graph as `loom graph --data` draws it, from GET /v1/components/{id}/graph?data=1:
 // top to bottom, the subflows of ParallelFlowNode / MapNode / FlowNode boxed, a
-// parallel node's branches side by side. A small layered layout of our own.
+// parallel node's branches side by side. A small layered layout of our own, from the
+// control edges only; data edges are drawn over it, dashed (dotted when wired by name).
 
 import { s } from "./dom";
 
@@ -14,6 +15,13 @@ export interface GEdge {
   source_cluster: string | null; target_cluster: string | null;
 }
 export interface GraphData { title: string; nodes: GNode[]; edges: GEdge[]; clusters: GCluster }
+
+/** Where a component's graph is read, data edges included. */
+export function graphUrl(component: string): string {
+  return `/v1/components/${encodeURIComponent(component)}/graph?data=1`;
+}
+
+const isData = (edge: GEdge): boolean => edge.kind === "data" || edge.kind === "implicit";
 
 const NODE_H = 46;
 const GAP_Y = 34;
@@ -155,7 +163,8 @@ export function layout(graph: GraphData): { placed: Placed; w: number; h: number
 export function drawGraph(graph: GraphData, onPick: (path: string) => void): Drawn {
   const { placed, w, h } = layout(graph);
   const svg = s("svg", { class: "graph", viewBox: `0 0 ${w} ${h}`, width: w, height: h, role: "img", "aria-label": `graph of ${graph.title}` }) as SVGSVGElement;
-  svg.append(s("defs", {}, s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, s("path", { d: "M0,0 L10,5 L0,10 z", class: "arrowhead" }))));
+  const marker = (id: string, head: string): SVGElement => s("marker", { id, viewBox: "0 0 10 10", refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto-start-reverse" }, s("path", { d: "M0,0 L10,5 L0,10 z", class: head }));
+  svg.append(s("defs", {}, marker("arrow", "arrowhead"), marker("arrow-data", "arrowhead arrowhead-data")));
   const items: Drawn["items"] = new Map();
   const tokens = new Map<string, SVGElement>();
   const nodes = new Map(graph.nodes.map((n) => [n.id, n]));
@@ -181,14 +190,16 @@ export function drawGraph(graph: GraphData, onPick: (path: string) => void): Dra
   walk(graph.clusters, [], null);
   const edgeLayer = s("g", { class: "edges" });
   svg.append(edgeLayer);
-  const anchor = (node: string, cluster: string | null, bottom: boolean): [number, number] | null => {
+  // A data edge leaves and reaches a box right of its middle, beside the control edges.
+  const anchor = (node: string, cluster: string | null, bottom: boolean, data: boolean): [number, number] | null => {
     const rect = (cluster && placed.clusters.get(cluster)) || placed.nodes.get(node);
     if (!rect) return null;
-    return [rect.x + rect.w / 2, bottom ? rect.y + rect.h : rect.y];
+    return [rect.x + rect.w * (data ? 0.75 : 0.5), bottom ? rect.y + rect.h : rect.y];
   };
   for (const edge of graph.edges) {
-    const from = anchor(edge.source, edge.source_cluster !== edge.target_cluster ? edge.source_cluster : null, true);
-    const to = anchor(edge.target, edge.target_cluster !== edge.source_cluster ? edge.target_cluster : null, false);
+    const data = isData(edge);
+    const from = anchor(edge.source, edge.source_cluster !== edge.target_cluster ? edge.source_cluster : null, true, data);
+    const to = anchor(edge.target, edge.target_cluster !== edge.source_cluster ? edge.target_cluster : null, false, data);
     if (!from || !to) continue;
     let d: string;
     if (to[1] > from[1]) {
@@ -197,6 +208,10 @@ export function drawGraph(graph: GraphData, onPick: (path: string) => void): Dra
     } else { // a loop back up: around the right side
       const side = Math.max(from[0], to[0]) + 120;
       d = `M${from[0]},${from[1]} C${side},${from[1] + 40} ${side},${to[1] - 40} ${to[0]},${to[1]}`;
+    }
+    if (data) { // its label (output → input) shows on hover: drawn, they would crowd the graph
+      edgeLayer.append(s("path", { d, class: `edge edge-${edge.kind}`, "marker-end": "url(#arrow-data)", "data-label": edge.label }, s("title", {}, edge.label)));
+      continue;
     }
     edgeLayer.append(s("path", { d, class: `edge edge-${edge.kind}`, "marker-end": "url(#arrow)" }));
     if (edge.label) edgeLayer.append(s("text", { x: (from[0] + to[0]) / 2 + 4, y: (from[1] + to[1]) / 2, class: "edge-label" }, edge.label));

@@ -4,7 +4,7 @@
 import { api, token, whenUnauthorized } from "./api";
 import { clear, h } from "./dom";
 import { inputsForm, showError } from "./forms";
-import { drawGraph, type GraphData } from "./graph";
+import { drawGraph, graphUrl, type GraphData } from "./graph";
 import { answerPanel, RunView } from "./runview";
 
 const STATUSES = ["", "running", "waiting", "finished", "failed", "cancelled"];
@@ -83,7 +83,7 @@ async function componentsView(): Promise<void> {
 
 async function componentView(id: string): Promise<void> {
   const page = await load<any>("/v1/components");
-  const graph = await load<GraphData>(`/v1/components/${encodeURIComponent(id)}/graph`);
+  const graph = await load<GraphData>(graphUrl(id));
   if (!page || !graph) return;
   const summary = page.data.find((c: any) => c.id === id);
   if (!summary) { clear(main, h("div", { class: "error" }, `no component ${id}`)); return; }

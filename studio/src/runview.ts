@@ -5,7 +5,7 @@
 import { api, ApiError, readEvents } from "./api";
 import { clear, duration, h, pretty } from "./dom";
 import { clearError, pendingForm, showError, type PendingForm } from "./forms";
-import { drawGraph, type Drawn, type GraphData } from "./graph";
+import { drawGraph, graphUrl, type Drawn, type GraphData } from "./graph";
 import { RunModel } from "./runstate";
 import { drawTimeline } from "./timeline";
 
@@ -50,7 +50,7 @@ export class RunView {
       this.record = await api(`/v1/runs/${encodeURIComponent(this.runId)}`);
       this.renderHead();
       if (this.record.component) {
-        const graph = await api<GraphData>(`/v1/components/${encodeURIComponent(this.record.component)}/graph`);
+        const graph = await api<GraphData>(graphUrl(this.record.component));
         this.drawn = drawGraph(graph, (path) => { this.picked = path; this.renderInspector(); });
         clear(this.graphBox, this.drawn.svg);
       }

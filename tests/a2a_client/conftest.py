@@ -9,7 +9,8 @@ uvicorn on a free port; what it does depends on the message it gets:
 - anything else: completes with ``echo: <text>`` (and the data it got, as data).
 
 The server counts what it got: ``sends`` (text, task id), the A2A-Version ``versions`` of its calls,
-``polls``, ``cancels``.
+``polls``, ``cancels``. Set ``failures`` (statuses) to answer the next HTTP requests with
+them (``refused`` counts them), ``stall`` to answer the next one that many seconds late.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ class Seen:
     cancels: list[str] = field(default_factory=list)
     versions: set[str] = field(default_factory=set)
     tokens: set[str] = field(default_factory=set)  # the X-Token header of its calls
+    failures: list[int] = field(default_factory=list)
+    refused: int = 0
+    stall: float = 0.0
 
     def clear(self) -> None:
         self.sends.clear()
@@ -115,6 +119,16 @@ class Recording:
         self.app: Any = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and self.seen.failures:
+            self.seen.refused += 1
+            status = self.seen.failures.pop(0)
+            await send({"type": "http.response.start", "status": status,
+                        "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"try again"})
+            return
+        if scope["type"] == "http" and self.seen.stall:
+            stall, self.seen.stall = self.seen.stall, 0.0
+            await asyncio.sleep(stall)
         if scope["type"] == "http" and scope["method"] == "POST":
             headers = dict(scope["headers"])
             self.seen.versions.add(headers.get(b"a2a-version", b"").decode())

@@ -296,3 +296,47 @@ def test_a_url_without_an_agent_card_fails_at_once(a2a_server: A2AServer) -> Non
     assert result.status == "failed" and result.error is not None
     assert f"at {a2a_server.url}/nowhere failed" in result.error.message
     assert "404" in result.error.message
+
+
+def with_retries(agent: A2AAgent, **policy: Any) -> A2AAgent:
+    agent.connection_config.retry_policy = {"initial_retry_delay": 0.05, "jitter": None,
+                                            **policy}
+    return agent
+
+
+def test_the_connection_retry_policy_retries_refused_requests() -> None:
+    with serve("1.0") as server:
+        agent = with_retries(remote(server.url, max_retries=0), max_attempts=3,
+                             max_retry_delay=0.2)
+        server.seen.failures = [503, 503]  # the card request, then its first retry
+        result = runtime().run(flow_of(agent), {"request": "hello"})
+        assert result.status == "finished", result.error
+        assert server.seen.refused == 2
+        server.seen.failures = [503, 429, 502]  # the message itself: sent once
+        result = runtime().run(flow_of(agent), {"request": "again"})
+        assert result.status == "finished", result.error
+        assert server.seen.refused == 5
+        assert [text for text, _ in server.seen.sends] == ["hello", "again"]
+
+
+def test_past_max_attempts_the_node_fails_with_the_last_status() -> None:
+    with serve("1.0") as server:
+        agent = with_retries(remote(server.url, max_retries=0), max_attempts=1)
+        server.seen.failures = [503] * 5
+        result = runtime().run(flow_of(agent), {"request": "hello"})
+        assert result.status == "failed" and result.error is not None
+        assert "503" in result.error.message and f"at {server.url} failed" in result.error.message
+        assert server.seen.refused == 2  # the request and its one retry
+        server.seen.failures = [400, 503]  # a status the policy never retries
+        result = runtime().run(flow_of(agent), {"request": "hello"})
+        assert result.status == "failed" and server.seen.refused == 3
+
+
+def test_the_policy_request_timeout_bounds_each_request() -> None:
+    with serve("1.0") as server:
+        agent = with_retries(remote(server.url, max_retries=0), request_timeout=0.3)
+        server.seen.stall = 3.0  # the card: longer than request_timeout, within timeout=10
+        started = time.monotonic()
+        result = runtime().run(flow_of(agent), {"request": "hello"})
+        assert result.status == "failed", result.outputs
+        assert time.monotonic() - started < 2.5

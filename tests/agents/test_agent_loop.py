@@ -58,6 +58,17 @@ def test_a_server_tool_runs_and_its_result_goes_back_to_the_model(fake_llm: Fake
     assert result.messages[-1]["content"] == "It is 42."
 
 
+def test_an_agent_input_outside_its_enum_fails_before_the_model_is_asked(
+        fake_llm: FakeLlmServer) -> None:
+    level = prop("level", {"type": "string", "enum": ["easy", "hard"]})
+    agent = autonomous(fake_llm, prompt="Quiz at {{level}}.", inputs=[level])
+    result = runtime().run(agent, {"level": "medium"})
+    assert result.status == "failed" and result.error is not None
+    assert result.error.message == \
+        "flow input 'level' is 'medium', not one of ['easy', 'hard']"
+    assert fake_llm.requests == []
+
+
 def test_parallel_tool_calls_of_one_answer_overlap_in_time(fake_llm: FakeLlmServer) -> None:
     recorder = Recorder()
     tools = {"slow_sync": recorder.sync_tool("slow_sync", 0.3, "s"),
@@ -218,13 +229,13 @@ def test_a_server_tool_without_implementation_is_a_plan_error(fake_llm: FakeLlmS
         runtime().run(agent)
 
 
-def test_an_unsupported_tool_kind_fails_clearly_when_called(fake_llm: FakeLlmServer) -> None:
+def test_a_builtin_tool_is_a_plan_error_before_the_model_is_asked(
+        fake_llm: FakeLlmServer) -> None:
     builtin = BuiltinTool(name="code_interpreter", tool_type="code")
     agent = autonomous(fake_llm, name="coder", tools=[builtin])
-    fake_llm.script_sequence([ToolCallsReply([call("code_interpreter")]), "done"])
-    result = runtime().run(agent)
-    assert result.status == "failed" and result.error is not None
-    assert "BuiltinTool 'code_interpreter' is not supported yet" in result.error.message
+    with pytest.raises(PlanError, match="BuiltinTool 'code_interpreter' .*cannot run in loom"):
+        runtime().run(agent)
+    assert fake_llm.requests == []
 
 
 def test_tokens_and_tool_calls_reach_listeners_as_they_happen(fake_llm: FakeLlmServer) -> None:

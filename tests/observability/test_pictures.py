@@ -289,6 +289,8 @@ CANNOT_RUN = {
     "docs_examples/howto_ociagent.json": "OciAgent",
     "docs_examples/howto_ociagent.yaml": "OciAgent",
     "sdk_test_configs/ociagent.yaml": "OciAgent",
+    "sdk_test_configs/example_serialized_agent_with_tools_and_builtin_tools.yaml": "BuiltinTool",
+    "sdk_test_configs/example_tools_with_confirmation_25_4_2.yaml": "BuiltinTool",
 }
 
 

@@ -100,3 +100,58 @@ def test_the_command_line_refuses_a_wrong_type_with_exit_2(
 def test_the_command_line_runs_well_typed_inputs(config: Path) -> None:
     assert main(["run", str(config), "--tools", str(config.parent / "tools.py"),
                  "--store", "memory:", "-i", "n=3", "-i", 'l=["x"]', "--quiet"]) == 0
+
+
+COLOR = {"type": "string", "enum": ["red", "green"]}
+
+
+def enum_flow() -> loom.spec.Flow:
+    inputs = [prop("color", COLOR), prop("n", {"type": "integer", "enum": [1, 2]}, default=1),
+              prop("tags", {"type": "array", "items": COLOR}, default=[]),
+              prop("on", {"type": "boolean", "const": True}, default=True),
+              prop("mode", {"enum": [0, "auto"]}, default=0)]
+    step = tool_node("echo", inputs, [prop("out", "string")])
+    return linear_flow("paint", step, inputs=inputs, outputs=[prop("out", "string")])
+
+
+@pytest.mark.parametrize(("inputs", "expected"), [
+    ({"color": "purple"}, "flow input 'color' is 'purple', not one of ['red', 'green']"),
+    ({"color": "red", "n": 3}, "flow input 'n' is 3, not one of [1, 2]"),
+    ({"color": "red", "mode": False}, "flow input 'mode' is False, not one of [0, 'auto']"),
+    ({"color": "red", "tags": ["red", "blue"]},
+     "flow input 'tags' is 'blue', not one of ['red', 'green']"),
+    ({"color": "red", "on": False}, "flow input 'on' is False, not one of [True]"),
+])
+def test_a_value_outside_the_enum_fails_the_run_before_any_node(
+    inputs: dict[str, Any], expected: str
+) -> None:
+    calls: list[Any] = []
+    result = runtime({"echo": lambda **kw: calls.append(kw) or "ran"}).run(enum_flow(), inputs)
+    assert result.status == "failed" and result.error is not None
+    assert result.error.message == expected
+    assert result.error.node == "paint" and calls == []
+
+
+@pytest.mark.parametrize("inputs", [
+    {"color": "green"}, {"color": "red", "n": 2.0}, {"color": "red", "n": "2"},
+    {"color": "red", "tags": ["green", "red"]}, {"color": "red", "on": True},
+    {"color": "red", "n": True}, {"color": "red", "mode": 0.0},
+])
+def test_values_in_the_enum_pass(inputs: dict[str, Any]) -> None:
+    assert runtime({"echo": echo}).run(enum_flow(), inputs).status == "finished"
+
+
+def test_the_command_line_refuses_a_value_outside_the_enum(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "paint.json"
+    path.write_text(loom.dumps(enum_flow()))
+    (tmp_path / "tools.py").write_text("def echo(**values):\n    return 'ran'\n")
+    run = ["run", str(path), "--tools", str(tmp_path / "tools.py"), "--store", "memory:",
+           "--quiet"]
+    for args in (["-i", "color=purple"], ["--inputs-json", '{"color": "purple"}']):
+        assert main([*run, *args]) == 2
+        err = capsys.readouterr().err
+        assert "input 'color' is 'purple', not one of ['red', 'green']" in err, err
+        assert "Traceback" not in err
+    assert main([*run, "-i", "color=green"]) == 0

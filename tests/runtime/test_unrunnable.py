@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import loom
+from loom.cli import main
 from loom.errors import PlanError
 from loom.spec import datastores, llms, remote_agents, transforms
 from loom.spec.agents import Agent
-from loom.spec.nodes import AgentNode, LlmNode
+from loom.spec.nodes import AgentNode, LlmNode, ToolNode
+from loom.spec.tools import BuiltinTool
 from loom.testing import FakeLlmServer
 
 from .conftest import Spy, linear_flow, llm_config, prop, runtime, tool_node
@@ -58,6 +61,13 @@ CASES: list[tuple[str, Callable[[FakeLlmServer], Any], str, str]] = [
         transforms=[transforms.MessageSummarizationTransform(
             name="summarize", llm=llm_config(server), datastore=oracle_store())])),
      "OracleDatabaseDatastore 'ora'", "an Oracle Database client"),
+    ("BuiltinTool", lambda _: ToolNode(name="write", tool=BuiltinTool(
+        name="interpreter", tool_type="code")),
+     "BuiltinTool 'interpreter'", "an implementation of its tool_type"),
+    ("BuiltinTool of an agent", lambda server: AgentNode(name="write", agent=Agent(
+        name="helper", llm_config=llm_config(server), system_prompt="You help.",
+        tools=[BuiltinTool(name="search", tool_type="web_search")])),
+     "BuiltinTool 'search'", "an implementation of its tool_type"),
 ]
 
 
@@ -79,6 +89,20 @@ def test_refused_when_compiled_before_any_node_runs(
     assert error.hint
     assert first.calls == []  # nothing ran
     assert fake_llm.requests == []
+
+
+def test_the_command_line_refuses_a_builtin_tool_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    agent = Agent(name="coder", llm_config=llms.OpenAiCompatibleConfig(
+        name="llm", model_id="m", url="http://127.0.0.1:9"), system_prompt="You code.",
+        tools=[BuiltinTool(name="interpreter", tool_type="code")])
+    path = tmp_path / "coder.json"
+    path.write_text(loom.dumps(agent))
+    assert main(["run", str(path), "--store", "memory:", "--quiet"]) != 0
+    err = capsys.readouterr().err
+    assert "BuiltinTool 'interpreter'" in err and "implementation of its tool_type" in err, err
+    assert "as a ServerTool" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("case", ["OciGenAiConfig", "GeminiConfig", "DbmsVectorChainLlmConfig"])

@@ -35,6 +35,22 @@ def test_probes_and_components(client: httpx.Client) -> None:
                                         "where": "nope"}}
 
 
+def test_the_graph_carries_data_edges_when_asked(client: httpx.Client) -> None:
+    url = "/v1/components/summarizer/graph"
+    control = client.get(url).json()
+    assert {edge["kind"] for edge in control["edges"]} == {"control"}
+    graph = client.get(url, params={"data": "1"}).json()
+    names = {node["id"]: node["name"] for node in graph["nodes"]}
+    data = {(names[e["source"]], names[e["target"]], e["label"])
+            for e in graph["edges"] if e["kind"] == "implicit"}  # wired by name
+    assert data == {("start", "summarize", "text"), ("summarize", "end", "summary")}
+    assert [e for e in graph["edges"] if e["kind"] == "control"] == control["edges"]
+    mermaid = client.get(url, params={"format": "mermaid", "data": "1"}).text
+    assert mermaid.count("-.->") == 2
+    wrong = client.get(url, params={"data": "yes"})
+    assert wrong.status_code == 422 and wrong.json()["error"]["where"] == "data"
+
+
 def test_a_run_is_started_in_the_background_and_waited_for(client: httpx.Client) -> None:
     started = client.post("/v1/components/summarizer/runs", params={"wait": 10},
                           json={"inputs": {"text": "loom"}})

@@ -46,7 +46,9 @@ from google.protobuf.json_format import ParseDict
 from google.protobuf.struct_pb2 import Value
 
 from loom.llm.http import tls_context
+from loom.llm.retry import send_retrying
 from loom.spec.remote_agents import A2AAgent
+from loom.spec.retry_policy import RetryPolicy
 
 STOPPED = ("completed", "input-required", "auth-required", "failed", "rejected", "canceled")
 """States in which the remote task waits for nothing but us, or is over."""
@@ -115,12 +117,28 @@ def tls_verify(verify: bool, ca_file: str | None, cert_file: str | None,
     return context
 
 
+class Retrying(httpx.AsyncBaseTransport):
+    """``connection_config.retry_policy`` on each HTTP request of a session (the
+    card, sends, polls, cancels), as for MCP's remote transports."""
+
+    def __init__(self, policy: RetryPolicy, verify: ssl.SSLContext) -> None:
+        self.policy = policy
+        self.inner = httpx.AsyncHTTPTransport(verify=verify)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await send_retrying(self.policy, lambda: self.inner.handle_async_request(request),
+                                   httpx.ConnectError)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 class A2ASession:
     """A client of one remote agent, opened on first use and closed by ``close``.
 
     ``timeout`` bounds each HTTP request; ``wait`` polls every ``poll_interval``
     seconds for at most ``session_timeout``, retrying a failed poll
-    ``max_retries`` times in a row.
+    ``max_retries`` times in a row; ``retry`` retries each HTTP request.
     """
 
     def __init__(
@@ -133,6 +151,7 @@ class A2ASession:
         session_timeout: float = 60.0,
         poll_interval: float = 2.0,
         max_retries: int = 5,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.url = url
         self.headers = dict(headers or {})
@@ -141,6 +160,7 @@ class A2ASession:
         self.session_timeout = session_timeout
         self.poll_interval = poll_interval
         self.max_retries = max_retries
+        self.retry = retry
         self._http: httpx.AsyncClient | None = None
         self._client: Client | None = None
         self.current: str | None = None  # the task being waited for, to cancel it
@@ -150,8 +170,10 @@ class A2ASession:
     def for_agent(cls, agent: A2AAgent) -> A2ASession:
         conn = agent.connection_config
         settings = agent.session_settings
+        retry = None if conn.retry_policy is None else RetryPolicy.from_dict(conn.retry_policy)
+        timeout = conn.timeout if retry is None else retry.request_timeout or conn.timeout
         return cls(
-            agent.agent_url, headers=conn.headers, timeout=conn.timeout,
+            agent.agent_url, headers=conn.headers, timeout=timeout, retry=retry,
             verify=tls_verify(conn.verify, conn.ssl_ca_cert, conn.cert_file, conn.key_file),
             session_timeout=float(settings["timeout"]),
             poll_interval=float(settings["poll_interval"]),
@@ -161,8 +183,9 @@ class A2ASession:
     async def _open(self) -> Client:
         if self._client is not None:
             return self._client
+        transport = None if self.retry is None else Retrying(self.retry, self.verify)
         self._http = httpx.AsyncClient(headers=self.headers, verify=self.verify,
-                                       timeout=self.timeout)
+                                       timeout=self.timeout, transport=transport)
         bindings: list[str] = [TransportProtocol.JSONRPC, TransportProtocol.HTTP_JSON]
         factory = ClientFactory(ClientConfig(streaming=False, polling=True,
                                              httpx_client=self._http,

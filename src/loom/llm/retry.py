@@ -8,11 +8,24 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from loom.spec.retry_policy import RetryPolicy
 
 T = TypeVar("T")
+
+
+class Response(Protocol):
+    """What :func:`send_retrying` reads of an HTTP response (httpx's, or httpx2's)."""
+
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    async def aclose(self) -> None: ...
+
+
+R = TypeVar("R", bound=Response)
 
 
 @dataclass(frozen=True)
@@ -49,6 +62,31 @@ async def retrying(
             retry_index += 1
 
 
+async def send_retrying(policy: RetryPolicy, send: Callable[[], Awaitable[R]],
+                        refused: type[Exception]) -> R:
+    """One request of an HTTP transport under ``policy``: a refused connection
+    (``refused``) and recoverable statuses are retried with its backoff, ``Retry-After``
+    honoured. A request that may have reached the server (a read timeout) is not."""
+    index = 0
+    while True:
+        last = index >= policy.max_attempts
+        try:
+            response = await send()
+        except refused:
+            if last:
+                raise
+            await asyncio.sleep(policy.wait(index))
+            index += 1
+            continue
+        status = response.status_code
+        if last or status < 400 or not policy.is_recoverable_status(status):
+            return response
+        wait = policy.wait(index, status, retry_after(response.headers))
+        await response.aclose()
+        await asyncio.sleep(wait)
+        index += 1
+
+
 def _worth(policy: RetryPolicy, failure: Failure) -> bool:
     if failure.status is None:
         return failure.retryable
@@ -74,4 +112,4 @@ def retry_after(headers: Mapping[str, str]) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-__all__ = ["Failure", "RetryPolicy", "retry_after", "retrying"]
+__all__ = ["Failure", "RetryPolicy", "retry_after", "retrying", "send_retrying"]

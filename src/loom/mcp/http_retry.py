@@ -5,10 +5,9 @@ retried: it could be a tool call."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
-from loom.llm.retry import retry_after
+from loom.llm.retry import send_retrying
 from loom.mcp.sdk import sdk
 from loom.spec.retry_policy import RetryPolicy
 
@@ -20,24 +19,8 @@ def retrying(policy: RetryPolicy, verify: Any) -> Any:
 
     class Retrying(httpx2.AsyncBaseTransport):  # type: ignore[misc,name-defined]
         async def handle_async_request(self, request: Any) -> Any:
-            index = 0
-            while True:
-                last = index >= policy.max_attempts
-                try:
-                    response = await inner.handle_async_request(request)
-                except httpx2.ConnectError:
-                    if last:
-                        raise
-                    await asyncio.sleep(policy.wait(index))
-                    index += 1
-                    continue
-                status = response.status_code
-                if last or status < 400 or not policy.is_recoverable_status(status):
-                    return response
-                wait = policy.wait(index, status, retry_after(response.headers))
-                await response.aclose()
-                await asyncio.sleep(wait)
-                index += 1
+            return await send_retrying(policy, lambda: inner.handle_async_request(request),
+                                       httpx2.ConnectError)
 
         async def aclose(self) -> None:
             await inner.aclose()

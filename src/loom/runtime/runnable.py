@@ -1,4 +1,5 @@
-"""Components loom reads and writes but has no client for: a flow holding one is
+"""Components loom reads and writes but has no client for: a flow holding one (a
+BuiltinTool too, even in an agent that may never call it) is
 refused when it is compiled, before any node runs, with what running it needs."""
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from loom.spec.datastores import OracleDatabaseDatastore
 from loom.spec.flows.flow import Flow
 from loom.spec.llms import DbmsVectorChainLlmConfig, GeminiConfig, OciGenAiConfig
 from loom.spec.remote_agents import OciAgent
+from loom.spec.tools import BuiltinTool
 from loom.spec.walk import walk
 
 # What each would need, and what to use instead.
@@ -17,6 +19,9 @@ NEEDS: tuple[tuple[type[Component], str, str], ...] = (
      "run it on OCI, or use an Agent whose LLM config loom can call"),
     (OracleDatabaseDatastore, "an Oracle Database client",
      "use an InMemoryCollectionDatastore or a PostgresDatabaseDatastore"),
+    (BuiltinTool, "an implementation of its tool_type",
+     "declare it as a ServerTool of the same name and register a function of that name "
+     "(Runtime(tools={...}) or --tools FILE.py), or as a ClientTool"),
 )
 # LLM configs whose native API loom does not speak; an LLM URL override sends their
 # calls to an OpenAI-compatible server instead.

@@ -2,7 +2,8 @@
 
 Non-strings into a ``string`` input become JSON text; numbers and booleans
 convert into each other; numeric strings are parsed for numeric inputs.
-Anything else passes unchanged (the edge types were checked at load).
+Anything else passes unchanged (the edge types were checked at load). A caller's
+values are also refused outside their ``enum`` or ``const``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ def refusal(title: str, schema: dict[str, Any], value: Any) -> str | None:
     if kind in ("integer", "number", "boolean"):
         value = _CONVERTERS[kind](value)  # only the top value converts, as at node inputs
     given = _refused(value, schema)
-    return given and f"input '{title}' is declared {kind}, not {given}"
+    if given:
+        return f"input '{title}' is declared {kind}, not {given}"
+    outside = _outside(value, schema)
+    return outside and f"input '{title}' is {outside[0]!r}, not one of {outside[1]!r}"
 
 
 def _refused(value: Any, schema: dict[str, Any]) -> str | None:
@@ -46,6 +50,23 @@ def _refused(value: Any, schema: dict[str, Any]) -> str | None:
     if given == "array" and isinstance(items, dict):
         return next((f"array of {g}" for v in value if (g := _refused(v, items))), None)
     return None
+
+
+def _outside(value: Any, schema: dict[str, Any]) -> tuple[Any, list[Any]] | None:
+    """The value (or array item) that is not among its schema's ``enum``/``const``, and
+    the values allowed there."""
+    allowed = [schema["const"]] if "const" in schema else schema.get("enum")
+    if isinstance(allowed, list) and not any(_same(value, a) for a in allowed):
+        return value, allowed
+    items = schema.get("items")
+    if isinstance(value, (list, tuple)) and isinstance(items, dict):
+        return next((o for v in value if (o := _outside(v, items))), None)
+    return None
+
+
+def _same(value: Any, allowed: Any) -> bool:
+    """JSON equality: 1 equals 1.0, but true is not 1."""
+    return value == allowed and isinstance(value, bool) == isinstance(allowed, bool)
 
 
 _TYPES = {str: "string", bool: "boolean", int: "integer", float: "number", list: "array",

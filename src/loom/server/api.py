@@ -39,12 +39,16 @@ async def get_component(request: Request) -> Response:
 async def get_graph(request: Request) -> Response:
     served = served_of(request)
     fmt = request.query_params.get("format", "json")
+    data = request.query_params.get("data", "0")
+    if data not in ("0", "1"):
+        raise ApiError(422, "invalid_request", f"data must be 0 or 1, not {data!r}",
+                       where="data")
     if fmt == "mermaid":
-        return PlainTextResponse(served.graph(mermaid=True))
+        return PlainTextResponse(served.graph(mermaid=True, data=data == "1"))
     if fmt != "json":
         raise ApiError(422, "invalid_request", f"format must be json or mermaid, not {fmt!r}",
                        where="format")
-    return Json(served.graph())
+    return Json(served.graph(data=data == "1"))
 
 
 async def start_run(request: Request) -> Response:

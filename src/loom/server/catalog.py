@@ -41,8 +41,9 @@ class Served:
         """The component as JSON, its secrets (api keys, sensitive headers) left out."""
         return to_dict(self.component)
 
-    def graph(self, mermaid: bool = False) -> Any:
-        graph = build_graph(self.component)
+    def graph(self, mermaid: bool = False, data: bool = False) -> Any:
+        """Its graph as JSON (or Mermaid text); ``data``: with the data edges too."""
+        graph = build_graph(self.component, data=data)
         if mermaid:
             return to_mermaid(graph)
         return {

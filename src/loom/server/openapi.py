@@ -67,7 +67,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "summary": "a component's nodes and edges, or its Mermaid text",
         "parameters": [_COMPONENT_ID, {"name": "format", "in": "query", "required": False,
                                        "schema": {"type": "string",
-                                                  "enum": ["json", "mermaid"]}}],
+                                                  "enum": ["json", "mermaid"]}},
+                       {"name": "data", "in": "query", "required": False,
+                        "description": "1: the data edges too (kind data, or implicit "
+                        "when wired by name)", "schema": {"type": "string", "enum": ["0", "1"]}}],
         "responses": {"200": {"description": "the graph", "content": {
             "application/json": {"schema": {"type": "object"}},
             "text/plain": {"schema": {"type": "string"}}}}, **_errors(401, 404, 422)}},
