@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,10 +24,10 @@ from loom.temporal import TemporalBackend
 from processes import stop_process
 from runtime.conftest import linear_flow, prop, tool_node
 from temporal.conftest import free_port, start_dev_server
+from temporal.workers import LOOM, worker_processes
 
 pytestmark = pytest.mark.timeout(180)
 
-LOOM = str(Path(sys.executable).parent / "loom")
 TOOLS = '''
 import os
 
@@ -100,12 +99,8 @@ async def test_a_waiting_run_resumes_after_the_server_restarts(
     tools.write_text(TOOLS)
     url = f"temporal://{file_server.address}/default"
     cli = ["--backend", url, "--task-queue", task_queue]
-    log = (tmp_path / "worker.log").open("wb")
-    worker = subprocess.Popen(
-        [LOOM, "worker", "--temporal", file_server.address, "--task-queue", task_queue,
-         "--tools", str(tools)],
-        env={**os.environ, "RESTART_DIR": str(tmp_path)}, stdout=subprocess.DEVNULL, stderr=log)
-    try:
+    env = {**os.environ, "RESTART_DIR": str(tmp_path)}
+    with worker_processes(1, file_server.address, task_queue, tools, env) as [worker]:
         started = loom_command("run", str(config), "-i", "name=ada", "--json", *cli)
         assert started.returncode == 3, started.stderr
         by_cli = json.loads(started.stdout)["run_id"]
@@ -126,9 +121,6 @@ async def test_a_waiting_run_resumes_after_the_server_restarts(
             resumed = await runtime.aresume(waiting.run_id or "", {request.id: "second"})
         assert resumed.status == "finished", resumed.error
         assert resumed.outputs == {"greeting": "hello bob", "loud": "SECOND!"}
-    finally:
-        stop_process(worker, 15)
-        log.close()
-    assert worker.returncode == 0, (tmp_path / "worker.log").read_text()
+    assert worker.returncode == 0, (tmp_path / "worker0.log").read_text()
     assert calls(tmp_path) == Counter({"greet ada": 1, "greet bob": 1, "shout first": 1,
                                        "shout second": 1})  # each tool ran once per run
