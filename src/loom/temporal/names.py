@@ -10,6 +10,7 @@ TOOL_ACTIVITY = "loom.tool"
 LLM_ACTIVITY = "loom.llm"
 HTTP_ACTIVITY = "loom.http"
 MCP_ACTIVITY = "loom.mcp"
+MCP_END_ACTIVITY = "loom.mcp.end"  # a run ended: its worker closes the run's MCP sessions
 SETTLE_UPDATE = "loom.settle"
 ANSWER_UPDATE = "loom.answer"
 VIEW_QUERY = "loom.view"
