@@ -7,8 +7,10 @@ Counted on the server's side: it logs each call's session id and each session's 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +22,7 @@ from loom import mcp
 from loom.spec import MCPTool, StreamableHTTPTransport, ToolNode
 from loom.temporal import TemporalBackend, connect
 from loom.temporal.mcp_pool import SessionPool
-from runtime.conftest import linear_flow, prop, props
+from runtime.conftest import linear_flow, prop, props, tool_node
 from temporal.backends import backend
 from temporal.test_mcp import transport
 from temporal.workers import worker_processes
@@ -144,3 +146,36 @@ async def test_sensitive_headers_come_from_the_workers_registry_never_the_histor
         result.run_id or "").fetch_history()
     text = history.to_json()
     assert "from-the-worker" not in text and "not-for-the-history" not in text
+
+
+async def test_a_stopping_worker_closes_the_sessions_it_keeps(
+    temporal_server: str, task_queue: str, mcp_server: tuple[str, Path], tmp_path: Path
+) -> None:
+    """SIGTERM while the run, past its MCP call, waits on a tool: the run has not ended,
+    so only the worker's stop closes the session."""
+    url, log = mcp_server
+    hold = tool_node("hold", [], [prop("done")])
+    flow = linear_flow("held", counter(transport(url), "a", "first"), hold,
+                       outputs=[prop("said_a"), prop("done")], wiring="edges")
+    (tmp_path / "tools.py").write_text(
+        "import asyncio\n\nasync def hold() -> str:\n    await asyncio.sleep(60)\n"
+        "    return 'late'\n")
+    client = await connect(temporal_server)
+    backend_ = TemporalBackend(f"temporal://{temporal_server}/default", task_queue)
+    before = mark(log)
+    with worker_processes(1, temporal_server, task_queue, tmp_path / "tools.py",
+                          os.environ) as [worker], loom.Runtime(backend=backend_) as runtime:
+        task = asyncio.ensure_future(runtime.arun(flow, run_id=f"held-{task_queue}"))
+        try:
+            await eventually(lambda: len(sessions_of(log, before)) == 1, 60)
+            [session] = sessions_of(log, before)
+            await asyncio.sleep(0.5)  # the tool's activity has started
+            assert session not in ended(log)
+            worker.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(worker.wait, 30)
+            assert worker.returncode == 0
+            assert session in ended(log)
+        finally:
+            await client.get_workflow_handle(f"held-{task_queue}").terminate()
+            with contextlib.suppress(loom.LoomError):
+                await asyncio.wait_for(task, 30)

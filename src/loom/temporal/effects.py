@@ -9,6 +9,7 @@ activities in flight is capped well under Temporal's 2,000 per workflow.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -143,8 +144,11 @@ class TemporalEffects(Effects):
         """The run ends (or waits): close its MCP sessions. Best effort: the activity
         reaches one worker of the queue; the others close theirs when idle."""
         if workflow.patched(MCP_END_ACTIVITY):  # never in a history recorded before it
-            await self._activity(MCP_END_ACTIVITY, {"run": run_id}, 30.0,
-                                 TemporalRetry(maximum_attempts=1))
+            with contextlib.suppress(ActivityError):  # the idle timeout closes them then
+                await workflow.execute_activity(
+                    MCP_END_ACTIVITY, {"run": run_id}, task_queue=self.settings.task_queue,
+                    schedule_to_close_timeout=timedelta(seconds=60),  # never holds a run long
+                    retry_policy=TemporalRetry(maximum_attempts=1))
 
     async def _mcp(self, transport: ClientTransport, retry_policy: dict[str, Any] | None,
                    request: dict[str, Any]) -> Any:
