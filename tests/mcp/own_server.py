@@ -4,7 +4,8 @@
     python own_server.py LOG sse|http PORT [CERT KEY CA]   (with CERT..: mutual TLS)
 
 Every session start (a process, for stdio) and every call is appended to LOG,
-one line each, so tests count them on the server's side.
+one line each, so tests count them on the server's side; over HTTP, so is every
+session's end and every ``x-loom-secret`` header.
 """
 
 from __future__ import annotations
@@ -110,6 +111,22 @@ def busy_at_first(app: Any) -> Any:
     return wrapped
 
 
+def logs_ends_and_secrets(app: Any) -> Any:
+    """Log ``end SESSION`` when a client closes its session (streamable HTTP's DELETE),
+    and ``secret VALUE`` for a request carrying an ``x-loom-secret`` header."""
+
+    async def wrapped(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            headers = dict(scope.get("headers") or [])
+            if scope["method"] == "DELETE":
+                log(f"end {headers.get(b'mcp-session-id', b'?').decode()}")
+            if b"x-loom-secret" in headers:
+                log(f"secret {headers[b'x-loom-secret'].decode()}")
+        await app(scope, receive, send)
+
+    return wrapped
+
+
 def main() -> None:
     mode = sys.argv[2]
     if mode == "stdio":
@@ -126,7 +143,7 @@ def main() -> None:
         tls = {"ssl_certfile": cert, "ssl_keyfile": key, "ssl_ca_certs": ca,
                "ssl_cert_reqs": ssl.CERT_REQUIRED}
     log(f"start {os.getpid()}")
-    uvicorn.run(busy_at_first(app), host="127.0.0.1", port=port, log_level="warning", **tls)
+    uvicorn.run(logs_ends_and_secrets(busy_at_first(app)), host="127.0.0.1", port=port, log_level="warning", **tls)
 
 
 if __name__ == "__main__":

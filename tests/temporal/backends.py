@@ -35,7 +35,7 @@ async def backend(
                 runtime.activities = activities  # type: ignore[attr-defined]
                 yield runtime
     finally:
-        activities.close()
+        await activities.aclose()
 
 
 async def replay(server: str, run_id: str) -> None:

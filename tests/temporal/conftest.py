@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -21,6 +22,9 @@ from shared_folder import in_ci
 
 if not in_ci():
     pytest.importorskip("temporalio", reason="loom[temporal] is not installed")
+
+
+OWN_SERVER = Path(__file__).resolve().parents[1] / "mcp" / "own_server.py"
 
 
 def temporal_cli() -> str:
@@ -42,33 +46,59 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``HOST:PORT`` of a dev server this fixture starts and stops."""
-    cli, port = temporal_cli(), free_port()
-    log = (tmp_path_factory.mktemp("temporal") / "server.log").open("wb")
+def start_dev_server(port: int, log: IO[bytes], *extra: str) -> subprocess.Popen[bytes]:
+    """A dev server on 127.0.0.1:``port``, once it accepts connections (``extra``: more
+    ``start-dev`` options, e.g. ``--db-filename FILE``)."""
     process = subprocess.Popen(
-        [cli, "server", "start-dev", "--headless", "--ip", "127.0.0.1", "--port", str(port),
-         "--ui-port", str(free_port()), "--log-level", "warn",
+        [temporal_cli(), "server", "start-dev", "--headless", "--ip", "127.0.0.1",
+         "--port", str(port), "--ui-port", str(free_port()), "--log-level", "warn",
          "--dynamic-config-value", "frontend.enableServerVersionCheck=false",
-         "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000"],
+         "--dynamic-config-value", "history.transferProcessorMaxPollRPS=1000", *extra],
         stdout=log, stderr=subprocess.STDOUT,
         env={**os.environ, "TEMPORAL_VERSION_CHECK_DISABLED": "1"},
     )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                stop_process(process)
+                pytest.fail(f"the Temporal dev server did not start (see {log.name})")
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """``HOST:PORT`` of a dev server this fixture starts and stops."""
+    port = free_port()
+    with (tmp_path_factory.mktemp("temporal") / "server.log").open("wb") as log:
+        process = start_dev_server(port, log)
+        try:
+            yield f"127.0.0.1:{port}"
+        finally:
+            stop_process(process)
+
+
+@pytest.fixture(scope="module")
+def mcp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """(url, call log) of the test MCP server over streamable HTTP."""
+    pytest.importorskip("mcp", reason="loom[mcp] is not installed")
+    log = tmp_path_factory.mktemp("mcp") / "server.log"
+    port = free_port()
+    process = subprocess.Popen([sys.executable, str(OWN_SERVER), str(log), "http", str(port)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"the Temporal dev server did not start (see {log.name})")
-                time.sleep(0.05)
-        yield f"127.0.0.1:{port}"
+        while not (log.exists() and "start" in log.read_text()):
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the test MCP server did not start")
+            time.sleep(0.05)
+        time.sleep(0.3)  # it logs before uvicorn listens
+        yield f"http://127.0.0.1:{port}/mcp", log
     finally:
         stop_process(process)
-        log.close()
 
 
 @pytest.fixture

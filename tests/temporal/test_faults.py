@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -18,10 +16,10 @@ import loom
 from loom.spec.nodes import MapNode
 from loom.temporal import TemporalBackend
 from runtime.conftest import linear_flow, prop, tool_subflow
+from temporal.workers import worker_processes
 
 pytestmark = pytest.mark.timeout(120)
 
-LOOM = str(Path(sys.executable).parent / "loom")
 ITEMS = 12
 TOOLS = '''
 import os, time
@@ -49,10 +47,6 @@ async def test_a_killed_worker_loses_no_finished_work(
     tools = tmp_path / "tools.py"
     tools.write_text(TOOLS)
     env = {**os.environ, "FAULT_DIR": str(tmp_path)}
-    logs = [(tmp_path / f"worker{i}.log").open("wb") for i in range(2)]
-    workers = [subprocess.Popen([LOOM, "worker", "--temporal", temporal_server, "--task-queue",
-                                 task_queue, "--tools", str(tools)], env=env,
-                                stdout=subprocess.DEVNULL, stderr=log) for log in logs]
     sub = tool_subflow("one", "step", [prop("value", "integer")], [prop("doubled", "integer")])
     node = MapNode(name="each", subflow=sub)
     flow = linear_flow("main", node, inputs=[prop("iterated_value",
@@ -61,32 +55,20 @@ async def test_a_killed_worker_loses_no_finished_work(
     backend = TemporalBackend(f"temporal://{temporal_server}/default", task_queue,
                               tool_timeout=2.0)
     killed = None
-    try:
-        with loom.Runtime(backend=backend) as runtime:
-            run = asyncio.ensure_future(runtime.arun(flow, {"iterated_value": list(range(ITEMS))}))
-            deadline = time.monotonic() + 60
-            while True:  # a few calls done, one in flight
-                done, began = lines(tmp_path / "finished"), lines(tmp_path / "started")
-                if len(done) >= 3 and len(began) > len(done):
-                    break
-                assert time.monotonic() < deadline and not run.done(), "the run did not start"
-                await asyncio.sleep(0.02)
-            busy = next(pid for item in began if item not in done for pid in [item[1]])
-            killed = next(w for w in workers if w.pid == busy)
-            killed.send_signal(signal.SIGKILL)
-            result = await asyncio.wait_for(run, 90)
-    finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
-        for worker in workers:
-            try:
-                worker.wait(15)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
-        for log in logs:
-            log.close()
+    with worker_processes(2, temporal_server, task_queue, tools, env) as workers, \
+            loom.Runtime(backend=backend) as runtime:
+        run = asyncio.ensure_future(runtime.arun(flow, {"iterated_value": list(range(ITEMS))}))
+        deadline = time.monotonic() + 60
+        while True:  # a few calls done, one in flight
+            done, began = lines(tmp_path / "finished"), lines(tmp_path / "started")
+            if len(done) >= 3 and len(began) > len(done):
+                break
+            assert time.monotonic() < deadline and not run.done(), "the run did not start"
+            await asyncio.sleep(0.02)
+        busy = next(pid for item in began if item not in done for pid in [item[1]])
+        killed = next(w for w in workers if w.pid == busy)
+        killed.send_signal(signal.SIGKILL)
+        result = await asyncio.wait_for(run, 90)
     assert result.status == "finished", result.error
     assert result.outputs == {"collected_doubled": [2 * i for i in range(ITEMS)]}
     finished = Counter(value for value, _ in lines(tmp_path / "finished"))

@@ -7,10 +7,6 @@ a StdioTransport is refused by the component policy the workflow loads flows wit
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,37 +15,13 @@ import pytest
 from loom.spec import Agent, MCPTool, MCPToolBox, StreamableHTTPTransport, ToolNode
 from loom.spec.llms import OpenAiCompatibleConfig
 from loom.temporal import connect
-from loom.temporal.names import MCP_ACTIVITY
+from loom.temporal.names import MCP_ACTIVITY, MCP_END_ACTIVITY
 from loom.testing import ScriptedToolCall, ToolCallsReply
-from processes import stop_process
 from runtime.conftest import FAST_RETRY, linear_flow, prop, props
 from temporal.backends import BACKENDS
-from temporal.conftest import free_port
 from temporal.test_scenarios import Counted, same_on_both
 
-OWN_SERVER = Path(__file__).resolve().parents[1] / "mcp" / "own_server.py"
-
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def mcp_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    """(url, call log) of the test MCP server over streamable HTTP."""
-    pytest.importorskip("mcp", reason="loom[mcp] is not installed")
-    log = tmp_path_factory.mktemp("mcp") / "server.log"
-    port = free_port()
-    process = subprocess.Popen([sys.executable, str(OWN_SERVER), str(log), "http", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while not (log.exists() and "start" in log.read_text()):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("the test MCP server did not start")
-            time.sleep(0.05)
-        time.sleep(0.3)  # it logs before uvicorn listens
-        yield f"http://127.0.0.1:{port}/mcp", log
-    finally:
-        stop_process(process)
 
 
 def calls(log: Path, prefix: str) -> int:
@@ -88,7 +60,8 @@ async def test_an_mcp_tool_node_is_an_activity(kind, temporal_server, task_queue
     runs = 2 if kind == "temporal" else 1  # same_on_both runs it locally first
     assert calls(log, "call add 20 22") - before == runs
     if kind == "temporal":
-        assert await activity_types(temporal_server, result.run_id) == [MCP_ACTIVITY]
+        assert await activity_types(temporal_server, result.run_id) == [
+            MCP_ACTIVITY, MCP_END_ACTIVITY]  # the call, then its session closed
 
 
 @pytest.mark.parametrize("kind", BACKENDS)

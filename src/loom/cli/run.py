@@ -30,6 +30,7 @@ from loom.cli.setup import (
     positive_int,
     positive_seconds,
     prepare,
+    refuse_backend_only,
     refuse_trace_elsewhere,
 )
 from loom.cli.waiting import (
@@ -90,7 +91,7 @@ def register(subparsers: Any) -> None:
     add_store_options(parser)
     add_registry_option(parser)
     add_policy_options(parser)
-    add_backend_options(parser)
+    add_backend_options(parser, start=True)
     add_observe_options(parser)
     parser.set_defaults(handler=run_command)
 
@@ -103,6 +104,7 @@ def run_command(args: argparse.Namespace) -> int:
         with collected_warnings() as warned:
             try:
                 refuse_trace_elsewhere(args)
+                refuse_backend_only(args)
                 prepared = prepare(
                     # Checkpointed after every node, the run needs its store: open it now.
                     RuntimeOptions.from_args(args), args.config,

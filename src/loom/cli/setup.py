@@ -53,6 +53,8 @@ class RuntimeOptions:
     blocked_components: Sequence[str] = ()
     backend: str | None = None  # temporal://HOST:PORT/NS: runs live in Temporal
     task_queue: str = "loom"
+    tool_timeout: float = 300.0  # seconds per attempt of a ServerTool call on a backend
+    tool_attempts: int = 5  # attempts in all (a lost worker, a timed-out attempt)
 
     @property
     def load_policy(self) -> PolicyArgs:
@@ -340,15 +342,36 @@ def temporal_backend(options: RuntimeOptions) -> Any:
         return None
     from loom.temporal import TemporalBackend  # loom[temporal]: temporalio is optional
 
-    return TemporalBackend(options.backend, options.task_queue)
+    return TemporalBackend(options.backend, options.task_queue,
+                           tool_timeout=options.tool_timeout, tool_attempts=options.tool_attempts)
 
 
-def add_backend_options(parser: argparse.ArgumentParser) -> None:
+def add_backend_options(parser: argparse.ArgumentParser, start: bool = False) -> None:
+    """``--backend`` and ``--task-queue``; with ``start``, what a run starts with too."""
     parser.add_argument("--backend", metavar="temporal://HOST:PORT/NAMESPACE",
                         help="run on a Temporal server (its `loom worker`s bind the tools) "
                         "instead of in this process; the run id is the workflow id")
     parser.add_argument("--task-queue", metavar="Q", default="loom",
                         help="the Temporal task queue of the workers (default: loom)")
+    if start:
+        parser.add_argument("--tool-timeout", metavar="SECONDS", type=positive_seconds,
+                            help="with --backend: seconds a ServerTool call's "
+                            "attempt may take before Temporal gives it to another worker "
+                            "(a lost worker is noticed after it; default 300)")
+        parser.add_argument("--tool-attempts", metavar="N", type=positive_int,
+                            help="with --backend: attempts a ServerTool call gets in all when "
+                            "its worker is lost or an attempt times out (default 5; a tool's "
+                            "own exception is never retried)")
+
+
+def refuse_backend_only(args: argparse.Namespace) -> None:
+    """``--tool-timeout`` and ``--tool-attempts`` are Temporal's: refuse them locally."""
+    if getattr(args, "backend", None) is None:
+        for option in ("tool_timeout", "tool_attempts"):
+            if getattr(args, option, None) is not None:
+                flag = "--" + option.replace("_", "-")
+                raise CommandError(f"{flag} works only with --backend (a local run calls each "
+                                   "tool once, in this process)", hint=f"drop {flag}")
 
 
 def refuse_trace_elsewhere(args: argparse.Namespace) -> None:

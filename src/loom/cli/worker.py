@@ -7,7 +7,7 @@ import asyncio
 from typing import Any
 
 from loom.cli import EXIT_OK, EXIT_USAGE, add_registry_option, err, read_registries, report_error
-from loom.cli.setup import load_tools
+from loom.cli.setup import load_tools, positive_int, positive_seconds
 from loom.errors import LoomError
 
 
@@ -30,6 +30,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--activities-only", action="store_true",
                         help="run only tool and LLM calls, no workflows (a worker next to "
                         "the systems its tools need)")
+    parser.add_argument("--mcp-sessions", metavar="N", type=positive_int, default=64,
+                        help="MCP sessions kept open for the runs this worker serves (one "
+                        "per run and server; least recently used closed first; default 64)")
+    parser.add_argument("--mcp-idle-timeout", metavar="SECONDS", type=positive_seconds,
+                        default=300.0, help="close a kept MCP session unused this long "
+                        "(default 300)")
     add_registry_option(parser)
     parser.set_defaults(handler=worker_command)
 
@@ -46,7 +52,8 @@ def worker_command(args: argparse.Namespace) -> int:
 
         asyncio.run(serve(args.temporal, args.namespace, args.task_queue, tools,
                           registry=registry, activities_only=args.activities_only,
-                          ready=ready))
+                          ready=ready, mcp_sessions=args.mcp_sessions,
+                          mcp_idle_timeout=args.mcp_idle_timeout))
     except LoomError as exc:
         report_error(exc)
         return EXIT_USAGE

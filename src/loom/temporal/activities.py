@@ -11,7 +11,8 @@ Temporal.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from temporalio import activity
@@ -20,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from loom import mcp
 from loom.errors import LlmError, LoomError, StepError
 from loom.llm import LlmOverrides, overrides_from_env
+from loom.mcp import Sessions
 from loom.runtime.http_call import HttpCall
 from loom.runtime.services import Services
 from loom.serialization import load_document
@@ -27,10 +29,12 @@ from loom.spec.llms import LlmConfig
 from loom.spec.nodes import ApiNode
 from loom.spec.tools import RemoteTool
 from loom.spec.transports import ClientTransport
+from loom.temporal.mcp_pool import SessionPool
 from loom.temporal.names import (
     HTTP_ACTIVITY,
     LLM_ACTIVITY,
     MCP_ACTIVITY,
+    MCP_END_ACTIVITY,
     TOOL_ACTIVITY,
     too_large,
 )
@@ -42,6 +46,7 @@ class Activities:
     def __init__(
         self, tools: Mapping[str, Callable[..., Any]], registry: Mapping[str, Any] | None = None,
         tool_threads: int = 64, llm: Mapping[str, str] | None = None,
+        mcp_sessions: int = 64, mcp_idle_timeout: float = 300.0,
     ) -> None:
         overrides: dict[str, Any] = dict(overrides_from_env())
         overrides.update(llm or {})  # the worker's --llm-url, or a test's server
@@ -52,9 +57,10 @@ class Activities:
         )
         self.registry = dict(registry or {})
         self.calls: dict[str, int] = {}  # tool name -> calls started here (tests count them)
+        self.mcp_pool = SessionPool(mcp_sessions, mcp_idle_timeout)
 
     def all(self) -> list[Callable[..., Any]]:
-        return [self.tool, self.llm, self.http, self.mcp]
+        return [self.tool, self.llm, self.http, self.mcp, self.mcp_end]
 
     @activity.defn(name=TOOL_ACTIVITY)
     async def tool(self, request: dict[str, Any]) -> Any:
@@ -115,9 +121,9 @@ class Activities:
 
     @activity.defn(name=MCP_ACTIVITY)
     async def mcp(self, request: dict[str, Any]) -> Any:
-        """An MCP tool call (``tool`` given) or a server's listing. The session is the
-        activity's own, opened and closed here: the run's calls may land on any
-        worker, and a session a worker kept for a run would have no one to close it."""
+        """An MCP tool call (``tool`` given) or a server's listing, on the session this
+        worker keeps for the run and server (``mcp_pool``); a request without a run
+        (recorded before the pool) gets a session of its own, closed after it."""
         who = request["who"]
         try:
             transport = load_document(request["transport"], registry=self.registry)
@@ -125,8 +131,7 @@ class Activities:
                 raise ApplicationError("not an MCP transport", type="LoadError",
                                        non_retryable=True)
             mcp.require_sdk()
-            sessions = mcp.Sessions()
-            try:
+            async with self._sessions(request.get("run")) as sessions:
                 if "tool" in request:
                     result: Any = await mcp.call_tool(
                         sessions, transport, request["tool"], request["arguments"], who,
@@ -134,8 +139,6 @@ class Activities:
                 else:
                     result = await mcp.list_tools(sessions, transport, who,
                                                   request["retry_policy"])
-            finally:
-                await sessions.close()
         except mcp.McpToolError as exc:
             raise ApplicationError(str(exc), exc.hint, type="McpToolError",
                                    non_retryable=True) from exc
@@ -145,8 +148,30 @@ class Activities:
         _fits(result, f"the answer of {who}")
         return result
 
+    @contextlib.asynccontextmanager
+    async def _sessions(self, run_id: str | None) -> AsyncIterator[Sessions]:
+        if run_id is not None:
+            async with self.mcp_pool.lease(run_id) as sessions:
+                yield sessions
+            return
+        sessions = Sessions()
+        try:
+            yield sessions
+        finally:
+            await sessions.close()
+
+    @activity.defn(name=MCP_END_ACTIVITY)
+    async def mcp_end(self, request: dict[str, Any]) -> int:
+        """The run ended: close its MCP sessions here (how many there were)."""
+        return await self.mcp_pool.end_run(request["run"])
+
     def close(self) -> None:
         self.services.close()
+
+    async def aclose(self) -> None:
+        """Close the MCP sessions, then the rest (the worker stops)."""
+        await self.mcp_pool.close()
+        self.close()
 
 
 def _fits(value: Any, what: str) -> None:

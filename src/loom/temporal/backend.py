@@ -32,6 +32,7 @@ from loom.temporal.converter import connect
 from loom.temporal.names import (
     ANSWER_UPDATE,
     DEFAULT_TASK_QUEUE,
+    INFRA_ATTEMPTS,
     SETTLE_UPDATE,
     VIEW_QUERY,
     WORKFLOW,
@@ -61,12 +62,18 @@ class TemporalBackend:
     """Runs flows as workflows on a Temporal server (workers: ``loom worker``)."""
 
     def __init__(
-        self, url: str, task_queue: str = DEFAULT_TASK_QUEUE, *, tool_timeout: float = 300.0
+        self, url: str, task_queue: str = DEFAULT_TASK_QUEUE, *, tool_timeout: float = 300.0,
+        tool_attempts: int = INFRA_ATTEMPTS,
     ) -> None:
         self.target, self.namespace = parse_backend(url)
         self.url = url
         self.task_queue = task_queue
         self.tool_timeout = tool_timeout  # per attempt: a lost worker's call moves on after it
+        self.tool_attempts = tool_attempts  # in all, for a ServerTool call (lost worker, timeout)
+        if tool_timeout <= 0 or tool_attempts < 1:
+            raise LoomError(f"TemporalBackend: tool_timeout={tool_timeout!r} and "
+                            f"tool_attempts={tool_attempts!r}",
+                            hint="give a timeout above 0 seconds and at least 1 attempt")
 
     async def _client(self) -> Client:
         # Connected per call: a blocking Runtime.run runs each call on a loop of its own.
@@ -82,7 +89,8 @@ class TemporalBackend:
     ) -> RunResult:
         client = await self._client()
         start = {"flow": dumps(component), "inputs": dict(inputs), "task_queue": self.task_queue,
-                 "tool_timeout": self.tool_timeout, **limits}
+                 "tool_timeout": self.tool_timeout, "tool_attempts": self.tool_attempts,
+                 **limits}
         workflow_id = run_id or uuid.uuid4().hex
         problem = too_large(start, "the run (its flow and inputs)")
         if problem is not None:

@@ -9,6 +9,7 @@ activities in flight is capped well under Temporal's 2,000 per workflow.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,6 +18,7 @@ from typing import Any
 from temporalio import workflow
 from temporalio.common import RetryPolicy as TemporalRetry
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 from loom import mcp
 from loom.errors import LlmError, StepError
@@ -30,23 +32,33 @@ from loom.spec.llms import LlmConfig
 from loom.spec.transports import ClientTransport
 from loom.temporal.names import (
     HTTP_ACTIVITY,
+    INFRA_ATTEMPTS,
     LLM_ACTIVITY,
     MCP_ACTIVITY,
+    MCP_END_ACTIVITY,
     TOOL_ACTIVITY,
     too_large,
 )
 
 MAX_IN_FLIGHT = 500  # activities per workflow; Temporal refuses more than 2,000 pending
-INFRA_ATTEMPTS = 5  # a lost worker or a timed-out attempt; a tool's own error is not retried
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Where activities run, and how long a tool's attempt may take before Temporal
-    gives it to another worker (a lost worker is only noticed by that timeout)."""
+    """Where activities run, how long a tool's attempt may take before Temporal gives
+    it to another worker (a lost worker is only noticed by that timeout), and how many
+    attempts a tool call gets in all (ServerTool has no retry_policy of its own)."""
 
     task_queue: str
     tool_timeout: float = 300.0
+    tool_attempts: int = INFRA_ATTEMPTS
+
+    @classmethod
+    def of_start(cls, start: Mapping[str, Any]) -> Settings:
+        """The settings a run was started with (a run started before a setting existed
+        gets its default)."""
+        return cls(start["task_queue"], start.get("tool_timeout") or 300.0,
+                   start.get("tool_attempts") or INFRA_ATTEMPTS)
 
 
 class TemporalEffects(Effects):
@@ -84,13 +96,22 @@ class TemporalEffects(Effects):
         await workflow.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
 
     async def tool(self, bound: BoundTool, arguments: dict[str, Any]) -> Any:
+        settings = self.settings
         try:
             return await self._activity(
                 TOOL_ACTIVITY, {"name": bound.name, "arguments": arguments},
-                self.settings.tool_timeout, _retry(RetryPolicy(), INFRA_ATTEMPTS),
+                settings.tool_timeout, _retry(RetryPolicy(), settings.tool_attempts),
             )
         except ApplicationError as exc:
             raise self._error(exc.type or "Exception")(exc.message) from None
+        except ActivityError as exc:
+            if not isinstance(exc.cause, TemporalTimeout):
+                raise
+            raise self._error("ToolTimeout")(
+                f"no worker finished it within {settings.tool_timeout:g} s, "
+                f"{settings.tool_attempts} attempt(s) in all (a lost worker, or a tool slower "
+                "than that): give more with tool_timeout= and tool_attempts= on "
+                "TemporalBackend, or loom run --tool-timeout/--tool-attempts") from None
 
     async def http(self, call: HttpCall, inputs: dict[str, Any]) -> dict[str, Any]:
         document = self._documents.get(id(call))
@@ -114,7 +135,20 @@ class TemporalEffects(Effects):
     async def mcp(self, run: Run, transport: ClientTransport, who: str,
                   retry: dict[str, Any] | None, tool: str = "", arguments: Any = None) -> Any:
         request = {"tool": tool, "arguments": arguments, "who": who} if tool else {"who": who}
-        return await self._mcp(transport, retry, request)
+        if MCP_END_ACTIVITY not in run.memo:  # the run's first MCP call: end its sessions
+            run.memo[MCP_END_ACTIVITY] = True
+            run.closers.append(lambda: self._mcp_end(run.run_id))
+        return await self._mcp(transport, retry, {**request, "run": run.run_id})
+
+    async def _mcp_end(self, run_id: str) -> None:
+        """The run ends (or waits): close its MCP sessions. Best effort: the activity
+        reaches one worker of the queue; the others close theirs when idle."""
+        if workflow.patched(MCP_END_ACTIVITY):  # never in a history recorded before it
+            with contextlib.suppress(ActivityError):  # the idle timeout closes them then
+                await workflow.execute_activity(
+                    MCP_END_ACTIVITY, {"run": run_id}, task_queue=self.settings.task_queue,
+                    schedule_to_close_timeout=timedelta(seconds=60),  # never holds a run long
+                    retry_policy=TemporalRetry(maximum_attempts=1))
 
     async def _mcp(self, transport: ClientTransport, retry_policy: dict[str, Any] | None,
                    request: dict[str, Any]) -> Any:

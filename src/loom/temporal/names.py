@@ -10,10 +10,12 @@ TOOL_ACTIVITY = "loom.tool"
 LLM_ACTIVITY = "loom.llm"
 HTTP_ACTIVITY = "loom.http"
 MCP_ACTIVITY = "loom.mcp"
+MCP_END_ACTIVITY = "loom.mcp.end"  # a run ended: its worker closes the run's MCP sessions
 SETTLE_UPDATE = "loom.settle"
 ANSWER_UPDATE = "loom.answer"
 VIEW_QUERY = "loom.view"
 DEFAULT_TASK_QUEUE = "loom"
+INFRA_ATTEMPTS = 5  # a lost worker or a timed-out attempt; a tool's own error is not retried
 PAYLOAD_LIMIT = 2_000_000  # bytes: Temporal refuses a payload over 2 MB, for ever
 
 

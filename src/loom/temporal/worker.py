@@ -44,11 +44,14 @@ def make_worker(
 async def serve(
     target: str, namespace: str, task_queue: str, tools: Mapping[str, Callable[..., Any]],
     *, registry: Mapping[str, Any] | None = None, activities_only: bool = False,
-    ready: Callable[[], None] | None = None,
+    ready: Callable[[], None] | None = None, mcp_sessions: int = 64,
+    mcp_idle_timeout: float = 300.0,
 ) -> None:
-    """Run a worker until SIGINT or SIGTERM."""
+    """Run a worker until SIGINT or SIGTERM; ``mcp_sessions`` and ``mcp_idle_timeout``
+    bound the MCP sessions it keeps for runs."""
     client = await connect(target, namespace)
-    activities = Activities(tools, registry)
+    activities = Activities(tools, registry, mcp_sessions=mcp_sessions,
+                            mcp_idle_timeout=mcp_idle_timeout)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -61,4 +64,4 @@ async def serve(
                 ready()
             await stop.wait()
     finally:
-        activities.close()
+        await activities.aclose()

@@ -63,8 +63,7 @@ class LoomRun:
             **{key: start[key] for key in _LIMITS if start.get(key) is not None},
         )
         runtime.services.tools = _RemoteTools()
-        settings = Settings(start["task_queue"], start.get("tool_timeout") or 300.0)
-        runtime.services.effects = TemporalEffects(settings)
+        runtime.services.effects = TemporalEffects(Settings.of_start(start))
         with runtime:
             await self._walk(runtime, start)
         await workflow.wait_condition(workflow.all_handlers_finished)
