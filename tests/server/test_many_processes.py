@@ -1,6 +1,7 @@
 """Two `loom serve` processes on one PostgreSQL store: a cancel sent to either ends a
 run wherever it runs, an event stream on either follows it live, and the per-token
-limit of runs going on counts both; `loom runs cancel` reaches a run a server runs."""
+limit of runs going on counts both; `loom runs cancel` reaches a run a server runs. And
+a cancel whose holder does not act on it answers 202."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ import pytest
 from httpx_sse import ServerSentEvent, connect_sse
 
 from loom.cli import main
+from loom.server import manager
+from loom.stores.base import make_owner
+from loom.stores.sqlite import SqliteStore
 
 from .helpers import ServerProcess, write_configs
 from .test_durability import _schema, midway, servers, wait_until
@@ -167,3 +171,26 @@ def test_the_limit_of_runs_per_token_counts_the_runs_of_both_processes(
     assert start(a, alpha, "5").status_code == 202
     a.close()
     b.close()
+
+
+def test_a_cancel_the_holder_does_not_act_on_answers_202_and_stays_asked(
+    tmp_path: Path, make_server: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(manager, "CANCEL_WAIT", 0.5)
+    client = make_server()
+    run = client.post("/v1/components/two_asks/runs", params={"wait": 10}, json={}).json()
+    store = SqliteStore(tmp_path / "server.sqlite3")
+    owner = make_owner()
+    store.claim(run["run_id"], owner)  # held by a live process that is no server
+    try:
+        asked = client.post(f"/v1/runs/{run['run_id']}/cancel")
+        assert asked.status_code == 202, asked.text
+        assert asked.json()["cancel_requested"] is True
+        assert asked.json()["status"] == "waiting"
+        assert store.cancel_requests() == [run["run_id"]]
+    finally:
+        store.release(run["run_id"], owner)
+        store.close()
+    done = client.post(f"/v1/runs/{run['run_id']}/cancel")  # nobody holds it now
+    assert done.status_code == 200 and done.json()["status"] == "cancelled"
+    assert "cancel_requested" not in done.json()

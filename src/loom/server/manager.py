@@ -158,14 +158,14 @@ class RunManager:
         self._spawn(run_id, answers, token, owner, seq)
         return await self.record(run_id)
 
-    async def cancel(self, run_id: str, wait: float = CANCEL_WAIT) -> dict[str, Any]:
+    async def cancel(self, run_id: str, wait: float | None = None) -> dict[str, Any]:
         """Cancel a run wherever it runs; idempotent (a run that ended stays as it
         ended). Here: through its task. A run no live process holds (waiting, or
         left by a process that died) is marked cancelled at once. One that another
         process runs is asked to cancel through the store; its holder cancels it at
         its next look, and its record comes back once it ended, or after ``wait``
-        seconds still ``running``."""
-        deadline = time.monotonic() + wait
+        seconds (:data:`CANCEL_WAIT`) still ``running``."""
+        deadline = time.monotonic() + (CANCEL_WAIT if wait is None else wait)
         while True:
             task = self.tasks.get(run_id)
             if task is not None:
