@@ -29,8 +29,14 @@ def test_a_cancel_request_reaches_the_holder_and_goes_when_the_run_ends(
     running.owner = holder
     store.save(running)  # the holder's checkpoints keep the request
     assert other.cancel_requests() == ["r1"]
-    running.status = "cancelled"
-    store.save(running)
+    running.status = "waiting"
+    store.save(running)  # it waits before its holder saw the request: nobody holds it
+    assert store.cancel_requests() == []
+    resumer = make_owner()
+    resumed = other.claim("r1", resumer)  # answered: whoever resumes it is asked too
+    assert store.cancel_requests() == ["r1"]
+    resumed.status = "cancelled"
+    other.save(resumed)
     assert store.cancel_requests() == []
     other.request_cancel("r1")  # a run that ended is asked nothing
     assert store.cancel_requests() == []
