@@ -53,7 +53,8 @@ def register(subparsers: Any) -> None:
     delete.add_argument("--json", action="store_true",
                         help='print {"deleted": [...], "missing": [...]}')
     cancel = actions.add_parser(
-        "cancel", help="cancel a run: a waiting one in the store, or one in Temporal")
+        "cancel", help="cancel a run in the store (one a loom serve runs: through it), "
+        "or in Temporal")
     cancel.add_argument("run_id", metavar="RUN_ID")
     cancel.add_argument("--json", action="store_true",
                         help='print {"run_id": ..., "status": "cancelled"}')

@@ -261,7 +261,8 @@ class RunManager:
         limit can go on: of runs booked at once, the one counted last sees them all
         and backs out when over. Two booked at once may both back out though (each
         sees the other); the client is told to retry (429, Retry-After). The runs of a
-        process that died count until their lease expires or a server takes them over."""
+        process that died stop counting at once on its host, elsewhere once their
+        lease expires or a server takes them over."""
         if not hasattr(self.store, "book"):
             return True
         booked: bool = await self.call(self.store.book, run_id, owner, token,

@@ -2,9 +2,10 @@
 
 WAL mode and a busy timeout, so processes sharing the file wait for each other.
 One row per run (status, flow name, pending count, holder and lease, times, the
-state as JSON); ``claim`` runs in ``BEGIN IMMEDIATE``, so two processes cannot
-both take a run. ``synchronous=NORMAL``: a checkpoint survives a killed process;
-a power cut may lose the last ones.
+state as JSON, a cancel request and a count key: see SharedStore); ``claim`` runs
+in ``BEGIN IMMEDIATE``, so two processes cannot both take a run.
+``synchronous=NORMAL``: a checkpoint survives a killed process; a power cut may
+lose the last ones.
 """
 
 from __future__ import annotations
