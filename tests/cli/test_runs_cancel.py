@@ -1,6 +1,7 @@
 """`loom runs cancel RUN_ID` on the local backend: a waiting run in the store is marked
-cancelled and can no longer be resumed; one that ended, or that a live process holds,
-is refused."""
+cancelled and can no longer be resumed; one that ended is refused; one that a live
+process holds is asked to cancel through the store (tests/server/test_many_processes.py
+has a `loom serve` doing it)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from loom.cli import main
+from loom.cli import main, runs
 from loom.stores import open_store
 from loom.stores.base import make_owner
 
@@ -48,15 +49,18 @@ def test_a_finished_or_missing_run_is_not_cancelled(
     assert captured.out == "" and "no run with id 'nope'" in captured.err
 
 
-def test_a_run_a_live_process_holds_is_refused(
-    place: Path, capsys: pytest.CaptureFixture[str]
+def test_a_run_a_live_process_holds_is_asked_to_cancel_and_waited_for(
+    place: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(runs, "CANCEL_WAIT", 0.5)
     start_greeter(place, capsys, "r3")
     store = open_store()
     try:
         store.claim("r3", make_owner())  # as a process resuming it would
-        assert main(["runs", "cancel", "r3"]) == 1
-        assert "run 'r3' is waiting in another process" in capsys.readouterr().err
+        assert main(["runs", "cancel", "r3"]) == 1  # this one does not look for requests
+        assert ("run 'r3' was asked to cancel but the process running it has not ended it "
+                "in 0.5 s") in capsys.readouterr().err
         assert store.load("r3").status == "waiting"
+        assert store.cancel_requests() == ["r3"]  # kept for its holder
     finally:
         store.close()

@@ -3,9 +3,10 @@
 The runs kept in a checkpoint store: those that wait, those that were
 checkpointed, and how they ended. ``delete`` removes checkpoints (a corrupt one
 too); deleting a run that a live process is running does not stop it.
-``cancel`` ends a run: a waiting one in the store is marked cancelled (one that
-a live process holds is refused); with ``--backend`` the run's workflow is
-cancelled in Temporal.
+``cancel`` ends a run: one that no live process holds (a waiting one, say) is
+marked cancelled in the store; one that a live process holds is asked to cancel
+through the store, which a ``loom serve`` holding it does within a second; with
+``--backend`` the run's workflow is cancelled in Temporal.
 """
 
 from __future__ import annotations
@@ -28,12 +29,12 @@ from loom.runs import RunState
 from loom.runtime.blocking import run_blocking
 from loom.runtime.journal import PendingRequest
 from loom.stores import CheckpointStore, store_opener
-from loom.stores.base import RunSummary, describe_owner, make_owner
+from loom.stores.base import RunSummary, cancel_once, describe_owner
 
 _STYLES = {"finished": "green", "failed": "red", "waiting": "yellow", "running": "cyan",
            "cancelled": "red"}
-_ENDED = ("finished", "failed", "cancelled")
-CANCELLED = "the run was cancelled"  # the error message of a cancelled run, as loom serve's
+CANCEL_WAIT = 5.0
+"""Seconds to wait for a run that another process runs to end once asked to."""
 
 
 def register(subparsers: Any) -> None:
@@ -52,7 +53,8 @@ def register(subparsers: Any) -> None:
     delete.add_argument("--json", action="store_true",
                         help='print {"deleted": [...], "missing": [...]}')
     cancel = actions.add_parser(
-        "cancel", help="cancel a run: a waiting one in the store, or one in Temporal")
+        "cancel", help="cancel a run in the store (one a loom serve runs: through it), "
+        "or in Temporal")
     cancel.add_argument("run_id", metavar="RUN_ID")
     cancel.add_argument("--json", action="store_true",
                         help='print {"run_id": ..., "status": "cancelled"}')
@@ -169,27 +171,20 @@ def _delete(store: CheckpointStore, run_ids: list[str], as_json: bool) -> int:
 
 
 def _cancel(store: CheckpointStore, run_id: str) -> str:
-    """Mark a stored run cancelled; its status before. A run a live process holds
-    is refused (CheckpointError)."""
-    state = store.load(run_id)
-    if state.status in _ENDED:
-        return state.status
-    owner = make_owner()
-    try:
-        state = store.claim(run_id, owner)
-    except CheckpointError as exc:
-        raise CheckpointError(f"run '{run_id}' is {state.status} in another process; "
-                              "it cannot be cancelled from here",
-                              hint=exc.hint or "stop that process, or cancel it there") from None
-    before = state.status
-    state.status = "cancelled"
-    state.pending = []
-    state.error = {"node": str(state.flow.get("name", "")), "message": CANCELLED}
-    state.owner = owner
-    state.updated_at = time.time()
-    store.save(state)
-    store.release(run_id, owner)
-    return before
+    """Cancel a stored run: its status before, or how it ended when it did not end
+    cancelled. A live process that holds it is asked to, and waited for."""
+    before = store.load(run_id).status
+    deadline = time.monotonic() + CANCEL_WAIT
+    while (state := cancel_once(store, run_id)) is None:
+        if time.monotonic() >= deadline:
+            raise CheckpointError(
+                f"run '{run_id}' was asked to cancel but the process running it has not "
+                f"ended it in {CANCEL_WAIT:g} s",
+                hint="a loom serve does it within a second: see the run again with "
+                f"`loom runs show {run_id}`; other processes (loom run) do not look for "
+                "cancel requests: stop that one")
+        time.sleep(0.1)
+    return before if state.status == "cancelled" else state.status
 
 
 def _cancel_elsewhere(args: argparse.Namespace) -> int:

@@ -107,7 +107,12 @@ async def answer_run(request: Request) -> Response:
 
 
 async def cancel_run(request: Request) -> Response:
-    return Json(await manager_of(request).cancel(request.path_params["run_id"]))
+    """200 and the record once the run ended; 202 while the process running it has
+    been asked to cancel it but has not yet (``cancel_requested``: poll the run)."""
+    data = await manager_of(request).cancel(request.path_params["run_id"])
+    if data["status"] in ("running", "waiting"):
+        return Json({**data, "cancel_requested": True}, status_code=202)
+    return Json(data)
 
 
 def routes() -> list[BaseRoute]:

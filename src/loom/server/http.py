@@ -3,6 +3,7 @@ and the error answers."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import math
@@ -61,8 +62,14 @@ def wait_seconds(request: Request) -> float | None:
 
 
 def token_of(request: Request) -> str:
-    """Who asks, for the per-token limits: ``token<N>``, or "" without auth."""
+    """Who asks, for the per-token limits: the token's fingerprint, or "" without auth."""
     return str(request.scope.get("loom_token", ""))
+
+
+def fingerprint(token: bytes) -> str:
+    """What the store keeps of a token to count its runs across processes: the same
+    in every process, and no way back to the token (tokens are long random strings)."""
+    return hashlib.sha256(b"loom serve token\0" + token).hexdigest()[:32]
 
 
 def _open(path: str) -> bool:
@@ -76,6 +83,7 @@ class Guard:
     def __init__(self, app: ASGIApp, tokens: Sequence[str], max_body: int) -> None:
         self.app = app
         self.tokens = [token.encode() for token in tokens]
+        self.fingerprints = [fingerprint(token) for token in self.tokens]
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -105,7 +113,7 @@ class Guard:
         found = None
         for index, token in enumerate(self.tokens):  # every one compared: no early exit
             if hmac.compare_digest(token, given.strip()):
-                found = f"token{index}"
+                found = self.fingerprints[index]
         return found
 
     def _too_large(self) -> ApiError:

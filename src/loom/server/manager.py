@@ -1,7 +1,9 @@
 """The runs of one server process: it owns their background tasks, claims each
 run in the store before it runs it, and on start takes over the runs whose
 process died (resumed with checkpoint=nodes, marked failed otherwise), so no
-run stays ``running`` for ever."""
+run stays ``running`` for ever. Other processes on the store reach its runs
+through the store: cancel requests, live events (:mod:`loom.server.sharing`)
+and the per-token count of runs going on."""
 
 from __future__ import annotations
 
@@ -21,12 +23,15 @@ from loom.server.catalog import Catalog, Served
 from loom.server.config import ServerConfig
 from loom.server.events import EventLog
 from loom.server.problems import ApiError, not_found
-from loom.server.records import CANCELLED, SERVER_KEY, record, server_meta, summary
+from loom.server.records import SERVER_KEY, record, server_meta, summary
+from loom.server.sharing import Sharing
 from loom.stores import MemoryStore
-from loom.stores.base import StoredEvent, make_owner
+from loom.stores.base import CANCELLED, StoredEvent, cancel_once, end_state, make_owner
 
 T = TypeVar("T")
 POLL_SECONDS = 0.25
+CANCEL_WAIT = 5.0
+"""How long a cancel of a run another process runs waits for it to end (then 202)."""
 DIED = ("the server running it stopped before it ended, and it was checkpointed only at "
         "waits (checkpoint=waits), so it cannot go on; start it again")
 
@@ -43,6 +48,8 @@ class RunManager:
         self._cancelling: set[str] = set()
         self.closing = False
         self.ready = False
+        self.sharing = Sharing(self.store, self.call, self.logs, self.tasks, self._cancel_here,
+                               config.events_kept, live=not isinstance(self.store, MemoryStore))
 
     # -- store calls (in a thread: the store blocks) ----------------------------------
 
@@ -97,6 +104,9 @@ class RunManager:
             if existing is not None:
                 return existing, False
             raise ApiError(409, "conflict", f"run '{run_id}' is being started elsewhere") from None
+        if not await self._book(state.run_id, owner, token):
+            await self.call(self.store.delete, state.run_id, owner)
+            raise self._too_many()
         self._spawn(state.run_id, None, token, owner, 0)
         return record(state), True
 
@@ -139,6 +149,8 @@ class RunManager:
             if claimed.status != "waiting" or not set(answers) <= left:  # answered meanwhile
                 raise ApiError(409, "not_pending", f"run '{run_id}' was answered by another "
                                "request just now; see its record")
+            if not await self._book(run_id, owner, token):
+                raise self._too_many()
             seq = await self._last_seq(run_id)
         except BaseException:
             await self.call(self.store.release, run_id, owner)
@@ -146,20 +158,36 @@ class RunManager:
         self._spawn(run_id, answers, token, owner, seq)
         return await self.record(run_id)
 
-    async def cancel(self, run_id: str) -> dict[str, Any]:
+    async def cancel(self, run_id: str, wait: float | None = None) -> dict[str, Any]:
+        """Cancel a run wherever it runs; idempotent (a run that ended stays as it
+        ended). Here: through its task. A run no live process holds (waiting, or
+        left by a process that died) is marked cancelled at once. One that another
+        process runs is asked to cancel through the store; its holder cancels it at
+        its next look, and its record comes back once it ended, or after ``wait``
+        seconds (:data:`CANCEL_WAIT`) still ``running``."""
+        deadline = time.monotonic() + (CANCEL_WAIT if wait is None else wait)
+        while True:
+            task = self.tasks.get(run_id)
+            if task is not None:
+                self._cancel_here(run_id)
+                with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(task), 5.0)
+                return await self.record(run_id)
+            try:
+                ended = await self.call(cancel_once, self.store, run_id)
+            except RunNotFound:
+                raise not_found("run", run_id) from None
+            except CheckpointError as exc:
+                raise ApiError.of(409, "held", exc, where=run_id) from None
+            if ended is not None or time.monotonic() >= deadline:
+                return await self.record(run_id)
+            await asyncio.sleep(0.1)
+
+    def _cancel_here(self, run_id: str) -> None:
         task = self.tasks.get(run_id)
-        if task is not None:
+        if task is not None and run_id not in self._cancelling:
             self._cancelling.add(run_id)
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(task), 5.0)
-            return await self.record(run_id)
-        state = await self.state(run_id)
-        if state.status in ("finished", "failed", "cancelled"):
-            return record(state)  # idempotent: a run that ended stays as it ended
-        owner, _ = await self._claim(run_id)
-        await self._end(run_id, owner, "cancelled", CANCELLED)
-        return await self.record(run_id)
 
     async def delete(self, run_id: str) -> None:
         if run_id in self.tasks:
@@ -215,10 +243,31 @@ class RunManager:
     def _admit(self, token: str) -> None:
         if self.closing:
             raise ApiError(503, "shutting_down", "the server is shutting down")
-        if self.live_per_token[token] >= self.config.runs_per_token:
-            raise ApiError(429, "too_many_runs", f"at most {self.config.runs_per_token} runs "
-                           "may go on at once per token; wait for one to end",
-                           headers={"Retry-After": "1"})
+        if self.live_per_token[token] >= self.config.runs_per_token:  # this process alone
+            raise self._too_many()
+
+    def _too_many(self) -> ApiError:
+        return ApiError(429, "too_many_runs", f"at most {self.config.runs_per_token} runs "
+                        "may go on at once per token; wait for one to end",
+                        headers={"Retry-After": "1"})
+
+    async def _book(self, run_id: str, owner: str, token: str) -> bool:
+        """Count a run this process now holds against its token, over every process
+        on the store: False when that makes one too many (the caller lets it go).
+
+        The store keeps the token's fingerprint (``token`` is one: see
+        :func:`loom.server.http.fingerprint`) with the run; this tags the run, then
+        counts the held runs so tagged. No lock is taken, and no more runs than the
+        limit can go on: of runs booked at once, the one counted last sees them all
+        and backs out when over. Two booked at once may both back out though (each
+        sees the other); the client is told to retry (429, Retry-After). The runs of a
+        process that died stop counting at once on its host, elsewhere once their
+        lease expires or a server takes them over."""
+        if not hasattr(self.store, "book"):
+            return True
+        booked: bool = await self.call(self.store.book, run_id, owner, token,
+                                       self.config.runs_per_token)
+        return booked
 
     async def _claim(self, run_id: str) -> tuple[str, RunState]:
         """Hold the run for this process: (the owner id, the state as claimed)."""
@@ -240,7 +289,8 @@ class RunManager:
     def _spawn(self, run_id: str, answers: Mapping[str, Any] | None, token: str, owner: str,
                first_seq: int) -> None:
         key = self.runtime.llm_overrides.get("api_key")
-        log = EventLog(run_id, first_seq, [key] if key else [])
+        log = EventLog(run_id, first_seq, [key] if key else [],
+                       nudge=self.sharing.nudge if self.sharing.live else None)
         self.logs[run_id] = log
         self.live_per_token[token] += 1
         task = asyncio.create_task(self._drive(run_id, answers, owner, log))
@@ -275,19 +325,13 @@ class RunManager:
             await self._keep_events(log)
 
     async def _keep_events(self, log: EventLog) -> None:
-        if hasattr(self.store, "save_events") and log.items:
-            with contextlib.suppress(Exception):
-                await self.call(self.store.save_events, log.run_id,
-                                log.stored(self.config.events_kept))
+        with contextlib.suppress(Exception):
+            await self.sharing.flush([log])
 
     async def _end(self, run_id: str, owner: str | None, status: RunStatus, message: str) -> None:
         """Mark a run cancelled or failed (``owner``: this process's claim on it)."""
         state = await self.call(self.store.load, run_id)
-        state.status = status
-        state.pending = []
-        state.error = {"node": str(state.flow.get("name", "")), "message": message}
-        state.owner = owner
-        state.updated_at = time.time()
+        end_state(state, status, message, owner)
         await self.call(self.store.save, state)
 
     # -- start and shutdown -----------------------------------------------------------
@@ -309,6 +353,7 @@ class RunManager:
                 self._spawn(run.run_id, None, "", owner, seq)
             else:
                 await self._end(run.run_id, owner, "failed", DIED)
+        self.sharing.start()
         self.ready = True
 
     async def close(self) -> None:
@@ -322,6 +367,7 @@ class RunManager:
             task.cancel()
         if self.tasks:
             await asyncio.wait(list(self.tasks.values()), timeout=5.0)
+        await self.sharing.close()
 
 
 def check_inputs(served: Served, inputs: Any) -> dict[str, Any]:

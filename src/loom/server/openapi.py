@@ -112,7 +112,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "responses": {"200": _RECORD, **_errors(400, 401, 404, 409, 413, 422, 429, 503)}},
     ("/v1/runs/{run_id}/cancel", "post"): {
         "summary": "cancel a run (its branches, LLM calls and tools); idempotent",
-        "parameters": [_RUN_ID], "responses": {"200": _RECORD, **_errors(401, 404, 409)}},
+        "parameters": [_RUN_ID], "responses": {
+            "200": _RECORD, "202": _json(_ref("Run"), "another server process runs it and "
+                                         "was asked to cancel it (cancel_requested: true); "
+                                         "poll the run"),
+            **_errors(401, 404, 409)}},
     ("/v1/runs/{run_id}/events", "get"): {
         "summary": "the run's events as Server-Sent Events (id: sequence number, event: "
         "type, data: the --trace JSON line); ends when the run stops running",

@@ -9,8 +9,7 @@ from loom.runs import RunState
 from loom.runtime import ErrorInfo, RunResult
 from loom.runtime.journal import PendingRequest
 
-SERVER_KEY = "server"  # the run's metadata: {"server": {"component", "checkpoint", "token"}}
-CANCELLED = "the run was cancelled"
+SERVER_KEY = "server"  # the run's metadata: {"server": {"component", "checkpoint"}}
 
 
 def server_meta(state: RunState) -> dict[str, Any]:

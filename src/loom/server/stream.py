@@ -1,14 +1,16 @@
 """``GET /v1/runs/{run_id}/events``: a run's events as Server-Sent Events.
 
 Replayed from the start, or after ``Last-Event-ID`` / ``?after=N``; live while
-this process runs the run; a comment line every ``heartbeat`` seconds keeps
-proxies from dropping a quiet stream; it ends when the run finishes, fails,
-is cancelled or waits."""
+the run goes on: from memory in the process that runs it, from the store (where
+that process writes its events every quarter second) in the others; a comment
+line every ``heartbeat`` seconds keeps proxies from dropping a quiet stream; it
+ends when the run finishes, fails, is cancelled or waits."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 
 from starlette.requests import Request
@@ -16,10 +18,15 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from loom.server.api import manager_of
-from loom.server.events import EventLog, sse
-from loom.server.manager import POLL_SECONDS, RunManager
+from loom.server.events import EventLog, ends_segment, sse
+from loom.server.manager import RunManager
 from loom.server.problems import ApiError
 from loom.stores.base import StoredEvent
+
+TAIL_SECONDS = 0.2
+"""How often a run that another process runs is looked up in the store."""
+SETTLE_SECONDS = 2.0
+"""How long after a run stopped running its last events may still be on their way."""
 
 
 def _after(request: Request) -> int:
@@ -54,6 +61,8 @@ async def _stored(manager: RunManager, run_id: str, after: int) -> list[StoredEv
 
 async def _stream(manager: RunManager, run_id: str, after: int) -> AsyncIterator[str]:
     heartbeat = manager.config.heartbeat
+    quiet = time.monotonic()  # since the last line sent
+    last: StoredEvent | None = None
     while True:
         log = manager.logs.get(run_id)
         if log is not None:  # live here: what earlier segments stored, then this one
@@ -67,18 +76,20 @@ async def _stream(manager: RunManager, run_id: str, after: int) -> AsyncIterator
             async for chunk in _follow(log, after, heartbeat):
                 yield chunk
             return
-        for item in await _stored(manager, run_id, after):
-            after = item[0]
+        found = await _stored(manager, run_id, after)
+        for item in found:
             yield sse(item)
+        if found:
+            after, last, quiet = found[-1][0], found[-1], time.monotonic()
+            continue  # more may have come meanwhile
         state = await manager.state(run_id)
-        if state.status != "running":
+        if state.status != "running" and (  # its holder writes the last events just after
+                (last is not None and ends_segment(last))
+                or time.time() - state.updated_at > SETTLE_SECONDS):
             return
-        # Running in another process: its events reach the store when it stops.
-        for _ in range(max(1, int(heartbeat / POLL_SECONDS))):
-            await asyncio.sleep(POLL_SECONDS)
-            if run_id in manager.logs:
-                break
-        else:
+        await asyncio.sleep(TAIL_SECONDS)  # running in another process: follow the store
+        if time.monotonic() - quiet >= heartbeat:
+            quiet = time.monotonic()
             yield ": keep-alive\n\n"
 
 

@@ -12,14 +12,15 @@ from __future__ import annotations
 import os
 import re
 import socket
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import unquote
 
-from loom.errors import CheckpointError, RunTakenOver
-from loom.runs import RunState
+from loom.errors import CheckpointError, RunNotFound, RunTakenOver
+from loom.runs import RunState, RunStatus
 
 _SECRET = r"[\w.-]*(?:pass|secret|token)[\w.-]*"
 _MASKS = (  # query parameters, libpq pairs, userinfo (whose password may hold '/')
@@ -95,6 +96,10 @@ class CheckpointStore(Protocol):
 StoredEvent = tuple[int, str, str]
 """One event kept with its run: sequence number, type, the event as JSON text."""
 StoredEvents = list[StoredEvent]  # named here: inside a store class, ``list`` is its method
+EventRows = Sequence[tuple[str, int, str, str]]
+"""Events of several runs: run id, then the event."""
+RunIds = list[str]
+Rows = list[Any]
 
 
 class EventStore(Protocol):
@@ -108,6 +113,115 @@ class EventStore(Protocol):
     def load_events(self, run_id: str, after: int = 0) -> StoredEvents:
         """The run's events numbered above ``after``, in order."""
         ...
+
+    def append_events(self, rows: EventRows) -> None:
+        """``save_events`` for the events of several runs at once: (run id, *event)."""
+        ...
+
+
+class SharedStore(Protocol):
+    """What several processes on one store (SQLite, PostgreSQL) coordinate through,
+    beside the lease: a durable request to cancel a run, which its holder acts on
+    (the request goes when the run ends), and per-key counts of the held runs."""
+
+    def request_cancel(self, run_id: str) -> None: ...
+
+    def cancel_requests(self) -> list[str]:
+        """The held runs that were asked to cancel."""
+        ...
+
+    def book(self, run_id: str, owner: str, key: str, limit: int) -> bool:
+        """Tag the run ``owner`` holds with ``key``; whether at most ``limit`` runs so
+        tagged are held now by live processes (this one included)."""
+        ...
+
+
+ENDED = ("finished", "failed", "cancelled")
+CANCELLED = "the run was cancelled"
+
+
+def end_state(state: RunState, status: RunStatus, message: str, owner: str | None) -> None:
+    """Mark a stored run's state cancelled or failed with ``message``, to be saved by ``owner``."""
+    state.status = status
+    state.pending = []
+    state.error = {"node": str(state.flow.get("name", "")), "message": message}
+    state.owner = owner
+    state.updated_at = time.time()
+
+
+def cancel_once(store: Any, run_id: str) -> RunState | None:
+    """One attempt, by a process that does not run it, to cancel a stored run: its
+    state once it ended (cancelled here, or it had ended before); None while a live
+    process holds it, which this asks to cancel it (:meth:`SharedStore.request_cancel`)."""
+    state: RunState = store.load(run_id)
+    if state.status in ENDED:
+        return state
+    owner = make_owner()
+    try:
+        state = store.claim(run_id, owner)  # nobody holds it, or its holder died
+    except RunNotFound:
+        raise
+    except CheckpointError:
+        if not hasattr(store, "request_cancel"):
+            raise
+        store.request_cancel(run_id)
+        return None
+    if state.status not in ENDED:
+        end_state(state, "cancelled", CANCELLED, owner)
+        store.save(state)
+    store.release(run_id, owner)
+    return state
+
+
+SHARED_COLUMNS = (("cancel_at", "DOUBLE PRECISION"), ("quota", "TEXT"))
+SHARED_SQL = {  # "?" placeholders; {t}: the table
+    "request_cancel": "UPDATE {t} SET cancel_at = COALESCE(cancel_at, ?) WHERE run_id = ?"
+                      " AND status NOT IN ('finished', 'failed', 'cancelled')",
+    "cancel_requests": "SELECT run_id FROM {t} WHERE cancel_at IS NOT NULL AND owner IS NOT NULL",
+    "tag": "UPDATE {t} SET quota = ? WHERE run_id = ? AND owner = ?",
+    "held": "SELECT owner, lease_at FROM {t} WHERE quota = ? AND owner IS NOT NULL",
+}
+# In a save: a run that ends takes its cancel request with it.
+SAVE_CANCEL = ("cancel_at = CASE WHEN excluded.status IN ('finished', 'failed', 'cancelled')"
+               " THEN NULL ELSE {t}.cancel_at END")
+
+
+class SqlShared:
+    """The :class:`SharedStore` methods of the SQL stores, over their ``_shared``."""
+
+    lease_timeout: float
+
+    def _shared(self, query: str, *params: Any) -> Rows:
+        """Run ``SHARED_SQL[query]``: the rows it gives."""
+        raise NotImplementedError
+
+    def request_cancel(self, run_id: str) -> None:
+        self._shared("request_cancel", time.time(), run_id)
+
+    def cancel_requests(self) -> RunIds:
+        return [str(row[0]) for row in self._shared("cancel_requests")]
+
+    def book(self, run_id: str, owner: str, key: str, limit: int) -> bool:
+        self._shared("tag", key, run_id, owner)
+        return within(self._shared("held", key), limit, self.lease_timeout)
+
+
+def shared_ddl(table: str, present: Iterable[str]) -> list[str]:
+    """What gives a table (an older one too) the columns of :class:`SharedStore`, and
+    the small indexes that keep its queries off the whole table."""
+    return [*(f"ALTER TABLE {table} ADD COLUMN {name} {kind}" for name, kind in SHARED_COLUMNS
+              if name not in present),
+            f"CREATE INDEX IF NOT EXISTS {table}_held ON {table} (quota) WHERE owner IS NOT NULL",
+            f"CREATE INDEX IF NOT EXISTS {table}_cancels ON {table} (run_id)"
+            " WHERE cancel_at IS NOT NULL"]
+
+
+def within(holders: Sequence[tuple[str, float | None]], limit: int, lease_timeout: float) -> bool:
+    """Whether at most ``limit`` of ``holders`` (owner, lease time) are alive; looked
+    at one by one only past the limit."""
+    now = time.time()
+    return len(holders) <= limit or sum(
+        holder_alive(owner, at, now, lease_timeout) for owner, at in holders) <= limit
 
 
 def make_owner() -> str:

@@ -14,12 +14,16 @@ from loom.errors import RunNotFound
 from loom.runs import RunState
 from loom.stores.base import (
     DEFAULT_LEASE_TIMEOUT,
+    ENDED,
+    EventRows,
+    RunIds,
     RunSummary,
     StoredEvent,
     StoredEvents,
     held_error,
     holder_alive,
     taken_error,
+    within,
 )
 
 
@@ -30,6 +34,8 @@ class MemoryStore:
         self._summaries: dict[str, RunSummary] = {}
         self._owners: dict[str, tuple[str, float]] = {}
         self._events: dict[str, dict[int, StoredEvent]] = {}
+        self._cancels: set[str] = set()
+        self._keys: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def save(self, state: RunState) -> None:
@@ -43,6 +49,8 @@ class MemoryStore:
                 self._owners[state.run_id] = (state.owner, now)
             else:
                 self._owners.pop(state.run_id, None)
+            if state.status in ENDED:
+                self._cancels.discard(state.run_id)
             self._states[state.run_id] = text
             self._summaries[state.run_id] = RunSummary(
                 state.run_id, state.status, str(state.flow.get("name", "")),
@@ -103,13 +111,34 @@ class MemoryStore:
             self._owners.pop(run_id, None)
             self._summaries.pop(run_id, None)
             self._events.pop(run_id, None)
+            self._cancels.discard(run_id)
+            self._keys.pop(run_id, None)
             return self._states.pop(run_id, None) is not None
 
     def save_events(self, run_id: str, events: Sequence[StoredEvent]) -> None:
+        self.append_events([(run_id, *event) for event in events])
+
+    def append_events(self, rows: EventRows) -> None:
         with self._lock:
-            kept = self._events.setdefault(run_id, {})
-            for event in events:
-                kept.setdefault(event[0], event)
+            for run_id, seq, kind, data in rows:
+                self._events.setdefault(run_id, {}).setdefault(seq, (seq, kind, data))
+
+    def request_cancel(self, run_id: str) -> None:
+        with self._lock:
+            summary = self._summaries.get(run_id)
+            if summary is not None and summary.status not in ENDED:
+                self._cancels.add(run_id)
+
+    def cancel_requests(self) -> RunIds:
+        with self._lock:
+            return [run_id for run_id in self._cancels if run_id in self._owners]
+
+    def book(self, run_id: str, owner: str, key: str, limit: int) -> bool:
+        with self._lock:
+            if self._owners.get(run_id, ("",))[0] == owner:
+                self._keys[run_id] = key
+            held = [self._owners[r] for r, k in self._keys.items() if k == key and r in self._owners]
+        return within(held, limit, self.lease_timeout)
 
     def load_events(self, run_id: str, after: int = 0) -> StoredEvents:
         with self._lock:

@@ -20,20 +20,26 @@ from loom.errors import CheckpointError, RunNotFound
 from loom.runs import RunState
 from loom.stores.base import (
     DEFAULT_LEASE_TIMEOUT,
+    SAVE_CANCEL,
+    SHARED_SQL,
+    EventRows,
+    Rows,
     RunSummary,
+    SqlShared,
     StoredEvent,
     StoredEvents,
     held_error,
     holder_alive,
     masked,
     masked_url,
+    shared_ddl,
     state_row,
     taken_error,
 )
 from loom.stores.sqlite import _parse, _summary, check_table
 
 
-class PostgresStore:
+class PostgresStore(SqlShared):
     """``PostgresStore("postgresql://user@host/db")``: runs kept in PostgreSQL."""
 
     def __init__(
@@ -72,6 +78,9 @@ class PostgresStore:
                 " seq BIGINT NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL,"
                 " PRIMARY KEY (run_id, seq))"
             )
+            cur.execute(f"SELECT * FROM {self.table} LIMIT 0")
+            for statement in shared_ddl(self.table, [c.name for c in cur.description]):
+                cur.execute(statement)
 
     def __repr__(self) -> str:
         return f"PostgresStore({masked_url(self.dsn)!r})"
@@ -126,7 +135,8 @@ class PostgresStore:
                 " status = excluded.status, flow_name = excluded.flow_name,"
                 " pending = excluded.pending, owner = excluded.owner,"
                 " lease_at = excluded.lease_at, updated_at = excluded.updated_at,"
-                f" state = excluded.state WHERE {t}.owner IS NULL OR {t}.owner = %(me)s",
+                f" state = excluded.state, {SAVE_CANCEL.format(t=t)}"
+                f" WHERE {t}.owner IS NULL OR {t}.owner = %(me)s",
                 row,
             )
             if cur.rowcount == 0:
@@ -205,11 +215,20 @@ class PostgresStore:
             return deleted
 
     def save_events(self, run_id: str, events: Sequence[StoredEvent]) -> None:
-        with self._transaction(f"cannot save the events of run '{run_id}'") as cur:
+        self.append_events([(run_id, *event) for event in events])
+
+    def append_events(self, rows: EventRows) -> None:
+        what = f"cannot save the events of run '{rows[0][0] if rows else ''}'"
+        with self._transaction(what) as cur:
             cur.executemany(
                 f"INSERT INTO {self.table}_events (run_id, seq, type, data) VALUES"
-                " (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                [(run_id, *event) for event in events])
+                " (%s, %s, %s, %s) ON CONFLICT DO NOTHING", rows)
+
+    def _shared(self, query: str, *params: Any) -> Rows:
+        sql = SHARED_SQL[query].format(t=self.table).replace("?", "%s")
+        with self._transaction(f"cannot {query.replace('_', ' ')}", single=True) as cur:
+            cur.execute(sql, params)
+            return list(cur.fetchall()) if cur.description else []
 
     def load_events(self, run_id: str, after: int = 0) -> StoredEvents:
         with self._transaction(f"cannot read the events of run '{run_id}'", single=True) as cur:

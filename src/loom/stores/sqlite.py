@@ -2,9 +2,10 @@
 
 WAL mode and a busy timeout, so processes sharing the file wait for each other.
 One row per run (status, flow name, pending count, holder and lease, times, the
-state as JSON); ``claim`` runs in ``BEGIN IMMEDIATE``, so two processes cannot
-both take a run. ``synchronous=NORMAL``: a checkpoint survives a killed process;
-a power cut may lose the last ones.
+state as JSON, a cancel request and a count key: see SharedStore); ``claim`` runs
+in ``BEGIN IMMEDIATE``, so two processes cannot both take a run.
+``synchronous=NORMAL``: a checkpoint survives a killed process; a power cut may
+lose the last ones.
 """
 
 from __future__ import annotations
@@ -23,11 +24,17 @@ from loom.errors import CheckpointError, RunNotFound
 from loom.runs import RunState
 from loom.stores.base import (
     DEFAULT_LEASE_TIMEOUT,
+    SAVE_CANCEL,
+    SHARED_SQL,
+    EventRows,
+    Rows,
     RunSummary,
+    SqlShared,
     StoredEvent,
     StoredEvents,
     held_error,
     holder_alive,
+    shared_ddl,
     state_row,
     taken_error,
 )
@@ -41,7 +48,7 @@ def check_table(table: str) -> str:
     return table
 
 
-class SqliteStore:
+class SqliteStore(SqlShared):
     """``SqliteStore("runs.sqlite3")``: runs kept in one SQLite file."""
 
     def __init__(
@@ -55,6 +62,7 @@ class SqliteStore:
         self.path = Path(path)
         self.table = check_table(table)
         self.lease_timeout = lease_timeout
+        self._lock = threading.Lock()
         try:
             if str(path) != ":memory:":
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -81,12 +89,21 @@ class SqliteStore:
                 " seq INTEGER NOT NULL, type TEXT NOT NULL, data TEXT NOT NULL,"
                 " PRIMARY KEY (run_id, seq))"
             )
+            for statement in shared_ddl(self.table, self._columns()):
+                if statement.startswith("ALTER"):  # an older table: one process adds them
+                    with self._transaction():
+                        if statement.split()[5] not in self._columns():
+                            self._db.execute(statement)
+                else:
+                    self._db.execute(statement)
         except (sqlite3.Error, OSError) as exc:
             raise CheckpointError(
                 f"cannot open the SQLite store {path}: {exc}",
                 hint="check the path and its permissions, or choose another with --store",
             ) from None
-        self._lock = threading.Lock()
+
+    def _columns(self) -> list[str]:
+        return [c[0] for c in self._db.execute(f"SELECT * FROM {self.table} LIMIT 0").description]
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r})"
@@ -126,8 +143,9 @@ class SqliteStore:
                     " :state) ON CONFLICT (run_id) DO UPDATE SET status = excluded.status,"
                     " flow_name = excluded.flow_name, pending = excluded.pending,"
                     " owner = excluded.owner, lease_at = excluded.lease_at,"
-                    " updated_at = excluded.updated_at, state = excluded.state"
-                    f" WHERE {self.table}.owner IS NULL OR {self.table}.owner = :me",
+                    " updated_at = excluded.updated_at, state = excluded.state, "
+                    + SAVE_CANCEL.format(t=self.table)
+                    + f" WHERE {self.table}.owner IS NULL OR {self.table}.owner = :me",
                     row,
                 )
                 if cursor.rowcount == 0:
@@ -224,13 +242,24 @@ class SqliteStore:
         return deleted
 
     def save_events(self, run_id: str, events: Sequence[StoredEvent]) -> None:
+        self.append_events([(run_id, *event) for event in events])
+
+    def append_events(self, rows: EventRows) -> None:
         try:
             with self._transaction() as db:
-                db.executemany(
-                    f"INSERT OR IGNORE INTO {self.table}_events (run_id, seq, type, data)"
-                    " VALUES (?, ?, ?, ?)", [(run_id, *event) for event in events])
+                db.executemany(f"INSERT OR IGNORE INTO {self.table}_events (run_id, seq, type,"
+                               " data) VALUES (?, ?, ?, ?)", rows)
         except sqlite3.Error as exc:
-            raise self._error(f"cannot save the events of run '{run_id}'", exc) from None
+            raise self._error("cannot save the events of run "
+                              f"'{rows[0][0] if rows else ''}'", exc) from None
+
+    def _shared(self, query: str, *params: Any) -> Rows:
+        try:
+            with self._lock:
+                return self._db.execute(SHARED_SQL[query].format(t=self.table),
+                                        params).fetchall()
+        except sqlite3.Error as exc:
+            raise self._error(f"cannot {query.replace('_', ' ')}", exc) from None
 
     def load_events(self, run_id: str, after: int = 0) -> StoredEvents:
         try:
