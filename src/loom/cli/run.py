@@ -30,7 +30,6 @@ from loom.cli.setup import (
     positive_int,
     positive_seconds,
     prepare,
-    refuse_trace_elsewhere,
 )
 from loom.cli.waiting import (
     EXIT_INTERRUPTED,
@@ -102,7 +101,6 @@ def run_command(args: argparse.Namespace) -> int:
         served = stack.enter_context(local_llm(args.local_llm and not args.fake_llm))
         with collected_warnings() as warned:
             try:
-                refuse_trace_elsewhere(args)
                 prepared = prepare(
                     # Checkpointed after every node, the run needs its store: open it now.
                     RuntimeOptions.from_args(args), args.config,

@@ -349,10 +349,3 @@ def add_backend_options(parser: argparse.ArgumentParser) -> None:
                         "instead of in this process; the run id is the workflow id")
     parser.add_argument("--task-queue", metavar="Q", default="loom",
                         help="the Temporal task queue of the workers (default: loom)")
-
-
-def refuse_trace_elsewhere(args: argparse.Namespace) -> None:
-    """A run on a backend sends no events back yet: say so rather than write an empty trace."""
-    if getattr(args, "backend", None) is not None and getattr(args, "trace", None):
-        raise CommandError("--trace does not work with --backend yet: the run's events stay "
-                           "on the workers", hint="drop --trace, or run locally")

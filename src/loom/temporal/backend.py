@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,11 +24,13 @@ from temporalio.exceptions import CancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
 from loom.errors import CheckpointError, LoomError, RunNotFound
+from loom.runtime.events import Listener
 from loom.runtime.journal import PendingRequest
 from loom.runtime.result import ErrorInfo, RunResult
 from loom.serialization import dumps
 from loom.spec.component import Component
 from loom.temporal.converter import connect
+from loom.temporal.eventfeed import EventFeed, components_of
 from loom.temporal.names import (
     ANSWER_UPDATE,
     DEFAULT_TASK_QUEUE,
@@ -78,7 +80,7 @@ class TemporalBackend:
 
     async def arun(
         self, component: Component, inputs: Mapping[str, Any], *, run_id: str | None,
-        limits: Mapping[str, Any],
+        limits: Mapping[str, Any], listeners: Iterable[Listener] = (),
     ) -> RunResult:
         client = await self._client()
         start = {"flow": dumps(component), "inputs": dict(inputs), "task_queue": self.task_queue,
@@ -96,13 +98,27 @@ class TemporalBackend:
                 raise CheckpointError(f"a run with id '{workflow_id}' already exists in "
                                       f"Temporal ({self.url})", hint="choose another id") from None
             raise
-        return _result(await _settled(handle, 0))
+        listeners = list(listeners)
+        if not listeners:
+            return _result(await _settled(handle, 0))
+        feed = EventFeed(handle, listeners, components_of(component))
+        return _result(await feed.follow(_settled(handle, 0)))
 
-    async def aresume(self, run_id: str, answers: Mapping[str, Any]) -> RunResult:
+    async def aresume(self, run_id: str, answers: Mapping[str, Any],
+                      listeners: Iterable[Listener] = ()) -> RunResult:
+        """Answer a waiting run; ``listeners`` get its events from the answer on,
+        numbered on from those before the wait."""
         client = await self._client()
         handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(run_id)
+        listeners = list(listeners)
         try:
-            view = await handle.execute_update(ANSWER_UPDATE, dict(answers))
+            update = handle.execute_update(ANSWER_UPDATE, dict(answers))
+            if listeners:
+                feed = EventFeed(handle, listeners)
+                await feed.latest()
+                view = await feed.follow(update)
+            else:
+                view = await update
         except WorkflowUpdateFailedError as exc:
             raise CheckpointError(str(getattr(exc.cause, "message", exc.cause))) from None
         except RPCError as exc:

@@ -13,6 +13,7 @@ MCP_ACTIVITY = "loom.mcp"
 SETTLE_UPDATE = "loom.settle"
 ANSWER_UPDATE = "loom.answer"
 VIEW_QUERY = "loom.view"
+EVENTS_QUERY = "loom.events"
 DEFAULT_TASK_QUEUE = "loom"
 PAYLOAD_LIMIT = 2_000_000  # bytes: Temporal refuses a payload over 2 MB, for ever
 
