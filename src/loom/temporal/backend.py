@@ -20,7 +20,8 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.exceptions import CancelledError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import CancelledError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from loom.errors import CheckpointError, LoomError, RunNotFound
@@ -41,6 +42,8 @@ from loom.temporal.names import (
 )
 
 SCHEME = "temporal://"
+ALLOW_DUPLICATE = WorkflowIDReusePolicy.ALLOW_DUPLICATE
+REJECT_DUPLICATE = WorkflowIDReusePolicy.REJECT_DUPLICATE
 _ENDED = {  # a closed workflow's status, as a run's
     WorkflowExecutionStatus.COMPLETED: "finished", WorkflowExecutionStatus.FAILED: "failed",
     WorkflowExecutionStatus.CANCELED: "cancelled", WorkflowExecutionStatus.TERMINATED: "failed",
@@ -82,7 +85,21 @@ class TemporalBackend:
         self, component: Component, inputs: Mapping[str, Any], *, run_id: str | None,
         limits: Mapping[str, Any], listeners: Iterable[Listener] = (),
     ) -> RunResult:
-        client = await self._client()
+        handle = await self.astart(component, inputs, run_id=run_id, limits=limits)
+        listeners = list(listeners)
+        if not listeners:
+            return _result(await _settled(handle, 0))
+        feed = EventFeed(handle, listeners, components_of(component))
+        return _result(await feed.follow(_settled(handle, 0)))
+
+    async def astart(
+        self, component: Component, inputs: Mapping[str, Any], *, run_id: str | None,
+        limits: Mapping[str, Any], memo: Mapping[str, Any] | None = None,
+        client: Client | None = None, once: bool = False,
+    ) -> WorkflowHandle[Any, Any]:
+        """Start the run's workflow and return at once; ``once``: never reuse the id of
+        a run that ended (a server's run ids name one run for good)."""
+        client = client or await self._client()
         start = {"flow": dumps(component), "inputs": dict(inputs), "task_queue": self.task_queue,
                  "tool_timeout": self.tool_timeout, **limits}
         workflow_id = run_id or uuid.uuid4().hex
@@ -91,18 +108,15 @@ class TemporalBackend:
             raise LoomError(problem)
         try:
             handle: WorkflowHandle[Any, Any] = await client.start_workflow(
-                WORKFLOW, start, id=workflow_id, task_queue=self.task_queue,
+                WORKFLOW, start, id=workflow_id, task_queue=self.task_queue, memo=memo,
+                id_reuse_policy=REJECT_DUPLICATE if once else ALLOW_DUPLICATE,
             )
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.ALREADY_EXISTS:
-                raise CheckpointError(f"a run with id '{workflow_id}' already exists in "
-                                      f"Temporal ({self.url})", hint="choose another id") from None
-            raise
-        listeners = list(listeners)
-        if not listeners:
-            return _result(await _settled(handle, 0))
-        feed = EventFeed(handle, listeners, components_of(component))
-        return _result(await feed.follow(_settled(handle, 0)))
+        except (RPCError, WorkflowAlreadyStartedError) as exc:
+            if isinstance(exc, RPCError) and exc.status != RPCStatusCode.ALREADY_EXISTS:
+                raise
+            raise CheckpointError(f"a run with id '{workflow_id}' already exists in "
+                                  f"Temporal ({self.url})", hint="choose another id") from None
+        return handle
 
     async def aresume(self, run_id: str, answers: Mapping[str, Any],
                       listeners: Iterable[Listener] = ()) -> RunResult:

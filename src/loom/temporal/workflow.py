@@ -117,6 +117,7 @@ class LoomRun:
         """Answer pending requests (by id); returns the state the run settles in next."""
         after = self.generation
         self.answers.append(answers)
+        self.view = {"status": "running"}  # from now until it settles again
         await workflow.wait_condition(lambda: self.generation > after)
         return self.current()
 
