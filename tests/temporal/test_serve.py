@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from httpx_sse import connect_sse
 import loom
 from loom.temporal import connect
 from runtime.conftest import linear_flow, prop, tool_node
-from server.helpers import ServerProcess, wait_status
+from server.helpers import ServerProcess, free_port, wait_status
 from temporal.test_cli import TOOLS, worker_process
 
 pytestmark = pytest.mark.timeout(180)
@@ -113,3 +115,15 @@ async def test_serve_runs_that_live_in_temporal(
         finally:
             client.close()
             server.stop()
+
+
+def test_serve_says_when_temporal_is_out_of_reach(tmp_path: Path) -> None:
+    (tmp_path / "configs").mkdir()
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "loom"), "serve", str(tmp_path / "configs"),
+         "--backend", f"temporal://127.0.0.1:{free_port()}/default", "--port",
+         str(free_port())], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "cannot reach Temporal at 127.0.0.1" in done.stderr
+    assert "start the server, or fix --backend" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -19,12 +19,15 @@ from typing import Any
 from loom._optional import require
 from loom.cli import EXIT_OK, add_registry_option, err, read_registries, yellow
 from loom.cli.setup import (
+    RuntimeOptions,
     add_backend_options,
     add_policy_options,
     load_tools,
     positive_int,
     positive_seconds,
+    temporal_backend,
 )
+from loom.runtime.blocking import run_blocking
 from loom.stores import store_opener
 
 WORKERS_ENV = "LOOM_SERVE_OPTIONS"  # the options, for the worker processes of --workers
@@ -129,6 +132,9 @@ def serve_command(args: argparse.Namespace) -> int:
     uvicorn = require("uvicorn", "server", "loom serve")
     server.config.check_bind(args.host, _tokens(args.token_file))
     store_opener(args.store)  # a bad URL is refused before anything starts
+    if args.backend is not None:  # so is a Temporal server out of reach
+        run_blocking(temporal_backend(RuntimeOptions(backend=args.backend,
+                                                     task_queue=args.task_queue)).areachable())
     options = options_of(args)
     if args.workers > 1:
         if not (args.store or "").startswith(("postgresql://", "postgres://")):

@@ -81,6 +81,10 @@ class TemporalBackend:
             raise LoomError(f"cannot reach Temporal at {self.target}: {exc}",
                               hint="start the server, or fix --backend") from None
 
+    async def areachable(self) -> None:
+        """Raise a LoomError saying what to fix when the server cannot be reached."""
+        await self._client()
+
     async def arun(
         self, component: Component, inputs: Mapping[str, Any], *, run_id: str | None,
         limits: Mapping[str, Any], listeners: Iterable[Listener] = (),
