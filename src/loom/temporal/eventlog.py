@@ -17,8 +17,12 @@ the ``llm_end`` event); a value larger than :data:`EVENT_BYTES` is replaced by a
 note of its size; past :data:`KEPT_EVENTS` events or :data:`KEPT_BYTES` the
 oldest are forgotten (but the run's opening ``flow_start``), and a client that
 asks for them finds a gap in the numbers, which it reports as an
-``events_dropped`` event with the count. A page answers at most :data:`PAGE_BYTES`, well
-under Temporal's 2 MB limit on a query's answer.
+``events_dropped`` event with the count. A page answers at most :data:`PAGE_BYTES`,
+well under Temporal's 2 MB limit on a query's answer.
+
+A query on a run that ended replays its history on a worker (a closed workflow
+is not cached): reading a finished run's events costs about what the run's
+workflow tasks took, once per page.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from loom.spec.component import Component
 EVENT_BYTES = 128 * 1024
 KEPT_EVENTS = 20_000
 KEPT_BYTES = 4 * 1024 * 1024
-PAGE_BYTES = 1024 * 1024
+PAGE_BYTES = 480 * 1024  # under the 512 KiB past which the SDK warns of a large payload
 LEFT_OUT = frozenset({"llm_token"})
 
 
