@@ -324,8 +324,9 @@ async def _stream(manager: TemporalRunManager, handle: WorkflowHandle[Any, Any],
     feed = EventFeed(handle, [builder],
                      components_of(served.component) if served is not None else None)
     number, quiet = 0, 0.0
-    settled = False
     while True:
+        # Asked before reading: once it has settled, what is read next is all there is.
+        settled = (await manager.state(handle.id)).status != "running"
         with contextlib.suppress(RPCError, WorkflowQueryFailedError):
             await feed.read()
         if settled:
@@ -334,19 +335,14 @@ async def _stream(manager: TemporalRunManager, handle: WorkflowHandle[Any, Any],
             number += 1
             if number > after:
                 yield sse((number, kind, line))
-        if lines.items:
-            quiet = 0.0
+        quiet = 0.0 if lines.items else quiet + POLL_SECONDS
         lines.items.clear()
         if settled:
             return
-        state = await manager.state(handle.id)
-        settled = state.status != "running"
-        if not settled:
-            await asyncio.sleep(POLL_SECONDS)
-            quiet += POLL_SECONDS
-            if quiet >= manager.config.heartbeat:
-                quiet = 0.0
-                yield ": keep-alive\n\n"
+        await asyncio.sleep(POLL_SECONDS)
+        if quiet >= manager.config.heartbeat:
+            quiet = 0.0
+            yield ": keep-alive\n\n"
 
 
 def routes() -> list[BaseRoute]:
