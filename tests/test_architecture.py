@@ -48,6 +48,9 @@ LAZY_ALLOWED = {
         "`loom worker` needs temporalio (loom[temporal]), which other commands do not",
     ("loom.cli.setup", "loom.temporal"):
         "--backend temporal://... needs temporalio (loom[temporal]), the local backend not",
+    ("loom.server.app", "loom.server.temporal_runs"):
+        "loom serve --backend temporal://... needs temporalio (loom[temporal]); serving "
+        "runs locally does not",
     ("loom._optional", "importlib"):
         "require() imports optional third-party packages by name (never a loom module)",
     ("loom.cli", "importlib"):

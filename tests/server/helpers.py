@@ -93,7 +93,8 @@ def free_port() -> int:
 class ServerProcess:
     """`loom serve` in a subprocess (stopped, or killed, by its test)."""
 
-    def __init__(self, args: Sequence[str], env: dict[str, str] | None = None) -> None:
+    def __init__(self, args: Sequence[str], env: dict[str, str] | None = None,
+                 ready_within: float = 30) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(os.devnull, "w")  # noqa: SIM115
@@ -102,15 +103,19 @@ class ServerProcess:
              "--port", str(self.port)],
             env={**os.environ, **(env or {})}, stdout=self.log, stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + ready_within
         while True:
-            assert self.process.poll() is None, "loom serve exited"
+            try:
+                assert self.process.poll() is None, "loom serve exited"
+                assert time.monotonic() < deadline, "loom serve did not get ready"
+            except AssertionError:
+                self.stop()
+                raise
             try:
                 if httpx.get(self.url + "/readyz", timeout=1).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
-            assert time.monotonic() < deadline, "loom serve did not get ready"
             time.sleep(0.1)
 
     def kill(self) -> None:

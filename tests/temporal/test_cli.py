@@ -29,7 +29,8 @@ def loom_command(*args: str, timeout: float = 60) -> subprocess.CompletedProcess
 
 
 @contextlib.contextmanager
-def worker_process(server: str, task_queue: str, tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
+def worker_process(server: str, task_queue: str, tmp_path: Path, tools_text: str = TOOLS
+                   ) -> Iterator[tuple[Path, list[str]]]:
     """A `loom worker` process for the block: (the flow's file, the --backend options).
     The flow asks for a text and shouts it with a tool."""
     ask = InputMessageNode(name="ask", message="Say something", outputs=[prop("text")])
@@ -37,7 +38,7 @@ def worker_process(server: str, task_queue: str, tmp_path: Path) -> Iterator[tup
                        outputs=[prop("loud")])
     config, tools = tmp_path / "flow.json", tmp_path / "tools.py"
     config.write_text(loom.dumps(flow))
-    tools.write_text(TOOLS)
+    tools.write_text(tools_text)
     log = (tmp_path / "worker.log").open("wb")
     worker = subprocess.Popen(
         [LOOM, "worker", "--temporal", server,
@@ -76,8 +77,20 @@ def test_run_waits_and_resume_answers_through_a_worker(
         again = loom_command("resume", waiting["run_id"], "--answer", "x", *backend)
         assert again.returncode == 2 and "already finished" in again.stderr
         traced = loom_command("run", str(config), "--trace", str(tmp_path / "t.jsonl"),
-                              *backend)
-        assert traced.returncode == 2 and "--trace does not work with --backend" in traced.stderr
+                              "--json", *backend)
+        assert traced.returncode == 3, traced.stderr
+        lines = [json.loads(line) for line in (tmp_path / "t.jsonl").read_text().splitlines()]
+        assert [line["type"] for line in lines][:2] == ["FlowExecutionStart",
+                                                        "NodeExecutionStart"]
+        assert "HumanInTheLoopRequest" in [line["type"] for line in lines]
+        run_id = json.loads(traced.stdout)["run_id"]
+        assert {line["run_id"] for line in lines} == {run_id}
+        resumed = loom_command("resume", run_id, "--answer", "hey", "--trace",
+                               str(tmp_path / "r.jsonl"), *backend)
+        assert resumed.returncode == 0, resumed.stderr
+        kinds = [json.loads(line)["type"]
+                 for line in (tmp_path / "r.jsonl").read_text().splitlines()]
+        assert "ToolExecutionResponse" in kinds and kinds[-1] == "FlowExecutionEnd"
         unknown = loom_command("resume", "no-such-run", "--answer", "x", "--json", *backend)
         assert unknown.returncode == 2
         assert json.loads(unknown.stdout)["error"]["message"].startswith("no run 'no-such-run'")

@@ -27,7 +27,6 @@ from loom.cli.setup import (
     add_policy_options,
     build_runtime,
     json_value,
-    refuse_trace_elsewhere,
     take_secrets,
 )
 from loom.cli.waiting import (
@@ -144,7 +143,6 @@ def _resumed(args: argparse.Namespace, stdout: TextIO) -> RunResult:
 
 def _resumed_elsewhere(args: argparse.Namespace) -> RunResult:
     """Resume a run that lives in Temporal (``--backend``): the answers go to its workflow."""
-    refuse_trace_elsewhere(args)
     options = RuntimeOptions(backend=args.backend, task_queue=args.task_queue)
     with build_runtime(options, MemoryStore(), tools={}, registry={}) as runtime:
         now: RunResult = run_blocking(runtime.backend.aview(args.run_id))  # type: ignore[union-attr]
@@ -156,7 +154,8 @@ def _resumed_elsewhere(args: argparse.Namespace) -> RunResult:
         answers = _answers(args, state)
         if not answers:
             return now
-        return runtime.resume(args.run_id, answers)
+        with observing(args, None, runtime):
+            return runtime.resume(args.run_id, answers)
 
 
 def _answers(args: argparse.Namespace, state: RunState) -> dict[str, Any]:

@@ -31,7 +31,6 @@ from loom.cli.setup import (
     positive_seconds,
     prepare,
     refuse_backend_only,
-    refuse_trace_elsewhere,
 )
 from loom.cli.waiting import (
     EXIT_INTERRUPTED,
@@ -103,7 +102,6 @@ def run_command(args: argparse.Namespace) -> int:
         served = stack.enter_context(local_llm(args.local_llm and not args.fake_llm))
         with collected_warnings() as warned:
             try:
-                refuse_trace_elsewhere(args)
                 refuse_backend_only(args)
                 prepared = prepare(
                     # Checkpointed after every node, the run needs its store: open it now.

@@ -1,6 +1,7 @@
 """``loom serve DIR [--host 127.0.0.1] [--port 8000] [--store URL] [--tools FILE.py]...
 [--registry FILE]... [--allow-components NAME,...] [--block-components NAME,...]
-[--token-file FILE] [--max-body BYTES] [--workers N]``
+[--token-file FILE] [--max-body BYTES] [--workers N] [--backend temporal://HOST:PORT/NS
+--task-queue Q]``
 
 Serves every config of DIR over HTTP (see the README section "loom serve").
 Without a token (``--token-file``, ``LOOM_SERVER_TOKENS``) it binds only a
@@ -17,7 +18,16 @@ from typing import Any
 
 from loom._optional import require
 from loom.cli import EXIT_OK, add_registry_option, err, read_registries, yellow
-from loom.cli.setup import add_policy_options, load_tools, positive_int, positive_seconds
+from loom.cli.setup import (
+    RuntimeOptions,
+    add_backend_options,
+    add_policy_options,
+    load_tools,
+    positive_int,
+    positive_seconds,
+    temporal_backend,
+)
+from loom.runtime.blocking import run_blocking
 from loom.stores import store_opener
 
 WORKERS_ENV = "LOOM_SERVE_OPTIONS"  # the options, for the worker processes of --workers
@@ -59,6 +69,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--workers", metavar="N", type=positive_int, default=1,
                         help="server processes (default 1); with more than one, use a "
                         "PostgreSQL store")
+    add_backend_options(parser)
     parser.set_defaults(handler=serve_command)
 
 
@@ -73,6 +84,7 @@ def options_of(args: argparse.Namespace) -> dict[str, Any]:
         "llm_url": args.llm_url, "llm_model": args.llm_model, "heartbeat": args.heartbeat,
         "drain_seconds": args.drain, "allowed_components": args.allowed_components or [],
         "blocked_components": args.blocked_components or [],
+        "backend": args.backend, "task_queue": args.task_queue,
     }
 
 
@@ -100,6 +112,7 @@ def app_from_options(options: dict[str, Any]) -> Any:
         drain_seconds=options["drain_seconds"],
         allowed_components=options["allowed_components"],
         blocked_components=options["blocked_components"],
+        backend=options.get("backend"), task_queue=options.get("task_queue") or "loom",
     )
     return server.create_app(config=config)
 
@@ -119,6 +132,9 @@ def serve_command(args: argparse.Namespace) -> int:
     uvicorn = require("uvicorn", "server", "loom serve")
     server.config.check_bind(args.host, _tokens(args.token_file))
     store_opener(args.store)  # a bad URL is refused before anything starts
+    if args.backend is not None:  # so is a Temporal server out of reach
+        run_blocking(temporal_backend(RuntimeOptions(backend=args.backend,
+                                                     task_queue=args.task_queue)).areachable())
     options = options_of(args)
     if args.workers > 1:
         if not (args.store or "").startswith(("postgresql://", "postgres://")):

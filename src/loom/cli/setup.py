@@ -373,9 +373,3 @@ def refuse_backend_only(args: argparse.Namespace) -> None:
                 raise CommandError(f"{flag} works only with --backend (a local run calls each "
                                    "tool once, in this process)", hint=f"drop {flag}")
 
-
-def refuse_trace_elsewhere(args: argparse.Namespace) -> None:
-    """A run on a backend sends no events back yet: say so rather than write an empty trace."""
-    if getattr(args, "backend", None) is not None and getattr(args, "trace", None):
-        raise CommandError("--trace does not work with --backend yet: the run's events stay "
-                           "on the workers", hint="drop --trace, or run locally")

@@ -423,6 +423,10 @@ class SpanBuilder:
                 "request_id": request_id, "content": getattr(request, "prompt", None),
             })
 
+    def _dropped(self, event: RuntimeEvent) -> None:
+        """Events a backend no longer had when they were read (their count is no content)."""
+        self._instant(event, "loom.EventsDropped", dict(event.data))
+
 
 _HANDLERS = {
     "flow_start": SpanBuilder._flow_start,
@@ -439,6 +443,7 @@ _HANDLERS = {
     "message": SpanBuilder._message,
     "exception": SpanBuilder._exception,
     "wait": SpanBuilder._wait,
+    "events_dropped": SpanBuilder._dropped,
 }
 
 

@@ -53,7 +53,10 @@ class Emitter:
         self._reported: list[BaseException] = []
 
     def emit(self, type: str, path: tuple[str, ...], step: str = "", **data: Any) -> None:
-        event = RuntimeEvent(type, path, step, self.clock(), data, self.run_id)
+        self.deliver(RuntimeEvent(type, path, step, self.clock(), data, self.run_id))
+
+    def deliver(self, event: RuntimeEvent) -> None:
+        """Hand an event made elsewhere (a backend's workflow) to the listeners."""
         for listener in self.listeners:
             try:
                 result = listener(event)

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from loom._optional import require
 from loom.errors import LoomError
 from loom.runtime import Runtime
 from loom.server import a2a_door, api, meta, openai_door, openai_responses, stream, studio
@@ -49,8 +50,9 @@ def create_app(
     if directory is not None:
         config = ServerConfig(**{**config.__dict__, "directory": Path(directory)})
     owned = runtime is None
+    temporal = _temporal_runs() if config.backend else None
     if runtime is None:
-        runtime = build_runtime(config)
+        runtime = temporal.build_runtime(config) if temporal else build_runtime(config)
     try:
         catalog = Catalog.from_directory(config.directory, runtime) if config.directory \
             else Catalog({})
@@ -61,7 +63,8 @@ def create_app(
             runtime.close()
             runtime.store.close()
         raise
-    manager = RunManager(runtime, catalog, config)
+    manager = temporal.TemporalRunManager(runtime, catalog, config) if temporal \
+        else RunManager(runtime, catalog, config)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -75,6 +78,8 @@ def create_app(
                 runtime.store.close()
 
     routes: list[BaseRoute] = [Route("/", _root, methods=["GET"])]
+    if temporal:  # its event stream comes first: it reads the run's workflow
+        routes.extend(temporal.routes())
     for source in (*ROUTE_MODULES, *extra_routes):
         routes.extend(source())
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
@@ -96,6 +101,14 @@ def build_runtime(config: ServerConfig) -> Runtime:
         allowed_components=list(config.allowed_components) or None,
         blocked_components=list(config.blocked_components) or None,
     )
+
+
+def _temporal_runs() -> Any:
+    """loom.server.temporal_runs, once temporalio (loom[temporal]) is known to be there."""
+    require("temporalio", "temporal", "loom serve --backend")
+    from loom.server import temporal_runs
+
+    return temporal_runs
 
 
 async def _root(request: Request) -> Response:

@@ -41,6 +41,9 @@ class ServerConfig:
     # The load policy of the configs served (StdioTransport stays blocked unless allowed).
     allowed_components: Sequence[str] = ()
     blocked_components: Sequence[str] = ()
+    # temporal://HOST:PORT/NS: the runs live in Temporal, run by the workers of task_queue.
+    backend: str | None = None
+    task_queue: str = "loom"
 
 
 def default_server_store() -> str:

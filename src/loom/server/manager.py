@@ -127,21 +127,7 @@ class RunManager:
                            '{"<request id>": answer}', where="answers")
         if run_id in self.tasks:
             raise ApiError(409, "not_waiting", f"run '{run_id}' is running, not waiting")
-        state = await self.state(run_id)
-        if state.status != "waiting":
-            raise ApiError(409, "not_waiting", f"run '{run_id}' is {state.status}, not waiting")
-        pending = {item["id"]: PendingRequest.from_state(item) for item in state.pending}
-        for request_id, value in answers.items():
-            request = pending.get(request_id)
-            if request is None:
-                raise ApiError(409, "not_pending", f"run '{run_id}' has no pending request "
-                               f"'{request_id}' (answered already?); its pending requests "
-                               f"are {sorted(pending)}", where=f"answers.{request_id}")
-            why = misfit(request.answer_schema(), value)
-            if why:
-                raise ApiError(422, "invalid_answer", f"the answer to request '{request_id}' "
-                               f"({request.kind} at {request.node}) must be {why}",
-                               where=f"answers.{request_id}")
+        check_answers(await self.state(run_id), answers)
         self._admit(token)
         owner, claimed = await self._claim(run_id)
         try:
@@ -391,6 +377,25 @@ def check_inputs(served: Served, inputs: Any) -> dict[str, Any]:
             raise ApiError(422, "invalid_inputs", f"component '{served.id}': {why}",
                            where=f"inputs.{name}")
     return inputs
+
+
+def check_answers(state: RunState, answers: Mapping[str, Any]) -> None:
+    """Refuse answers to a run that does not wait, or that do not fit its requests."""
+    run_id = state.run_id
+    if state.status != "waiting":
+        raise ApiError(409, "not_waiting", f"run '{run_id}' is {state.status}, not waiting")
+    pending = {item["id"]: PendingRequest.from_state(item) for item in state.pending}
+    for request_id, value in answers.items():
+        request = pending.get(request_id)
+        if request is None:
+            raise ApiError(409, "not_pending", f"run '{run_id}' has no pending request "
+                           f"'{request_id}' (answered already?); its pending requests "
+                           f"are {sorted(pending)}", where=f"answers.{request_id}")
+        why = misfit(request.answer_schema(), value)
+        if why:
+            raise ApiError(422, "invalid_answer", f"the answer to request '{request_id}' "
+                           f"({request.kind} at {request.node}) must be {why}",
+                           where=f"answers.{request_id}")
 
 
 _JSON_TYPES = {"string": (str,), "boolean": (bool,)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,15 +20,18 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.exceptions import CancelledError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import CancelledError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from loom.errors import CheckpointError, LoomError, RunNotFound
+from loom.runtime.events import Listener
 from loom.runtime.journal import PendingRequest
 from loom.runtime.result import ErrorInfo, RunResult
 from loom.serialization import dumps
 from loom.spec.component import Component
 from loom.temporal.converter import connect
+from loom.temporal.eventfeed import EventFeed, components_of
 from loom.temporal.names import (
     ANSWER_UPDATE,
     DEFAULT_TASK_QUEUE,
@@ -40,6 +43,8 @@ from loom.temporal.names import (
 )
 
 SCHEME = "temporal://"
+ALLOW_DUPLICATE = WorkflowIDReusePolicy.ALLOW_DUPLICATE
+REJECT_DUPLICATE = WorkflowIDReusePolicy.REJECT_DUPLICATE
 _ENDED = {  # a closed workflow's status, as a run's
     WorkflowExecutionStatus.COMPLETED: "finished", WorkflowExecutionStatus.FAILED: "failed",
     WorkflowExecutionStatus.CANCELED: "cancelled", WorkflowExecutionStatus.TERMINATED: "failed",
@@ -83,11 +88,29 @@ class TemporalBackend:
             raise LoomError(f"cannot reach Temporal at {self.target}: {exc}",
                               hint="start the server, or fix --backend") from None
 
+    async def areachable(self) -> None:
+        """Raise a LoomError saying what to fix when the server cannot be reached."""
+        await self._client()
+
     async def arun(
         self, component: Component, inputs: Mapping[str, Any], *, run_id: str | None,
-        limits: Mapping[str, Any],
+        limits: Mapping[str, Any], listeners: Iterable[Listener] = (),
     ) -> RunResult:
-        client = await self._client()
+        handle = await self.astart(component, inputs, run_id=run_id, limits=limits)
+        listeners = list(listeners)
+        if not listeners:
+            return _result(await _settled(handle, 0))
+        feed = EventFeed(handle, listeners, components_of(component))
+        return _result(await feed.follow(_settled(handle, 0)))
+
+    async def astart(
+        self, component: Component, inputs: Mapping[str, Any], *, run_id: str | None,
+        limits: Mapping[str, Any], memo: Mapping[str, Any] | None = None,
+        client: Client | None = None, once: bool = False,
+    ) -> WorkflowHandle[Any, Any]:
+        """Start the run's workflow and return at once; ``once``: never reuse the id of
+        a run that ended (a server's run ids name one run for good)."""
+        client = client or await self._client()
         start = {"flow": dumps(component), "inputs": dict(inputs), "task_queue": self.task_queue,
                  "tool_timeout": self.tool_timeout, "tool_attempts": self.tool_attempts,
                  **limits}
@@ -97,20 +120,31 @@ class TemporalBackend:
             raise LoomError(problem)
         try:
             handle: WorkflowHandle[Any, Any] = await client.start_workflow(
-                WORKFLOW, start, id=workflow_id, task_queue=self.task_queue,
+                WORKFLOW, start, id=workflow_id, task_queue=self.task_queue, memo=memo,
+                id_reuse_policy=REJECT_DUPLICATE if once else ALLOW_DUPLICATE,
             )
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.ALREADY_EXISTS:
-                raise CheckpointError(f"a run with id '{workflow_id}' already exists in "
-                                      f"Temporal ({self.url})", hint="choose another id") from None
-            raise
-        return _result(await _settled(handle, 0))
+        except (RPCError, WorkflowAlreadyStartedError) as exc:
+            if isinstance(exc, RPCError) and exc.status != RPCStatusCode.ALREADY_EXISTS:
+                raise
+            raise CheckpointError(f"a run with id '{workflow_id}' already exists in "
+                                  f"Temporal ({self.url})", hint="choose another id") from None
+        return handle
 
-    async def aresume(self, run_id: str, answers: Mapping[str, Any]) -> RunResult:
+    async def aresume(self, run_id: str, answers: Mapping[str, Any],
+                      listeners: Iterable[Listener] = ()) -> RunResult:
+        """Answer a waiting run; ``listeners`` get its events from the answer on,
+        numbered on from those before the wait."""
         client = await self._client()
         handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(run_id)
+        listeners = list(listeners)
         try:
-            view = await handle.execute_update(ANSWER_UPDATE, dict(answers))
+            update = handle.execute_update(ANSWER_UPDATE, dict(answers))
+            if listeners:
+                feed = EventFeed(handle, listeners)
+                await feed.latest()
+                view = await feed.follow(update)
+            else:
+                view = await update
         except WorkflowUpdateFailedError as exc:
             raise CheckpointError(str(getattr(exc.cause, "message", exc.cause))) from None
         except RPCError as exc:

@@ -14,6 +14,7 @@ MCP_END_ACTIVITY = "loom.mcp.end"  # a run ended: its worker closes the run's MC
 SETTLE_UPDATE = "loom.settle"
 ANSWER_UPDATE = "loom.answer"
 VIEW_QUERY = "loom.view"
+EVENTS_QUERY = "loom.events"
 DEFAULT_TASK_QUEUE = "loom"
 INFRA_ATTEMPTS = 5  # a lost worker or a timed-out attempt; a tool's own error is not retried
 PAYLOAD_LIMIT = 2_000_000  # bytes: Temporal refuses a payload over 2 MB, for ever

@@ -22,7 +22,14 @@ with workflow.unsafe.imports_passed_through():
     from loom.runtime.tools import BoundTool
     from loom.stores.memory import MemoryStore
     from loom.temporal.effects import Settings, TemporalEffects
-    from loom.temporal.names import ANSWER_UPDATE, SETTLE_UPDATE, VIEW_QUERY, WORKFLOW
+    from loom.temporal.eventlog import WorkflowEventLog
+    from loom.temporal.names import (
+        ANSWER_UPDATE,
+        EVENTS_QUERY,
+        SETTLE_UPDATE,
+        VIEW_QUERY,
+        WORKFLOW,
+    )
 
 
 class _RemoteTools(dict[str, BoundTool]):
@@ -55,11 +62,13 @@ class LoomRun:
         self.view: dict[str, Any] = {"status": "running"}
         self.generation = 0  # bumped each time the run settles (waits or ends)
         self.answers: list[dict[str, Any]] = []
+        self.events = WorkflowEventLog()
 
     @workflow.run
     async def run(self, start: dict[str, Any]) -> dict[str, Any]:
         runtime = Runtime(
             registry=self.registry, use_env=False, store=MemoryStore(), tool_threads=1,
+            listeners=[self.events],
             **{key: start[key] for key in _LIMITS if start.get(key) is not None},
         )
         runtime.services.tools = _RemoteTools()
@@ -91,6 +100,11 @@ class LoomRun:
     def current(self) -> dict[str, Any]:
         return {**self.view, "generation": self.generation}
 
+    @workflow.query(name=EVENTS_QUERY)
+    def events_after(self, after: int) -> dict[str, Any]:
+        """The run's events numbered after ``after``: a page of them (see eventlog)."""
+        return self.events.page(after)
+
     @workflow.update(name=SETTLE_UPDATE, unfinished_policy=_ABANDON)
     async def settle(self, after: int) -> dict[str, Any]:
         """The run's state once it has settled more than ``after`` times."""
@@ -102,6 +116,7 @@ class LoomRun:
         """Answer pending requests (by id); returns the state the run settles in next."""
         after = self.generation
         self.answers.append(answers)
+        self.view = {"status": "running"}  # from now until it settles again
         await workflow.wait_condition(lambda: self.generation > after)
         return self.current()
 

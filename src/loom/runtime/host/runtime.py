@@ -46,10 +46,11 @@ class Backend(Protocol):
 
     async def arun(
         self, component: Component, inputs: Mapping[str, Any], *, run_id: str | None,
-        limits: Mapping[str, Any],
+        limits: Mapping[str, Any], listeners: Iterable[Listener] = (),
     ) -> RunResult: ...
 
-    async def aresume(self, run_id: str, answers: Mapping[str, Any]) -> RunResult: ...
+    async def aresume(self, run_id: str, answers: Mapping[str, Any],
+                      listeners: Iterable[Listener] = ()) -> RunResult: ...
 
 
 class Runtime:
@@ -170,7 +171,8 @@ class Runtime:
                       "branch_timeout": services.branch_timeout,
                       "max_iterations": services.max_iterations}
             return await self.backend.arun(_to_component(flow, self.registry, self.load_policy),
-                                           _plain_inputs(inputs), run_id=run_id, limits=limits)
+                                           _plain_inputs(inputs), run_id=run_id, limits=limits,
+                                           listeners=[*self.listeners, *listeners])
         component = self._loaded(flow)
         plan = self._compiler.plan(component)
         effects = self.services.effects
@@ -211,7 +213,8 @@ class Runtime:
         confirmation). Recorded steps are replayed, not run again. ``owner``: the
         caller's claim on the run (from ``store.claim``), kept instead of a new one."""
         if self.backend is not None:
-            return await self.backend.aresume(run_id, answers or {})
+            return await self.backend.aresume(run_id, answers or {},
+                                              listeners=[*self.listeners, *listeners])
         owner = owner or self.services.effects.owner()
         state = await self._store_call(self.store.claim, run_id, owner)
         try:
