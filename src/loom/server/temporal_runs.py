@@ -52,9 +52,10 @@ from loom.server.config import ServerConfig
 from loom.server.events import sse
 from loom.server.manager import POLL_SECONDS, RunManager, check_answers, check_inputs
 from loom.server.problems import ApiError, not_found
-from loom.server.records import CANCELLED, SERVER_KEY, record, summary
+from loom.server.records import SERVER_KEY, record, summary
 from loom.server.stream import _after
 from loom.stores import MemoryStore
+from loom.stores.base import CANCELLED
 from loom.temporal import TemporalBackend, connect
 from loom.temporal.eventfeed import EventFeed, components_of
 from loom.temporal.names import ANSWER_UPDATE, VIEW_QUERY, WORKFLOW
@@ -214,12 +215,12 @@ class TemporalRunManager(RunManager):
                            ) from None
         return await self.record(run_id)
 
-    async def cancel(self, run_id: str) -> dict[str, Any]:
+    async def cancel(self, run_id: str, wait: float | None = None) -> dict[str, Any]:
         handle, description = await self._handle(run_id)
         if description.status == WorkflowExecutionStatus.RUNNING:
             await handle.cancel()
             with contextlib.suppress(WorkflowFailureError, asyncio.TimeoutError):
-                await asyncio.wait_for(handle.result(), 5.0)
+                await asyncio.wait_for(handle.result(), 5.0 if wait is None else wait)
         return await self.record(run_id)
 
     async def delete(self, run_id: str) -> None:
