@@ -2,14 +2,16 @@
 
 ``python -m loom.local.serve ARGS`` takes ``python -m llama_cpp.server``'s arguments,
 registers :mod:`loom.local.tools_format` (so ``--chat_format loom-tools`` names it)
-and runs that server. It also exits when its stdin ends, which happens when loom is
-gone, however it went (even SIGKILL): no orphaned server.
+and runs that server. When its stdin is a pipe (as :class:`loom.local.LocalLlm` starts
+it) it also exits when that ends, which happens when loom is gone, however it went
+(even SIGKILL): no orphaned server. Run by hand, it serves until stopped.
 """
 
 from __future__ import annotations
 
 import os
 import runpy
+import stat
 import sys
 import threading
 
@@ -22,7 +24,9 @@ def _exit_when_stdin_ends() -> None:
 
 
 def main() -> None:
-    threading.Thread(target=_exit_when_stdin_ends, name="loom-local-stdin", daemon=True).start()
+    if stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode):
+        threading.Thread(target=_exit_when_stdin_ends, name="loom-local-stdin",
+                         daemon=True).start()
     tools_format.register()
     sys.argv[0] = "llama_cpp.server"
     runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
