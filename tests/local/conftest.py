@@ -39,8 +39,8 @@ def local_llm() -> Iterator[LocalLlm]:
 
 @pytest.fixture(scope="session")
 def tools_llm() -> Iterator[LocalLlm]:
-    """A second server, whose chat format parses tool calls (the first's keeps prompts
-    as written: this one HTML-escapes them), for the agent tests only."""
+    """A second server, on loom's chat format (``loom-tools``: tools, their calls and
+    results), for the agent tests; the first keeps llama.cpp's defaults."""
     need_local_model()
     with LocalLlm(chat_format=TOOLS_CHAT_FORMAT) as llm:
         yield llm

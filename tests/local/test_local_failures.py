@@ -6,6 +6,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -29,6 +32,37 @@ def gone(pid: int | None) -> bool:
     except ProcessLookupError:
         return True
     return False
+
+
+def exited(pid: int) -> bool:
+    """Gone, or a zombie whose new parent (not this process) has yet to reap it."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return gone(pid)
+    return state in ("Z", "X")
+
+
+def test_the_server_exits_when_the_process_that_started_it_is_killed() -> None:
+    need_local_model()
+    owner_script = ("import time\nfrom loom.local import LocalLlm\n"
+                    "print(LocalLlm().start().pid, flush=True)\ntime.sleep(600)\n")
+    owner = subprocess.Popen([sys.executable, "-c", owner_script], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert owner.stdout is not None
+        pid = int(owner.stdout.readline())
+    finally:
+        owner.kill()  # SIGKILL: LocalLlm cannot stop the server itself
+        owner.wait()
+        if owner.stdout is not None:
+            owner.stdout.close()
+    deadline = time.monotonic() + 30
+    while not exited(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if not exited(pid):
+        os.kill(pid, signal.SIGKILL)  # never leave it running
+        pytest.fail("the server outlived the process that started it")
 
 
 def test_a_server_that_cannot_start_fails_with_its_stderr(tmp_path: Path) -> None:

@@ -1,6 +1,7 @@
 """llama.cpp's OpenAI-compatible server as a subprocess that loom owns.
 
-:class:`LocalLlm` starts ``python -m llama_cpp.server`` on a free loopback
+:class:`LocalLlm` starts llama.cpp's server (``python -m loom.local.serve``, which
+runs ``llama_cpp.server`` with loom's chat format registered) on a free loopback
 port with the packaged SmolLM2 weights, waits until it answers, and stops it
 when the block ends: normally, on an error, or on Ctrl-C (the server runs in
 a session of its own, so the terminal's Ctrl-C reaches loom, which stops it).
@@ -25,29 +26,15 @@ from loom.errors import LlmConnectionError
 from loom.llm import LlmOverrides
 from loom.local.weights import MODEL_NAME, check_server, model_file
 
-TOOLS_CHAT_FORMAT = "chatml-function-calling"
-"""llama.cpp's chat format that parses tool calls. It also HTML-escapes the messages'
-text (a JSON value in a prompt reaches the model as ``{&#34;name&#34;...``) and leaves
-``role: tool`` messages out, so it is used only where tools are (``loom chat``)."""
+TOOLS_CHAT_FORMAT = "loom-tools"
+"""loom's own chat format (:mod:`loom.local.tools_format`, which the server process
+registers): the model's template, tools and their results as text, calls parsed."""
 DETERMINISTIC: dict[str, Any] = {"temperature": 0.7, "seed": 19, "max_tokens": 160}
 """Generation parameters laid over every config's: the same prompt gives the same text.
 Chosen by trying seeds on the seed flow (examples/parallel_marketing) until SmolLM2-135M's
 message greeted the user and named an item the tools returned; at temperature 0 it
 does neither (tests/local checks the message)."""
 STDERR_LINES = 60  # the tail kept for error messages
-# ``python -m llama_cpp.server ARGS`` that also exits when its stdin ends, which happens
-# when loom is gone, however it went (even SIGKILL): no orphaned server.
-_SERVE = (
-    "import os, runpy, sys, threading\n"
-    "def watch():\n"
-    "    sys.stdin.buffer.read()\n"
-    "    os._exit(0)\n"
-    "threading.Thread(target=watch, daemon=True).start()\n"
-    "sys.argv[0] = 'llama_cpp.server'\n"
-    "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)\n"
-)
-
-
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -60,8 +47,9 @@ class LocalLlm:
     ``llm.url`` takes OpenAI-compatible requests; ``llm.overrides`` sends a
     Runtime's every LLM call there (``Runtime(llm=llm.overrides)``). ``chat_format``
     None uses the model's own chat template (tools are then answered as text);
-    :data:`TOOLS_CHAT_FORMAT` parses tool calls. ``threads`` is 1: on these shared
-    2-core machines llama.cpp with 2 threads measured 2-10x slower under load.
+    :data:`TOOLS_CHAT_FORMAT` also shows the model its tools and their results, and
+    parses its calls. ``threads`` is 1: on these shared 2-core machines llama.cpp
+    with 2 threads measured 2-10x slower under load.
     """
 
     def __init__(
@@ -111,7 +99,7 @@ class LocalLlm:
 
     def command(self) -> list[str]:
         model = self.model or model_file()
-        command = [self.python, "-c", _SERVE, "--model", str(model),
+        command = [self.python, "-m", "loom.local.serve", "--model", str(model),
                    "--model_alias", MODEL_NAME, "--host", "127.0.0.1", "--port", str(self.port),
                    "--n_threads", str(self.threads), "--n_ctx", str(self.context)]
         if self.chat_format:
@@ -202,6 +190,6 @@ class LocalLlm:
             tail = self.stderr_tail()
         return LlmConnectionError(
             url=self.url, model=MODEL_NAME, retryable=False,
-            detail=f"{detail} (llama_cpp.server --model {self.model or model_file()})",
+            detail=f"{detail} (loom.local.serve --model {self.model or model_file()})",
             hint="its stderr ends with:\n" + (tail[-3000:] or "(nothing)"),
         )
