@@ -17,6 +17,7 @@ from loom.runs import RunState, RunStatus
 from loom.runtime import Runtime
 from loom.runtime.journal import PendingRequest
 from loom.runtime.values import refusal
+from loom.server.answers import misfit
 from loom.server.catalog import Catalog, Served
 from loom.server.config import ServerConfig
 from loom.server.events import EventLog
@@ -127,10 +128,10 @@ class RunManager:
                 raise ApiError(409, "not_pending", f"run '{run_id}' has no pending request "
                                f"'{request_id}' (answered already?); its pending requests "
                                f"are {sorted(pending)}", where=f"answers.{request_id}")
-            why = misfit(request.answer_schema(), value)
+            why = misfit(request.answer_schema(), value, "the answer")
             if why:
-                raise ApiError(422, "invalid_answer", f"the answer to request '{request_id}' "
-                               f"({request.kind} at {request.node}) must be {why}",
+                raise ApiError(422, "invalid_answer", f"request '{request_id}' ({request.kind} "
+                               f"at {request.node}): {why} (see its answer_schema)",
                                where=f"answers.{request_id}")
         self._admit(token)
         owner, claimed = await self._claim(run_id)
@@ -345,16 +346,3 @@ def check_inputs(served: Served, inputs: Any) -> dict[str, Any]:
             raise ApiError(422, "invalid_inputs", f"component '{served.id}': {why}",
                            where=f"inputs.{name}")
     return inputs
-
-
-_JSON_TYPES = {"string": (str,), "boolean": (bool,)}
-
-
-def misfit(schema: Mapping[str, Any], value: Any) -> str | None:
-    """What an answer must be, when it does not fit ``schema`` (the answer schemas
-    are a type or anything)."""
-    kind = schema.get("type")
-    allowed = _JSON_TYPES.get(str(kind))
-    if allowed is not None and not isinstance(value, allowed):
-        return f"a {kind}, not {type(value).__name__}"
-    return None
