@@ -71,8 +71,10 @@ class RunManager:
     # -- starting, answering, cancelling ---------------------------------------------
 
     async def start(self, served: Served, inputs: Any, run_id: str | None,
-                    metadata: Any, token: str) -> tuple[dict[str, Any], bool]:
-        """Start a run in the background: (its record, whether it is new)."""
+                    metadata: Any, token: str, history: list[dict[str, Any]] | None = None
+                    ) -> tuple[dict[str, Any], bool]:
+        """Start a run in the background: (its record, whether it is new); ``history``:
+        the messages said before it (a chat's earlier turns)."""
         inputs = check_inputs(served, inputs)
         if metadata is not None and not isinstance(metadata, dict):
             raise ApiError(422, "invalid_request", "metadata must be a JSON object",
@@ -86,7 +88,8 @@ class RunManager:
         meta = {**(metadata or {}), SERVER_KEY: {"component": served.id,
                                                  "checkpoint": self.config.checkpoint}}
         try:
-            state = self.runtime.new_state(served.flow, inputs, run_id=run_id, metadata=meta)
+            state = self.runtime.new_state(served.flow, inputs, run_id=run_id, metadata=meta,
+                                           history=history)
         except LoomError as exc:
             raise ApiError.of(422, "invalid_component", exc, where=served.id) from None
         state.owner = owner  # held by this process from its first save
