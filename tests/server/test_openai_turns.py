@@ -125,3 +125,15 @@ def test_a_flow_starts_from_the_last_message(oai: openai.OpenAI) -> None:
         {"role": "user", "content": "the sea"}, {"role": "assistant", "content": "blue"},
         {"role": "user", "content": "the sky"}])
     assert done.choices[0].message.content == "fake answer to: Sum up the sky"
+
+
+def test_bad_earlier_turns_are_refused_naming_them(client: httpx.Client) -> None:
+    def chat(first: dict[str, Any]) -> httpx.Response:
+        return client.post("/v1/chat/completions", json={"model": "helper", "messages": [
+            first, {"role": "user", "content": "hi"}]})
+
+    odd = chat({"role": "wizard", "content": "x"})
+    assert odd.status_code == 422 and odd.json()["error"]["param"] == "messages[0].role"
+    number = chat({"role": "assistant", "content": 7})
+    assert number.status_code == 422
+    assert number.json()["error"]["param"] == "messages[0].content"

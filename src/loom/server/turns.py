@@ -90,14 +90,17 @@ def history_of(messages: list[dict[str, Any]], where: str) -> list[dict[str, Any
     turns = []
     for index, item in enumerate(messages):
         role, content = item.get("role"), item.get("content")
-        if role in ("user", "assistant") and content:
-            text = content if isinstance(content, str) else "".join(
-                str(part.get("text") or "") for part in content if isinstance(part, dict))
-            if text:
-                turns.append({"role": role, "content": text})
-        elif role not in ("system", "developer", "tool", "assistant", "user"):
+        if role not in ("system", "developer", "tool", "assistant", "user"):
             raise ApiError(422, "invalid_request", f"unknown message role {role!r}",
                            where=f"{where}[{index}].role")
+        if isinstance(content, list):
+            content = "".join(str(part.get("text") or "") for part in content
+                              if isinstance(part, dict))
+        elif content is not None and not isinstance(content, str):
+            raise ApiError(422, "invalid_request", "a message's content must be text or a "
+                           "list of text parts", where=f"{where}[{index}].content")
+        if role in ("user", "assistant") and content:
+            turns.append({"role": role, "content": content})
     return turns
 
 
