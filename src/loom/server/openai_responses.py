@@ -76,8 +76,7 @@ def earlier_turns(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     last = max((index for index, item in enumerate(items)
                 if item.get("type", "message") == "message" and item.get("role") == "user"),
                default=0)
-    return history_of([item for item in items[:last]
-                       if item.get("type", "message") == "message"], "input")
+    return history_of(items[:last], "input")
 
 
 def user_text(items: list[dict[str, Any]]) -> str:

@@ -90,6 +90,8 @@ def history_of(messages: list[dict[str, Any]], where: str) -> list[dict[str, Any
     turns = []
     for index, item in enumerate(messages):
         role, content = item.get("role"), item.get("content")
+        if item.get("type", "message") != "message":  # Responses' other items
+            continue
         if role not in ("system", "developer", "tool", "assistant", "user"):
             raise ApiError(422, "invalid_request", f"unknown message role {role!r}",
                            where=f"{where}[{index}].role")
