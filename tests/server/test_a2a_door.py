@@ -33,7 +33,15 @@ import loom  # noqa: E402
 from cli.flows import chain, prop  # noqa: E402
 from loom.a2a import A2ASession  # noqa: E402
 from loom.server import ServerConfig, create_app  # noqa: E402
-from loom.spec import ControlFlowEdge, EndNode, Flow, InputMessageNode, StartNode  # noqa: E402
+from loom.spec import (  # noqa: E402
+    ControlFlowEdge,
+    EndNode,
+    Flow,
+    InputMessageNode,
+    ServerTool,
+    StartNode,
+    ToolNode,
+)
 from loom.spec.nodes import AgentNode  # noqa: E402
 from loom.spec.remote_agents import A2AAgent, A2AConnectionConfig  # noqa: E402
 from loom.testing import FakeLlmServer, serve_asgi  # noqa: E402
@@ -54,7 +62,11 @@ def asker() -> Flow:
 def configs(tmp_path: Path, llm: FakeLlmServer) -> Path:
     return write_configs(tmp_path / "configs", summarizer=summarizer(llm.url), asker=asker(),
                          napper=tool_flow("napper", "nap", inputs=[prop("x")],
-                                          outputs=[prop("y")]))
+                                          outputs=[prop("y")]),
+                         careful=chain("careful", ToolNode(name="nap", tool=ServerTool(
+                             name="nap", inputs=[prop("x")], outputs=[prop("y")],
+                             requires_confirmation=True)), inputs=[prop("x")],
+                             outputs=[prop("y")]))
 
 
 def nap(x: str) -> str:
@@ -335,3 +347,9 @@ def test_message_stream_by_its_a2a_0_3_name(url: str) -> None:
     got = httpx.post(f"{url}/a2a/asker/", json={
         "jsonrpc": "2.0", "id": 2, "method": "tasks/get", "params": {"id": results[0]["id"]}})
     assert got.json()["result"]["status"]["state"] == "input-required"
+
+
+def test_a_confirmation_is_input_required_and_approve_runs_the_tool(url: str) -> None:
+    asked, done = asyncio.run(talk(f"{url}/a2a/careful", ("z", False), ("approve", True)))
+    assert asked.state == "input-required" and "Run tool 'nap'" in asked.text
+    assert done.state == "completed" and done.artifacts[0]["data"] == [{"y": "z"}]

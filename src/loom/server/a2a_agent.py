@@ -55,7 +55,7 @@ from loom.runs import RunState
 from loom.server.catalog import Served
 from loom.server.manager import RunManager
 from loom.server.problems import ApiError
-from loom.server.turns import Reply, Turn, answer_value, reply_of
+from loom.server.turns import APPROVE, Reply, Turn, answer_value, reply_of
 
 CONTEXT_KEY = "a2a_context_id"  # in the run's metadata
 PAGE_SIZE = 50
@@ -272,7 +272,7 @@ class RunExecutor(AgentExecutor):
         if first["kind"] == "input":
             value: Any = text
         elif first["kind"] == "confirmation":
-            value = text.strip().lower() in ("yes", "y", "true", "ok")
+            value = text.strip().lower() in APPROVE  # as the loom_confirm call says
         else:
             value = data[0] if data else answer_value(text)
         return {first["id"]: value}

@@ -240,9 +240,9 @@ def reply_of(served: Served, record: dict[str, Any]) -> Reply:
         pending = record.get("pending") or []
         calls = [tool_call_of(run_id, item) for item in pending
                  if item["kind"] in ("client_tool", "confirmation") and item.get("tool_call")]
-        if calls:
-            return Reply(run_id, status, last or "", calls, record)
         asked = next((item.get("prompt") for item in pending if item.get("prompt")), None)
+        if calls:  # a confirmation's question is said too (A2A shows it as the status)
+            return Reply(run_id, status, last or str(asked or ""), calls, record)
         return Reply(run_id, status, last if last is not None else str(asked or ""), [], record)
     outputs = record.get("outputs") or {}
     declared = [prop.title for prop in served.flow.outputs or []]
