@@ -8,7 +8,9 @@
     ``POST /v1/components/seed/runs?wait=60`` each, over HTTP from one client
     process), and the same runs through ``Runtime.arun`` in one process: wall
     time, throughput, p50/p99 latency per run, errors (none allowed), and the
-    throughput ratio.
+    throughput ratio; then the same runs through the doors: OpenAI chat
+    completions, OpenAI responses and A2A ``SendMessage`` (``model`` / agent
+    ``seed``, the username as the user message, not streaming).
 (b) The server's RSS before and after ``--soak`` (10,000) more runs, 200 at a time.
 
 ``--quick``: 20 runs and a soak of 200.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import statistics
@@ -25,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -97,17 +101,52 @@ class Server:
         self.log.close()
 
 
-async def through_api(url: str, count: int, inputs: dict[str, Any]) -> dict[str, Any]:
+Door = tuple[str, Any, Any]  # path, body from the inputs, whether the answer is a finished run
+
+
+def _user_text(inputs: dict[str, Any]) -> str:
+    return str(next(iter(inputs.values()))) if len(inputs) == 1 else json.dumps(inputs)
+
+
+def _a2a_message(inputs: dict[str, Any]) -> dict[str, Any]:
+    message = {"messageId": uuid.uuid4().hex, "role": "ROLE_USER",
+               "parts": [{"text": _user_text(inputs)}]}
+    return {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": message}}
+
+
+DOORS: dict[str, Door] = {
+    "HTTP API (loom serve)": (
+        "/v1/components/seed/runs?wait=60", lambda inputs: {"inputs": inputs},
+        lambda status, data: status == 202 and data["status"] == "finished"),
+    "OpenAI chat completions": (
+        "/v1/chat/completions",
+        lambda inputs: {"model": "seed", "messages": [{"role": "user",
+                                                       "content": _user_text(inputs)}]},
+        lambda status, data: status == 200 and data["loom"]["status"] == "finished"),
+    "OpenAI responses": (
+        "/v1/responses", lambda inputs: {"model": "seed", "input": _user_text(inputs)},
+        lambda status, data: status == 200 and data["status"] == "completed"),
+    "A2A SendMessage": (
+        "/a2a/seed/", _a2a_message,
+        lambda status, data: status == 200
+        and data["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"),
+}
+PLAIN = "HTTP API (loom serve)"
+
+
+async def through_api(url: str, count: int, inputs: dict[str, Any],
+                      door: str = PLAIN) -> dict[str, Any]:
+    path, body, finished = DOORS[door]
     limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits,
+                                 headers={"A2A-Version": "1.0"}) as client:
 
         async def one() -> tuple[float, bool]:
             started = time.perf_counter()
             try:
-                response = await client.post("/v1/components/seed/runs", params={"wait": 60},
-                                             json={"inputs": inputs})
-                ok = response.status_code == 202 and response.json()["status"] == "finished"
-            except httpx.HTTPError:
+                response = await client.post(path, json=body(inputs))
+                ok = bool(finished(response.status_code, response.json()))
+            except (httpx.HTTPError, ValueError, KeyError, TypeError):
                 ok = False
             return time.perf_counter() - started, ok
 
@@ -165,8 +204,10 @@ def main(argv: list[str] | None = None) -> int:
             tempfile.TemporaryDirectory() as tmp:
         server = Server(Path(tmp), llm.url)
         try:
-            asyncio.run(through_api(server.url, 5, inputs))  # warm-up
-            api = asyncio.run(through_api(server.url, runs, inputs))
+            for door in DOORS:  # warm-up
+                asyncio.run(through_api(server.url, 5, inputs, door))
+            doors = {door: asyncio.run(through_api(server.url, runs, inputs, door))
+                     for door in DOORS}
             python = asyncio.run(through_python(llm.url, runs, inputs))
             traced = asyncio.run(through_python(llm.url, runs, inputs, traced=True))
             before = rss_mb(server.process.pid)
@@ -176,10 +217,11 @@ def main(argv: list[str] | None = None) -> int:
             after = rss_mb(server.process.pid)
         finally:
             server.close()
+    api = doors[PLAIN]
     rows = [
         [label, r["runs"], f"{r['wall']:.2f} s", f"{r['throughput']:.1f} runs/s",
          f"{r['p50'] * 1000:.0f} ms", f"{r['p99'] * 1000:.0f} ms", r["errors"]]
-        for label, r in (("HTTP API (loom serve)", api), ("Python API (one process)", python),
+        for label, r in (*doors.items(), ("Python API (one process)", python),
                          ("Python API, events kept as the server does", traced))
     ]
     common.print_table(
@@ -195,7 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         [[f"{before:.1f} MB", f"{after:.1f} MB", f"{after - before:+.1f} MB",
           f"{soaked / soak_wall:.1f}", soak_errors]],
     )
-    return 1 if api["errors"] or python["errors"] or traced["errors"] or soak_errors else 0
+    failed = any(r["errors"] for r in (*doors.values(), python, traced)) or soak_errors
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 // Forms from JSON Schema: a component's inputs, and the answer of each pending request
-// (text for an input, approve/deny for a confirmation, a JSON editor for a tool result).
+// (text for an input, approve/deny for a confirmation, a client tool's declared outputs as
+// fields, else a JSON editor for its result).
 
 import { h } from "./dom";
 
 export interface Field { read: () => unknown; element: HTMLElement; name: string }
 
-export function schemaField(name: string, schema: any, required: boolean): Field {
-  const id = `in-${name}`;
+export function schemaField(name: string, schema: any, required: boolean, prefix = "in"): Field {
+  const id = `${prefix}-${name}`;
   const label = h("label", { for: id }, name, required ? h("span", { class: "req" }, " *") : null,
     schema.description ? h("small", {}, ` ${schema.description}`) : null);
   const type = Array.isArray(schema.type) ? schema.type.find((t: string) => t !== "null") : schema.type;
@@ -43,9 +44,9 @@ export function schemaField(name: string, schema: any, required: boolean): Field
 }
 
 /** The form of a component's inputs; `read()` gives the inputs object (or throws). */
-export function inputsForm(schema: any): { element: HTMLElement; read: () => Record<string, unknown> } {
+export function inputsForm(schema: any, prefix = "in"): { element: HTMLElement; read: () => Record<string, unknown> } {
   const required = new Set<string>(schema.required || []);
-  const fields = Object.entries(schema.properties || {}).map(([name, sub]) => schemaField(name, sub, required.has(name)));
+  const fields = Object.entries(schema.properties || {}).map(([name, sub]) => schemaField(name, sub, required.has(name), prefix));
   const element = h("div", { class: "inputs" }, ...fields.map((f) => f.element));
   if (!fields.length) element.append(h("p", { class: "muted" }, "This component takes no inputs."));
   return {
@@ -88,6 +89,21 @@ export function pendingForm(pending: any, onAnswer: (id: string, value: unknown)
     const area = h("textarea", { rows: 2, class: "answer-text", "aria-label": `answer to ${pending.node}` });
     body = area;
     read = () => (area.value === "" ? undefined : area.value);
+  } else if (pending.kind === "client_tool" && (schema.properties || Array.isArray(schema.anyOf))) {
+    // Typed by the tool's outputs: several, an object of fields; one, its own field.
+    const call = pending.tool_call;
+    const args = call ? h("pre", { class: "tool-call" }, `${call.name}(${JSON.stringify(call.arguments ?? {})})`) : null;
+    const prefix = `answer-${pending.id}`;
+    if (schema.properties) {
+      const form = inputsForm(schema, prefix);
+      body = h("div", { class: "answer-fields" }, args, form.element);
+      read = () => form.read();
+    } else {
+      const main = schema.anyOf[0];
+      const field = schemaField(main.title || "result", main, true, prefix);
+      body = h("div", { class: "answer-fields" }, args, field.element);
+      read = () => field.read();
+    }
   } else {
     const call = pending.tool_call;
     const area = h("textarea", { rows: 4, class: "json answer-json", spellcheck: "false", "aria-label": `result of ${call?.name || "the tool"}` });

@@ -105,6 +105,14 @@ def client_flow() -> Flow:
                  outputs=(place,))
 
 
+def measure_flow() -> Flow:
+    """A ClientTool of two declared outputs: its answer form has their fields."""
+    tool = ClientTool(name="measure", inputs=[prop("x")],
+                      outputs=[prop("width", "integer"), prop("unit", default="cm")])
+    return chain("measure", ToolNode(name="measure", tool=tool), inputs=(prop("x"),),
+                 outputs=(prop("width", "integer"), prop("unit")))
+
+
 @dataclass
 class Studio:
     url: str
@@ -143,7 +151,7 @@ def studio(browser: Browser, tmp_path: Path) -> Iterator[Studio]:
     write_configs(configs, two_asks=two_asks(),
                   hold=tool_flow("hold", "hold", inputs=[prop("x")], outputs=[prop("y")]),
                   boom=tool_flow("boom", "boom", inputs=[prop("x")], outputs=[prop("y")]),
-                  confirm=confirm_flow(), client=client_flow())
+                  confirm=confirm_flow(), client=client_flow(), measure=measure_flow())
     with FakeLlmServer() as llm:
         config = ServerConfig(directory=configs, tools=_tools(gate), tokens=[TOKEN],
                               store_url=f"sqlite:///{tmp_path}/server.sqlite3", llm_url=llm.url)

@@ -64,6 +64,22 @@ def test_a_client_tool_result_is_written_as_json_and_fixed_when_wrong(studio: St
     expect(page.locator(".outputs")).to_contain_text('"zip": 1000')
 
 
+def test_a_typed_client_tool_is_answered_in_fields_the_server_checks(studio: Studio) -> None:
+    page = studio.page
+    _, form = one_form(studio, "measure", x="the table")
+    expect(form.locator(".tool-call")).to_contain_text('measure({"x":"the table"})')
+    width = form.locator("input[name=width]")
+    expect(form.locator("textarea[name=unit]")).to_have_value("cm")  # its default
+    expect(form.locator("textarea.answer-json")).to_have_count(0)
+    form.locator("button.answer-one").click()  # no width: the server says what is missing
+    expect(page.locator(".answers .error")).to_contain_text("has no 'width', which is required")
+    width.fill("120")
+    form.locator("button.answer-one").click()
+    expect(page.locator(".run")).to_have_attribute("data-status", "finished", timeout=10_000)
+    expect(page.locator(".outputs")).to_contain_text('"width": 120')
+    expect(page.locator(".outputs")).to_contain_text('"unit": "cm"')
+
+
 def test_a_form_answered_elsewhere_meanwhile_shows_the_conflict_and_the_run(
         studio: Studio) -> None:
     page = studio.page

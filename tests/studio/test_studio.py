@@ -33,7 +33,7 @@ def start(studio: Studio, component: str, **inputs: str) -> str:
 def test_the_seed_example_runs_live_with_its_branches_at_once(studio: Studio) -> None:
     studio.open()
     page = studio.page
-    expect(page.locator(".component-link")).to_have_count(6)
+    expect(page.locator(".component-link")).to_have_count(7)
     start(studio, "parallel_marketing", username="alice")
     # All four branches of the ParallelFlowNode in the running state at the same moment.
     page.wait_for_function("""names => names.every(name => {

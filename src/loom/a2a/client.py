@@ -3,8 +3,10 @@
 The SDK reads the agent card and picks the protocol from it: A2A 1.0 where the
 card offers it (every request then carries ``A2A-Version: 1.0``), 0.3 where the
 card offers only that. Messages are sent with ``return_immediately``, and the
-task is polled until it stops (completed, input-required, failed...), so a run
-that dies while the remote agent works can poll the same task again.
+task is followed until it stops (completed, input-required, failed...): through
+its event stream (``SubscribeToTask``) when the card offers streaming, else (or
+when the stream breaks) by polling; so a run that dies while the remote agent
+works can follow the same task again.
 
 What comes back is a :class:`Snapshot` as plain JSON data: the run's journal
 records it.
@@ -37,6 +39,7 @@ from a2a.types import (
     Part,
     Role,
     SendMessageRequest,
+    SubscribeToTaskRequest,
     Task,
     TaskState,
 )
@@ -163,6 +166,7 @@ class A2ASession:
         self.retry = retry
         self._http: httpx.AsyncClient | None = None
         self._client: Client | None = None
+        self._streams: Client | None = None  # for SubscribeToTask, when the card offers it
         self.current: str | None = None  # the task being waited for, to cancel it
         self.versions: list[str] = []  # the protocol versions the card offers
 
@@ -197,6 +201,10 @@ class A2ASession:
             self._client = factory.create(card)
         except ValueError as exc:  # no interface the SDK can speak
             raise RemoteError(f"the agent card offers no usable interface: {exc}") from exc
+        if card.capabilities.streaming:
+            self._streams = ClientFactory(ClientConfig(
+                streaming=True, httpx_client=self._http,
+                supported_protocol_bindings=bindings)).create(card)
         return self._client
 
     async def send(
@@ -226,11 +234,20 @@ class A2ASession:
         raise RemoteError("the agent answered the message with neither a task nor a message")
 
     async def wait(self, task_id: str) -> Snapshot:
-        """Poll the task until it stops; RemoteTimeout past the session's timeout."""
+        """Follow the task until it stops; RemoteTimeout past the session's timeout."""
         client = await self._open()
         deadline = time.monotonic() + self.session_timeout
         self.current = task_id
-        while True:
+        if self._streams is not None:
+            try:
+                followed = await asyncio.wait_for(self._follow(task_id), self.session_timeout)
+            except asyncio.TimeoutError:
+                raise RemoteTimeout(f"task {task_id} did not stop within "
+                                    f"{self.session_timeout:g} s") from None
+            if followed is not None:
+                self.current = None
+                return followed
+        while True:  # polled (after a stream, once: it reads the task whole)
             task = await self._retrying(lambda: client.get_task(GetTaskRequest(id=task_id)))
             found = snapshot(task)
             if found.state in STOPPED:
@@ -242,6 +259,21 @@ class A2ASession:
                     f"task {task_id} was still {found.state} after {self.session_timeout:g} s"
                 )
             await asyncio.sleep(min(self.poll_interval, left))
+
+    async def _follow(self, task_id: str) -> Snapshot | None:
+        """The task if its event stream shows it stopped at once; else None once the
+        stream says it stopped, ends or breaks: a poll then reads it whole."""
+        assert self._streams is not None
+        try:
+            async for event in self._streams.subscribe(SubscribeToTaskRequest(id=task_id)):
+                if event.HasField("task") and state_name(event.task.status.state) in STOPPED:
+                    return snapshot(event.task)
+                if event.HasField("status_update") and \
+                        state_name(event.status_update.status.state) in STOPPED:
+                    break
+        except (A2AClientError, A2AError, httpx.HTTPError, NotImplementedError):
+            pass
+        return None
 
     async def _retrying(self, call: Any) -> Any:
         failures = 0
@@ -272,9 +304,10 @@ class A2ASession:
             pass  # the task may be over already, or the agent gone: nothing more to do
 
     async def close(self) -> None:
-        client, http = self._client, self._http
-        self._client = self._http = None
-        if client is not None:
-            await client.close()
+        client, streams, http = self._client, self._streams, self._http
+        self._client = self._streams = self._http = None
+        for opened in (client, streams):
+            if opened is not None:
+                await opened.close()
         if http is not None:
             await http.aclose()

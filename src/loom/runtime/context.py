@@ -94,16 +94,18 @@ class RunContext:
         prompt: str | None = None,
         tool_call: dict[str, Any] | None = None,
         at: tuple[str, ...] = (),
+        schema: dict[str, Any] | None = None,
     ) -> Any:
         """The answer to this step's request (``at`` names the part of the step
-        that asks: ``(call, "client")``), or Suspended if it has none yet."""
+        that asks: ``(call, "client")``; ``schema``: a client tool's result's), or
+        Suspended if it has none yet."""
         key = wait_key(self.step, *at)
         answers = self.run.journal.answers
         if key in answers:
             return answers[key]
         request = PendingRequest(
             id=request_id(key), kind=kind, node=PATH_SEPARATOR.join(self.path), key=key,
-            prompt=prompt, tool_call=tool_call,
+            prompt=prompt, tool_call=tool_call, result_schema=schema,
         )
         if self.run.events.enabled:
             self.run.events.emit("wait", self.path, self.step, request=request)

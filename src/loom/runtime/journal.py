@@ -29,6 +29,7 @@ class PendingRequest:
     key: str
     prompt: str | None = None
     tool_call: dict[str, Any] | None = None
+    result_schema: dict[str, Any] | None = None  # a client tool's declared outputs
 
     def to_dict(self) -> dict[str, Any]:
         return {**self._fields(), "answer_schema": self.answer_schema()}
@@ -43,22 +44,26 @@ class PendingRequest:
         }
 
     def answer_schema(self) -> dict[str, Any]:
-        """The JSON Schema of a valid answer: text, yes/no, or any JSON result."""
+        """The JSON Schema of a valid answer: text, yes/no, or the tool's result."""
         if self.kind == "input":
             return {"type": "string"}
         if self.kind == "confirmation":
             return {"type": "boolean"}
         name = (self.tool_call or {}).get("name", "the client tool")
+        if self.result_schema is not None:
+            return {"description": f"the result of tool '{name}'", **self.result_schema}
         return {"description": f"the result of tool '{name}' (any JSON value)"}
 
     def to_state(self) -> dict[str, Any]:
-        return {**self._fields(), "key": self.key}
+        typed = {} if self.result_schema is None else {"result_schema": self.result_schema}
+        return {**self._fields(), "key": self.key, **typed}
 
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> PendingRequest:
         return cls(
             id=data["id"], kind=data["kind"], node=data["node"], key=data["key"],
             prompt=data.get("prompt"), tool_call=data.get("tool_call"),
+            result_schema=data.get("result_schema"),  # absent in runs saved before it
         )
 
 

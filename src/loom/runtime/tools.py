@@ -51,6 +51,22 @@ class BoundTool:
             raise RuntimeError(f"SystemExit({exc.code!r})") from None
 
 
+def result_schema(outputs: list[Property]) -> dict[str, Any] | None:
+    """The JSON Schema of a result :func:`split_result` takes, for a client to send
+    (None: no outputs, anything goes). One output: its value, or ``{title: value}``."""
+    if not outputs:
+        return None
+    props = {prop.title: prop.json_schema for prop in outputs}
+    whole = {"type": "object", "properties": props,
+             "required": [prop.title for prop in outputs if not prop.has_default]}
+    if len(outputs) > 1:
+        return whole
+    only = outputs[0].json_schema
+    if only.get("type") == "object":
+        return only
+    return {"anyOf": [only, {**whole, "additionalProperties": False}]}
+
+
 class ToolResultError(StepError):
     """A tool returned something that does not fit its declared outputs."""
 

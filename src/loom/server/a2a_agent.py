@@ -48,14 +48,18 @@ from a2a.types import (
     TaskState,
     TaskStatus,
 )
+from a2a.utils.errors import InvalidParamsError
 from starlette.requests import Request
 
+from loom.runs import RunState
 from loom.server.catalog import Served
 from loom.server.manager import RunManager
 from loom.server.problems import ApiError
-from loom.server.turns import Reply, Turn, answer_value, reply_of
+from loom.server.turns import APPROVE, Reply, Turn, answer_value, reply_of
 
 CONTEXT_KEY = "a2a_context_id"  # in the run's metadata
+PAGE_SIZE = 50
+"""Tasks in a page of ``tasks/list`` when the client names no ``page_size``."""
 TASKS_KEPT = 1000
 """The SDK's copies of tasks kept per agent (a cache: the runs are the truth)."""
 STATES = {
@@ -74,7 +78,7 @@ def card(served: Served, base_url: str) -> AgentCard:
         name=component.name, description=description, version="1",
         supported_interfaces=[AgentInterface(url=f"{base_url}/a2a/{served.id}/",
                                              protocol_binding="JSONRPC", protocol_version="1.0")],
-        capabilities=AgentCapabilities(streaming=False),
+        capabilities=AgentCapabilities(streaming=True),
         default_input_modes=["text", "data"], default_output_modes=["text", "data"],
         skills=[AgentSkill(id=served.id, name=component.name, description=description,
                            tags=[component.component_type])],
@@ -151,20 +155,58 @@ class RunTasks(TaskStore):
             record = await self.manager.record(task_id)
         except ApiError:
             return copy  # started a moment ago: the run is not saved yet
+        return self._task(state, record)
+
+    def _task(self, state: RunState, record: dict[str, Any]) -> Task | None:
+        """The task a stored run is (None: a run of another component); the SDK's
+        copy while it says the same, for its richer history."""
         if record.get("component") != self.served.id:
             return None
-        derived = task_of(self.served, record, str(state.metadata.get(CONTEXT_KEY) or task_id))
-        if copy is not None and copy.status.state == derived.status.state:
+        context_id = str(state.metadata.get(CONTEXT_KEY) or state.run_id)
+        copy = self.copies.get(state.run_id)
+        if copy is not None and copy.status.state == STATES.get(record["status"]):
             found = Task()
             found.CopyFrom(copy)
-            return found
-        return derived
+        else:
+            found = task_of(self.served, record, context_id)
+        found.status.timestamp.FromNanoseconds(int(state.updated_at * 1e9))
+        return found
 
     async def list(self, params: ListTasksRequest,
                    context: ServerCallContext) -> ListTasksResponse:
-        tasks = [task for task in self.copies.values()
-                 if not params.context_id or task.context_id == params.context_id]
-        return ListTasksResponse(tasks=tasks, total_size=len(tasks), page_size=len(tasks))
+        """The component's tasks read from the store (a restart loses none), the
+        last updated first; ``page_token``: the id of the last task of the page before."""
+        runs = sorted((run for run in await self.manager.call(self.manager.store.list)
+                       if run.flow_name == self.served.flow.name),
+                      key=lambda run: (-run.updated_at, run.run_id))
+        after = params.status_timestamp_after.ToNanoseconds() / 1e9 \
+            if params.HasField("status_timestamp_after") else None
+        if params.page_token:
+            ids = [run.run_id for run in runs]
+            if params.page_token not in ids:
+                raise InvalidParamsError(message=f"page_token {params.page_token!r} names no "
+                                         "task of this agent")
+            runs = runs[ids.index(params.page_token) + 1:]
+        size = params.page_size or PAGE_SIZE
+        tasks: list[Task] = []
+        more = False
+        for run in runs:
+            if after is not None and run.updated_at <= after:
+                continue
+            try:
+                state = await self.manager.state(run.run_id)
+                task = self._task(state, await self.manager.record(run.run_id))
+            except ApiError:
+                continue  # deleted meanwhile
+            if task is None or (params.context_id and task.context_id != params.context_id) \
+                    or (params.status and task.status.state != params.status):
+                continue
+            if len(tasks) == size:
+                more = True
+                break
+            tasks.append(task)
+        return ListTasksResponse(tasks=tasks, page_size=size, total_size=len(tasks),
+                                 next_page_token=tasks[-1].id if more else "")
 
     async def delete(self, task_id: str, context: ServerCallContext) -> None:
         self.copies.pop(task_id, None)
@@ -230,7 +272,7 @@ class RunExecutor(AgentExecutor):
         if first["kind"] == "input":
             value: Any = text
         elif first["kind"] == "confirmation":
-            value = text.strip().lower() in ("yes", "y", "true", "ok")
+            value = text.strip().lower() in APPROVE  # as the loom_confirm call says
         else:
             value = data[0] if data else answer_value(text)
         return {first["id"]: value}
@@ -282,4 +324,5 @@ def dispatcher(manager: RunManager, served: Served) -> JsonRpcDispatcher:
     handler = DefaultRequestHandler(RunExecutor(manager, served, tasks), tasks,
                                     card(served, "http://localhost"),
                                     request_context_builder=TaskContext(tasks))
-    return JsonRpcDispatcher(request_handler=handler, context_builder=TokenContext())
+    return JsonRpcDispatcher(request_handler=handler, context_builder=TokenContext(),
+                             enable_v0_3_compat=True)  # also message/send, message/stream

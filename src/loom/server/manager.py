@@ -19,6 +19,7 @@ from loom.runs import RunState, RunStatus
 from loom.runtime import Runtime
 from loom.runtime.journal import PendingRequest
 from loom.runtime.values import refusal
+from loom.server.answers import misfit
 from loom.server.catalog import Catalog, Served
 from loom.server.config import ServerConfig
 from loom.server.events import EventLog
@@ -77,8 +78,10 @@ class RunManager:
     # -- starting, answering, cancelling ---------------------------------------------
 
     async def start(self, served: Served, inputs: Any, run_id: str | None,
-                    metadata: Any, token: str) -> tuple[dict[str, Any], bool]:
-        """Start a run in the background: (its record, whether it is new)."""
+                    metadata: Any, token: str, history: list[dict[str, Any]] | None = None
+                    ) -> tuple[dict[str, Any], bool]:
+        """Start a run in the background: (its record, whether it is new); ``history``:
+        the messages said before it (a chat's earlier turns)."""
         inputs = check_inputs(served, inputs)
         if metadata is not None and not isinstance(metadata, dict):
             raise ApiError(422, "invalid_request", "metadata must be a JSON object",
@@ -92,7 +95,8 @@ class RunManager:
         meta = {**(metadata or {}), SERVER_KEY: {"component": served.id,
                                                  "checkpoint": self.config.checkpoint}}
         try:
-            state = self.runtime.new_state(served.flow, inputs, run_id=run_id, metadata=meta)
+            state = self.runtime.new_state(served.flow, inputs, run_id=run_id, metadata=meta,
+                                           history=history)
         except LoomError as exc:
             raise ApiError.of(422, "invalid_component", exc, where=served.id) from None
         state.owner = owner  # held by this process from its first save
@@ -391,21 +395,9 @@ def check_answers(state: RunState, answers: Mapping[str, Any]) -> None:
             raise ApiError(409, "not_pending", f"run '{run_id}' has no pending request "
                            f"'{request_id}' (answered already?); its pending requests "
                            f"are {sorted(pending)}", where=f"answers.{request_id}")
-        why = misfit(request.answer_schema(), value)
+        why = misfit(request.answer_schema(), value, "the answer")
         if why:
-            raise ApiError(422, "invalid_answer", f"the answer to request '{request_id}' "
-                           f"({request.kind} at {request.node}) must be {why}",
+            raise ApiError(422, "invalid_answer", f"request '{request_id}' ({request.kind} "
+                           f"at {request.node}): {why} (see its answer_schema)",
                            where=f"answers.{request_id}")
 
-
-_JSON_TYPES = {"string": (str,), "boolean": (bool,)}
-
-
-def misfit(schema: Mapping[str, Any], value: Any) -> str | None:
-    """What an answer must be, when it does not fit ``schema`` (the answer schemas
-    are a type or anything)."""
-    kind = schema.get("type")
-    allowed = _JSON_TYPES.get(str(kind))
-    if allowed is not None and not isinstance(value, allowed):
-        return f"a {kind}, not {type(value).__name__}"
-    return None

@@ -4,7 +4,9 @@
 A chat whose last message is a user message starts a run (see
 :mod:`loom.server.turns` for how its text becomes inputs and how the run's stop
 becomes the reply); one that ends with tool messages answers the client tool
-calls a run waits for, by their ids. Errors come in OpenAI's shape, which the
+calls a run waits for, by their ids (a confirmation is a call of the pseudo-tool
+``loom_confirm``, answered ``approve`` or ``deny``). Earlier turns of the chat are
+an agent's conversation; a flow starts from the last message. Errors come in OpenAI's shape, which the
 official clients read: ``{"error": {"message", "type", "param", "code"}}``."""
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from loom.server.api import manager_of
 from loom.server.catalog import Served
 from loom.server.http import Json, body_object, token_of
 from loom.server.problems import ApiError
-from loom.server.turns import Reply, Turn, answer_value, split_call_id
+from loom.server.turns import Reply, Turn, answer_value, history_of, split_call_id
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -108,7 +110,8 @@ async def turn_of_chat(request: Request, served: Served, messages: Any) -> Turn:
                        "starts a run) or tool messages (they answer its tool calls)",
                        where=f"{where}.role")
     text = content_text(last.get("content"), f"{where}.content")
-    return await Turn.start(manager, served, text, token, f"{where}.content")
+    return await Turn.start(manager, served, text, token, f"{where}.content",
+                            history=history_of(messages[:-1], "messages"))
 
 
 def chat_message(reply: Reply) -> dict[str, Any]:

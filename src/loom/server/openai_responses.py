@@ -3,7 +3,8 @@
 A response's id carries its run's id (``resp_<nonce>_<run id>``), so
 ``previous_response_id`` finds the run in the store, after a restart too: the
 new input answers what that run waits for (its question, or its client tool
-calls by ``function_call_output``)."""
+calls by ``function_call_output``; a confirmation, a ``loom_confirm`` call, by
+one too, or by a user message: approve or deny)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ from loom.server.openai_door import (
     served_model,
 )
 from loom.server.problems import ApiError
-from loom.server.turns import Reply, Turn, answer_value, split_call_id
+from loom.server.turns import Reply, Turn, answer_value, history_of, split_call_id
 
 
 def response_id(run_id: str) -> str:
@@ -70,6 +71,14 @@ def tool_answers(items: list[dict[str, Any]]) -> tuple[str | None, dict[str, Any
     return (run_ids.pop() if run_ids else None), answers
 
 
+def earlier_turns(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The message items before the last user message (an agent's earlier turns)."""
+    last = max((index for index, item in enumerate(items)
+                if item.get("type", "message") == "message" and item.get("role") == "user"),
+               default=0)
+    return history_of(items[:last], "input")
+
+
 def user_text(items: list[dict[str, Any]]) -> str:
     for index in range(len(items) - 1, -1, -1):
         item = items[index]
@@ -87,7 +96,8 @@ async def turn_of(request: Request, served: Served, body: dict[str, Any]) -> Tur
     if previous is None:
         if tool_run is not None:
             return await Turn.answer(manager, served, tool_run, answers, token)
-        return await Turn.start(manager, served, user_text(items), token, "input")
+        return await Turn.start(manager, served, user_text(items), token, "input",
+                                history=earlier_turns(items))
     run_id = run_of_response(previous)
     if tool_run is not None and tool_run != run_id:
         raise ApiError(422, "invalid_request", "the function_call_output items answer calls of "
@@ -101,12 +111,14 @@ async def turn_of(request: Request, served: Served, body: dict[str, Any]) -> Tur
                        f"{record['status']}, it waits for nothing; start a new one without "
                        "previous_response_id", where="previous_response_id")
     if not answers:
-        asks = [item for item in record.get("pending") or [] if item["kind"] == "input"]
+        pending = record.get("pending") or []
+        asks = [item for item in pending if item["kind"] == "input"] or \
+            [item for item in pending if item["kind"] == "confirmation"]
         if not asks:
             raise ApiError(409, "tool_outputs_needed", f"the run of {previous} waits for the "
                            "results of its function calls: send function_call_output items",
                            where="input")
-        answers = {asks[0]["id"]: user_text(items)}
+        answers = {asks[0]["id"]: user_text(items)}  # a confirmation: approve or deny
     return await Turn.answer(manager, served, run_id, answers, token)
 
 

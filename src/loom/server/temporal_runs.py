@@ -172,10 +172,15 @@ class TemporalRunManager(RunManager):
     # -- starting, answering, cancelling ----------------------------------------------
 
     async def start(self, served: Served, inputs: Any, run_id: str | None,
-                    metadata: Any, token: str) -> tuple[dict[str, Any], bool]:
+                    metadata: Any, token: str, history: list[dict[str, Any]] | None = None
+                    ) -> tuple[dict[str, Any], bool]:
         """Start the run's workflow: (its record, whether it is new)."""
         if self.closing:
             raise ApiError(503, "shutting_down", "the server is shutting down")
+        if history:
+            raise ApiError(422, "unsupported", "earlier chat turns are not carried to runs on "
+                           "Temporal yet: send the last message only, or serve without "
+                           "--backend", where="messages")
         inputs = check_inputs(served, inputs)
         if not isinstance(metadata, dict | None):
             raise ApiError(422, "invalid_request", "metadata must be a JSON object",

@@ -22,6 +22,10 @@ from loom.server.events import TOKEN_EVENT
 from loom.server.manager import RunManager
 from loom.server.problems import ApiError
 
+CONFIRM_TOOL = "loom_confirm"
+"""The pseudo-tool a confirmation comes back as: its arguments name the tool, its
+arguments and the question; the client answers ``approve`` or ``deny``."""
+APPROVE, DENY = ("approve", "yes", "y", "true", "ok"), ("deny", "no", "n", "false")
 TURN_SECONDS = 300.0
 """How long one turn may run before the door answers with the run still going."""
 LLM_END = "LlmGenerationResponse"
@@ -69,6 +73,39 @@ def answer_value(text: str) -> Any:
         return text
 
 
+def confirmed(value: Any, where: str) -> bool:
+    """A confirmation's answer from a client's text: approve (yes) or deny (no)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().strip('"').lower()
+    if text in APPROVE or text in DENY:
+        return text in APPROVE
+    raise ApiError(422, "invalid_answer", f"a {CONFIRM_TOOL} call is answered 'approve' or "
+                   f"'deny', not {str(value)[:80]!r}", where=where)
+
+
+def history_of(messages: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:
+    """The user and assistant turns of a chat, as text (system messages, tool calls
+    and their results left out: the agent has its own prompt and tools)."""
+    turns = []
+    for index, item in enumerate(messages):
+        role, content = item.get("role"), item.get("content")
+        if item.get("type", "message") != "message":  # Responses' other items
+            continue
+        if role not in ("system", "developer", "tool", "assistant", "user"):
+            raise ApiError(422, "invalid_request", f"unknown message role {role!r}",
+                           where=f"{where}[{index}].role")
+        if isinstance(content, list):
+            content = "".join(str(part.get("text") or "") for part in content
+                              if isinstance(part, dict))
+        elif content is not None and not isinstance(content, str):
+            raise ApiError(422, "invalid_request", "a message's content must be text or a "
+                           "list of text parts", where=f"{where}[{index}].content")
+        if role in ("user", "assistant") and content:
+            turns.append({"role": role, "content": content})
+    return turns
+
+
 @dataclass
 class Reply:
     """What a turn ends with: text, and the client tool calls the run waits for."""
@@ -99,20 +136,32 @@ class Turn:
     @classmethod
     async def start(cls, manager: RunManager, served: Served, text: str, token: str,
                     where: str, metadata: dict[str, Any] | None = None,
-                    run_id: str | None = None, inputs: dict[str, Any] | None = None) -> Turn:
-        """A new run (``inputs`` given: those, else from ``text``)."""
+                    run_id: str | None = None, inputs: dict[str, Any] | None = None,
+                    history: list[dict[str, Any]] | None = None) -> Turn:
+        """A new run (``inputs`` given: those, else from ``text``). ``history``: the
+        earlier turns of a chat, which an agent sees before ``text``; a flow starts
+        from ``text`` alone."""
         if inputs is None:
             inputs = inputs_for(served, text, where)
+        if history and is_implicit(served.flow):
+            history = [*history, {"role": "user", "content": text}]
+            data, _ = await manager.start(served, inputs or {}, run_id, metadata, token,
+                                          history)
+            return cls(manager, served, data["run_id"], token)
         data, _ = await manager.start(served, inputs or {}, run_id, metadata, token)
         return cls(manager, served, data["run_id"], token, text if inputs is None else None)
 
     @classmethod
     async def answer(cls, manager: RunManager, served: Served, run_id: str,
                      answers: dict[str, Any], token: str) -> Turn:
-        component = (await manager.record(run_id)).get("component")
+        record = await manager.record(run_id)
+        component = record.get("component")
         if component != served.id:
             raise ApiError(422, "invalid_request", f"run '{run_id}' is a run of "
                            f"{component!r}, not of {served.id!r}", where="model")
+        kinds = {item["id"]: item["kind"] for item in record.get("pending") or []}
+        answers = {key: confirmed(value, key) if kinds.get(key) == "confirmation" else value
+                   for key, value in answers.items()}
         await manager.answer(run_id, answers, token)
         return cls(manager, served, run_id, token)
 
@@ -189,12 +238,11 @@ def reply_of(served: Served, record: dict[str, Any]) -> Reply:
     last = last_assistant(record.get("messages") or [])
     if status == "waiting":
         pending = record.get("pending") or []
-        calls = [{"id": call_id(run_id, item["id"]), "name": item["tool_call"]["name"],
-                  "arguments": json.dumps(item["tool_call"].get("arguments") or {})}
-                 for item in pending if item["kind"] == "client_tool" and item.get("tool_call")]
-        if calls:
-            return Reply(run_id, status, last or "", calls, record)
+        calls = [tool_call_of(run_id, item) for item in pending
+                 if item["kind"] in ("client_tool", "confirmation") and item.get("tool_call")]
         asked = next((item.get("prompt") for item in pending if item.get("prompt")), None)
+        if calls:  # a confirmation's question is said too (A2A shows it as the status)
+            return Reply(run_id, status, last or str(asked or ""), calls, record)
         return Reply(run_id, status, last if last is not None else str(asked or ""), [], record)
     outputs = record.get("outputs") or {}
     declared = [prop.title for prop in served.flow.outputs or []]
@@ -205,6 +253,17 @@ def reply_of(served: Served, record: dict[str, Any]) -> Reply:
     else:
         text = json.dumps(outputs, ensure_ascii=False)
     return Reply(run_id, status, text, [], record)
+
+
+def tool_call_of(run_id: str, item: dict[str, Any]) -> dict[str, Any]:
+    """The tool call a pending client tool (or confirmation: a :data:`CONFIRM_TOOL`
+    call) is to an OpenAI client."""
+    call = item["tool_call"]
+    arguments = call.get("arguments") or {}
+    if item["kind"] == "confirmation":
+        arguments = {"tool": call["name"], "arguments": arguments, "question": item.get("prompt")}
+    return {"id": call_id(run_id, item["id"]), "arguments": json.dumps(arguments),
+            "name": CONFIRM_TOOL if item["kind"] == "confirmation" else call["name"]}
 
 
 def last_assistant(messages: list[dict[str, Any]]) -> str | None:

@@ -19,7 +19,7 @@ from loom.runtime.context import RunContext
 from loom.runtime.http_call import HttpCall
 from loom.runtime.keys import CLIENT, CONFIRM, toolbox_key
 from loom.runtime.plan import Compiler
-from loom.runtime.tools import BoundTool, ToolResultError, split_result
+from loom.runtime.tools import BoundTool, ToolResultError, result_schema, split_result
 from loom.runtime.values import coerce
 from loom.spec.property import Property
 from loom.spec.templates import to_text
@@ -245,7 +245,7 @@ class ClientAgentTool(_OwnTool):
         answer = call.ctx.wait(
             "client_tool",
             tool_call={"id": call.id, "name": self.label, "arguments": arguments},
-            at=(call.key, CLIENT),
+            at=(call.key, CLIENT), schema=result_schema(list(self.tool.outputs or [])),
         )
         try:
             return ToolResult(result_text(self.tool, answer))

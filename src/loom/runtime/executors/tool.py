@@ -14,7 +14,7 @@ from loom.runtime.context import RunContext
 from loom.runtime.http_call import HttpCall
 from loom.runtime.keys import CONFIRM
 from loom.runtime.plan import Compiler, Executor
-from loom.runtime.tools import ToolResultError, split_result
+from loom.runtime.tools import ToolResultError, result_schema, split_result
 from loom.spec.nodes import NEXT, ApiNode, ToolNode
 from loom.spec.templates import to_text
 from loom.spec.tools import ClientTool, MCPTool, RemoteTool, ServerTool
@@ -32,6 +32,7 @@ class ToolExecutor(Executor):
         self.unsupported: str | None = None
         self.bound = None
         self.client = isinstance(tool, ClientTool)
+        self.result_schema = result_schema(self.outputs)
         self.confirm = bool(getattr(tool, "requires_confirmation", False))
         self.remote: HttpCall | None = None
         self.mcp = tool if isinstance(tool, MCPTool) else None
@@ -91,7 +92,7 @@ class ToolExecutor(Executor):
                     hint="answer true to run it; a CatchExceptionNode can handle refusals",
                 )
         if self.client:
-            result = ctx.wait("client_tool", tool_call=call)
+            result = ctx.wait("client_tool", tool_call=call, schema=self.result_schema)
             return self._split(result), NEXT
         if self.remote is not None:
             return await ctx.services.effects.http(self.remote, inputs), NEXT

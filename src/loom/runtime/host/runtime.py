@@ -39,6 +39,7 @@ FlowSource = Component | str | Path | Any
 FLOWS_KEPT = 128  # by digest: resuming a recent run reuses its flow
 TEXTS_KEPT = 64  # by text: running a recent JSON/YAML text again reuses its flow
 SECRETS_KEPT = 4096  # by digest: what resume needs of a flow no longer kept
+HISTORY_KEY = "loom_history"  # metadata: the messages said before the run (new_state)
 
 
 class Backend(Protocol):
@@ -238,9 +239,11 @@ class Runtime:
     def new_state(
         self, flow: FlowSource, inputs: Mapping[str, Any] | None = None, *,
         run_id: str | None = None, metadata: Mapping[str, Any] | None = None,
+        history: list[dict[str, Any]] | None = None,
     ) -> RunState:
         """The state of a run not started yet, its flow checked: save it and
-        :meth:`aresume` it to run it (a server does, so the run is in the store first)."""
+        :meth:`aresume` it to run it (a server does, so the run is in the store first).
+        ``history``: messages said before it (earlier chat turns: an agent sees them)."""
         component = self._loaded(flow)
         self._compiler.plan(component)
         document, digest, secrets = self._document(component)
@@ -251,7 +254,9 @@ class Runtime:
         now = effects.now()
         return RunState(run_id=run_id or effects.new_id(), status="running", flow=document,
                         digest=digest, inputs=_plain_inputs(inputs),
-                        metadata=dict(metadata or {}), created_at=now, updated_at=now)
+                        metadata={**(metadata or {}), **({HISTORY_KEY: history} if history
+                                                         else {})},
+                        created_at=now, updated_at=now)
 
     def flow_of(self, state: RunState) -> Flow:
         """The flow a saved run runs, read from its state once per document; the
@@ -274,7 +279,7 @@ class Runtime:
         journal = Journal(entries=state.entries, answers=state.answers)
         emitter = Emitter([*self.listeners, *listeners], run_id=state.run_id,
                           clock=self.services.effects.now_ns)
-        run = Run(state.run_id, journal=journal, events=emitter)
+        run = Run(state.run_id, list(state.metadata.get(HISTORY_KEY) or ()), journal, emitter)
         state.owner = owner
         lease = None
         if not isinstance(self.store, MemoryStore):  # a shared store: others may take runs over
