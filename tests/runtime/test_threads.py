@@ -88,22 +88,21 @@ def test_never_more_calls_at_once_than_threads_and_the_rest_run_in_order() -> No
 
 
 def test_many_calls_overlap() -> None:
-    # 64 sleeps of 0.1 s on 64 threads take about 0.1 s, not 6.4 s.
+    # 64 calls on 64 threads all run at once: each waits at a barrier that opens only
+    # when all 64 are inside (a pool running fewer at a time breaks it after 10 s).
     pool = ToolThreads(64)
-    starts: list[float] = []
-    ends: list[float] = []
+    barrier = threading.Barrier(64, timeout=10)
+    passed: list[int] = []
 
-    def nap() -> None:
-        starts.append(time.monotonic())
-        time.sleep(0.1)
-        ends.append(time.monotonic())
+    def meet(index: int) -> None:
+        barrier.wait()
+        passed.append(index)
 
     async def main() -> None:
-        await asyncio.gather(*(pool.submit(nap) for _ in range(64)))
+        await asyncio.gather(*(pool.submit(meet, i) for i in range(64)))
 
     asyncio.run(main())
-    assert len(ends) == 64
-    assert max(starts) < min(ends)  # every call had started before the first one ended
+    assert sorted(passed) == list(range(64))
     pool.shutdown()
 
 
