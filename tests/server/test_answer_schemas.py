@@ -148,6 +148,9 @@ def test_a_run_saved_before_typed_schemas_takes_any_answer(client: httpx.Client,
     ({"type": "object", "properties": {"a": {}}, "additionalProperties": False},
      {"a": 1, "z": 2}, "it has ['z'], which are not among ['a']"),
     ({"description": "anything"}, object(), None),
+    ({"type": "number", "minimum": 0}, -1, "it does not fit: -1 is less than the minimum of 0"),
+    ({"type": "object", "properties": {"tags": {"type": "array", "items": {"type": "string"}}}},
+     {"tags": ["a", 2]}, "'tags'[1] must be a string, not an integer"),
 ])
 def test_misfit_says_what_is_wrong(schema: dict[str, Any], value: Any, why: str | None) -> None:
     assert misfit(schema, value) == why

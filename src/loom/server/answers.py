@@ -1,77 +1,58 @@
 """Whether an answer fits its request's ``answer_schema``, and if not, what is wrong.
 
-The schemas are loom's own (text, yes/no, a client tool's declared outputs), so a
-small checker of JSON Schema's ``type``, ``anyOf``, ``enum``, ``properties``,
-``required``, ``additionalProperties`` and ``items`` covers them; a keyword it
-does not know passes, as the runtime lets it."""
+``jsonschema`` decides; this module only words its first error the way the rest of
+the API speaks ("'width' must be an integer, not a number")."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,), "boolean": (bool,), "integer": (int,), "number": (int, float),
-    "array": (list,), "object": (dict,), "null": (type(None),),
-}
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError, best_match
+
 _NAMES = {str: "a string", bool: "a boolean", int: "an integer", float: "a number",
           list: "an array", dict: "an object", type(None): "null"}
+_ARTICLES = {"integer": "an integer", "array": "an array", "object": "an object",
+             "null": "null"}
 
 
 def misfit(schema: Mapping[str, Any], value: Any, at: str = "it") -> str | None:
     """What is wrong with ``value`` (``at`` names where it is), or None if it fits."""
-    alternatives = schema.get("anyOf")
-    if isinstance(alternatives, list) and alternatives:
-        if any(misfit(alt, value) is None for alt in alternatives):
-            return None
-        return misfit(alternatives[0], value, at)  # the main shape says what to send
-    kinds = schema.get("type")
-    names = [kinds] if isinstance(kinds, str) else kinds if isinstance(kinds, list) else []
-    if names and not any(_is(value, str(name)) for name in names):
-        wanted = " or ".join(_article(str(name)) for name in names)
-        return f"{at} must be {wanted}, not {_name(value)}"
-    if "enum" in schema and value not in schema["enum"]:
-        return f"{at} must be one of {json.dumps(schema['enum'])}, not {json.dumps(value)}"
-    if isinstance(value, dict):
-        return _object_misfit(schema, value, at)
-    items = schema.get("items")
-    if isinstance(value, list) and isinstance(items, Mapping):
-        for index, item in enumerate(value):
-            why = misfit(items, item, f"{at}[{index}]")
-            if why:
-                return why
-    return None
+    error = best_match(Draft202012Validator(schema).iter_errors(value))
+    if error is None:
+        return None
+    where = _where(at, error.absolute_path)
+    if error.validator in ("anyOf", "oneOf") and isinstance(error.validator_value, list):
+        return misfit(error.validator_value[0], error.instance, where)  # the main shape
+    return f"{where} {_what(error)}"
 
 
-def _object_misfit(schema: Mapping[str, Any], value: dict[str, Any], at: str) -> str | None:
-    props: Mapping[str, Any] = schema.get("properties") or {}
-    for name in schema.get("required") or []:
-        if name not in value:
-            return f"{at} has no '{name}', which is required (give {sorted(props)})"
-    for name, sub in props.items():
-        if name in value and isinstance(sub, Mapping):
-            why = misfit(sub, value[name], f"'{name}'")
-            if why:
-                return why
-    if schema.get("additionalProperties") is False:
-        extra = sorted(set(value) - set(props))
-        if extra:
-            return f"{at} has {extra}, which are not among {sorted(props)}"
-    return None
+def _where(at: str, path: Sequence[str | int]) -> str:
+    for step in path:
+        at = f"{at}[{step}]" if isinstance(step, int) else f"'{step}'"
+    return at
 
 
-def _is(value: Any, kind: str) -> bool:
-    if isinstance(value, bool) and kind in ("integer", "number"):
-        return False
-    if kind == "integer" and isinstance(value, float):
-        return value.is_integer()
-    return isinstance(value, _TYPES.get(kind, (object,)))
-
-
-def _article(kind: str) -> str:
-    return {"integer": "an integer", "array": "an array", "object": "an object",
-            "null": "null"}.get(kind, f"a {kind}")
+def _what(error: ValidationError) -> str:
+    rule, instance = error.validator, error.instance
+    props = sorted(error.schema.get("properties") or {}) if isinstance(error.schema, dict) \
+        else []
+    if rule == "type":
+        kinds = error.validator_value
+        names = [kinds] if isinstance(kinds, str) else list(kinds)
+        wanted = " or ".join(_ARTICLES.get(str(name), f"a {name}") for name in names)
+        return f"must be {wanted}, not {_name(instance)}"
+    if rule == "enum":
+        return f"must be one of {json.dumps(error.validator_value)}, not {json.dumps(instance)}"
+    if rule == "required":
+        missing = next(name for name in error.validator_value if name not in instance)
+        return f"has no '{missing}', which is required (give {props})"
+    if rule == "additionalProperties":
+        extra = sorted(set(instance) - set(props))
+        return f"has {extra}, which are not among {props}"
+    return f"does not fit: {error.message}"
 
 
 def _name(value: Any) -> str:
