@@ -226,6 +226,16 @@ def _result(view: Mapping[str, Any]) -> RunResult:
         ErrorInfo(error["node"], error["message"]) if error else None,
         branch=view.get("branch"), run_id=view.get("run_id"),
         pending=[PendingRequest(id=item["id"], kind=item["kind"], node=item["node"], key="",
-                                prompt=item.get("prompt"), tool_call=item.get("tool_call"))
+                                prompt=item.get("prompt"), tool_call=item.get("tool_call"),
+                                result_schema=_result_schema(item))
                  for item in view.get("pending") or ()],
     )
+
+
+def _result_schema(item: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A client tool's declared outputs, back from the answer_schema the view carries."""
+    if item["kind"] != "client_tool":
+        return None
+    schema = {key: value for key, value in (item.get("answer_schema") or {}).items()
+              if key != "description"}
+    return schema or None
