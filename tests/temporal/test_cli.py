@@ -29,7 +29,8 @@ def loom_command(*args: str, timeout: float = 60) -> subprocess.CompletedProcess
 
 
 @contextlib.contextmanager
-def worker_process(server: str, task_queue: str, tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
+def worker_process(server: str, task_queue: str, tmp_path: Path, tools_text: str = TOOLS
+                   ) -> Iterator[tuple[Path, list[str]]]:
     """A `loom worker` process for the block: (the flow's file, the --backend options).
     The flow asks for a text and shouts it with a tool."""
     ask = InputMessageNode(name="ask", message="Say something", outputs=[prop("text")])
@@ -37,7 +38,7 @@ def worker_process(server: str, task_queue: str, tmp_path: Path) -> Iterator[tup
                        outputs=[prop("loud")])
     config, tools = tmp_path / "flow.json", tmp_path / "tools.py"
     config.write_text(loom.dumps(flow))
-    tools.write_text(TOOLS)
+    tools.write_text(tools_text)
     log = (tmp_path / "worker.log").open("wb")
     worker = subprocess.Popen(
         [LOOM, "worker", "--temporal", server,

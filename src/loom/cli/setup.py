@@ -8,6 +8,7 @@ import argparse
 import importlib.util
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from loom.spec.property import Property
 from loom.spec.tools import ServerTool
 from loom.spec.walk import sensitive_values, walk
 from loom.stores import CheckpointStore
+
+CLAIM_CHECK_ENV = "LOOM_CLAIM_CHECK"  # --claim-check's default (loom.temporal.claim_check.ENV)
 
 Checkpoint = Literal["waits", "nodes"]
 
@@ -53,6 +56,7 @@ class RuntimeOptions:
     blocked_components: Sequence[str] = ()
     backend: str | None = None  # temporal://HOST:PORT/NS: runs live in Temporal
     task_queue: str = "loom"
+    claim_check: str | None = None  # with a backend: where values over 256 KiB go
 
     @property
     def load_policy(self) -> PolicyArgs:
@@ -340,7 +344,8 @@ def temporal_backend(options: RuntimeOptions) -> Any:
         return None
     from loom.temporal import TemporalBackend  # loom[temporal]: temporalio is optional
 
-    return TemporalBackend(options.backend, options.task_queue)
+    return TemporalBackend(options.backend, options.task_queue,
+                           claim_check=options.claim_check or os.environ.get(CLAIM_CHECK_ENV))
 
 
 def add_backend_options(parser: argparse.ArgumentParser) -> None:
@@ -349,6 +354,14 @@ def add_backend_options(parser: argparse.ArgumentParser) -> None:
                         "instead of in this process; the run id is the workflow id")
     parser.add_argument("--task-queue", metavar="Q", default="loom",
                         help="the Temporal task queue of the workers (default: loom)")
+    add_claim_check_option(parser)
+
+
+def add_claim_check_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--claim-check", metavar="URL",
+                        help="where values over 256 KiB go instead of Temporal's history "
+                        "(file:///shared/dir or postgresql://...; the same for the client and "
+                        f"every worker; default: ${CLAIM_CHECK_ENV})")
 
 
 def refuse_trace_elsewhere(args: argparse.Namespace) -> None:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from typing import Any
 
 from loom.cli import EXIT_OK, EXIT_USAGE, add_registry_option, err, read_registries, report_error
-from loom.cli.setup import load_tools
+from loom.cli.setup import CLAIM_CHECK_ENV, add_claim_check_option, load_tools
 from loom.errors import LoomError
 
 
@@ -30,6 +31,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--activities-only", action="store_true",
                         help="run only tool and LLM calls, no workflows (a worker next to "
                         "the systems its tools need)")
+    add_claim_check_option(parser)
     add_registry_option(parser)
     parser.set_defaults(handler=worker_command)
 
@@ -38,7 +40,10 @@ def worker_command(args: argparse.Namespace) -> int:
     try:
         tools = load_tools(args.tools)
         registry = read_registries(args.registry)
-        from loom.temporal import serve  # loom[temporal]: temporalio is optional
+        from loom.temporal import open_claim_check, serve  # loom[temporal]: optional
+
+        url = args.claim_check or os.environ.get(CLAIM_CHECK_ENV)
+        claim_check = open_claim_check(url) if url else None
 
         def ready() -> None:
             err(f"loom worker: polling task queue {args.task_queue!r} on {args.temporal} "
@@ -46,7 +51,7 @@ def worker_command(args: argparse.Namespace) -> int:
 
         asyncio.run(serve(args.temporal, args.namespace, args.task_queue, tools,
                           registry=registry, activities_only=args.activities_only,
-                          ready=ready))
+                          ready=ready, claim_check=claim_check))
     except LoomError as exc:
         report_error(exc)
         return EXIT_USAGE

@@ -28,6 +28,7 @@ from loom.runtime.journal import PendingRequest
 from loom.runtime.result import ErrorInfo, RunResult
 from loom.serialization import dumps
 from loom.spec.component import Component
+from loom.temporal.claim_check import ClaimCheckStore, open_claim_check
 from loom.temporal.converter import connect
 from loom.temporal.names import (
     ANSWER_UPDATE,
@@ -61,17 +62,21 @@ class TemporalBackend:
     """Runs flows as workflows on a Temporal server (workers: ``loom worker``)."""
 
     def __init__(
-        self, url: str, task_queue: str = DEFAULT_TASK_QUEUE, *, tool_timeout: float = 300.0
+        self, url: str, task_queue: str = DEFAULT_TASK_QUEUE, *, tool_timeout: float = 300.0,
+        claim_check: str | ClaimCheckStore | None = None,
     ) -> None:
         self.target, self.namespace = parse_backend(url)
         self.url = url
         self.task_queue = task_queue
         self.tool_timeout = tool_timeout  # per attempt: a lost worker's call moves on after it
+        # Values over 256 KiB go there (file:///dir or postgresql://...), the workers' store.
+        self.claim_check = open_claim_check(claim_check) if isinstance(claim_check, str) \
+            else claim_check
 
     async def _client(self) -> Client:
         # Connected per call: a blocking Runtime.run runs each call on a loop of its own.
         try:
-            return await connect(self.target, self.namespace)
+            return await connect(self.target, self.namespace, claim_check=self.claim_check)
         except RuntimeError as exc:
             raise LoomError(f"cannot reach Temporal at {self.target}: {exc}",
                               hint="start the server, or fix --backend") from None
@@ -83,8 +88,11 @@ class TemporalBackend:
         client = await self._client()
         start = {"flow": dumps(component), "inputs": dict(inputs), "task_queue": self.task_queue,
                  "tool_timeout": self.tool_timeout, **limits}
+        if self.claim_check is not None:
+            start["large_values"] = True
         workflow_id = run_id or uuid.uuid4().hex
-        problem = too_large(start, "the run (its flow and inputs)")
+        problem = None if self.claim_check is not None else too_large(
+            start, "the run (its flow and inputs)")
         if problem is not None:
             raise LoomError(problem)
         try:

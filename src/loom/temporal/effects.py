@@ -47,6 +47,7 @@ class Settings:
 
     task_queue: str
     tool_timeout: float = 300.0
+    large_values: bool = False  # a claim-check store takes payloads over Temporal's limit
 
 
 class TemporalEffects(Effects):
@@ -141,7 +142,8 @@ class TemporalEffects(Effects):
     async def _activity(
         self, name: str, argument: dict[str, Any], timeout: float, retry: TemporalRetry
     ) -> Any:
-        problem = too_large(argument, f"the request of {name}")
+        problem = None if self.settings.large_values else too_large(
+            argument, f"the request of {name}")
         if problem is not None:  # the workflow task would fail on every attempt
             raise ApplicationError(problem, type="PayloadTooLarge", non_retryable=True)
         async with self._in_flight:

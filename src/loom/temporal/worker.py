@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from loom.temporal.activities import Activities
+from loom.temporal.claim_check import ClaimCheckStore
 from loom.temporal.converter import connect
 from loom.temporal.workflow import LoomRun
 
@@ -44,11 +45,12 @@ def make_worker(
 async def serve(
     target: str, namespace: str, task_queue: str, tools: Mapping[str, Callable[..., Any]],
     *, registry: Mapping[str, Any] | None = None, activities_only: bool = False,
-    ready: Callable[[], None] | None = None,
+    ready: Callable[[], None] | None = None, claim_check: ClaimCheckStore | None = None,
 ) -> None:
-    """Run a worker until SIGINT or SIGTERM."""
-    client = await connect(target, namespace)
-    activities = Activities(tools, registry)
+    """Run a worker until SIGINT or SIGTERM; payloads over the threshold go to
+    ``claim_check``, the store the clients use too."""
+    client = await connect(target, namespace, claim_check=claim_check)
+    activities = Activities(tools, registry, large_values=claim_check is not None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

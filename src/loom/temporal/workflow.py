@@ -63,7 +63,8 @@ class LoomRun:
             **{key: start[key] for key in _LIMITS if start.get(key) is not None},
         )
         runtime.services.tools = _RemoteTools()
-        settings = Settings(start["task_queue"], start.get("tool_timeout") or 300.0)
+        settings = Settings(start["task_queue"], start.get("tool_timeout") or 300.0,
+                            large_values=bool(start.get("large_values")))
         runtime.services.effects = TemporalEffects(settings)
         with runtime:
             await self._walk(runtime, start)
