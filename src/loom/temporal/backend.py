@@ -29,9 +29,11 @@ from loom.runtime.result import ErrorInfo, RunResult
 from loom.serialization import dumps
 from loom.spec.component import Component
 from loom.temporal.claim_check import ClaimCheckStore, open_claim_check
+from loom.temporal.continuation import CONTINUED
 from loom.temporal.converter import connect
 from loom.temporal.names import (
     ANSWER_UPDATE,
+    CONTINUING,
     DEFAULT_TASK_QUEUE,
     SETTLE_UPDATE,
     VIEW_QUERY,
@@ -63,7 +65,7 @@ class TemporalBackend:
 
     def __init__(
         self, url: str, task_queue: str = DEFAULT_TASK_QUEUE, *, tool_timeout: float = 300.0,
-        claim_check: str | ClaimCheckStore | None = None,
+        claim_check: str | ClaimCheckStore | None = None, continue_after: int | None = None,
     ) -> None:
         self.target, self.namespace = parse_backend(url)
         self.url = url
@@ -72,6 +74,8 @@ class TemporalBackend:
         # Values over 256 KiB go there (file:///dir or postgresql://...), the workers' store.
         self.claim_check = open_claim_check(claim_check) if isinstance(claim_check, str) \
             else claim_check
+        # History events after which a run continues as new (None: the workflow's default).
+        self.continue_after = continue_after
 
     async def _client(self) -> Client:
         # Connected per call: a blocking Runtime.run runs each call on a loop of its own.
@@ -90,27 +94,29 @@ class TemporalBackend:
                  "tool_timeout": self.tool_timeout, **limits}
         if self.claim_check is not None:
             start["large_values"] = True
+        if self.continue_after is not None:
+            start["continue_after"] = self.continue_after
         workflow_id = run_id or uuid.uuid4().hex
         problem = None if self.claim_check is not None else too_large(
             start, "the run (its flow and inputs)")
         if problem is not None:
             raise LoomError(problem)
         try:
-            handle: WorkflowHandle[Any, Any] = await client.start_workflow(
-                WORKFLOW, start, id=workflow_id, task_queue=self.task_queue,
-            )
+            await client.start_workflow(WORKFLOW, start, id=workflow_id,
+                                        task_queue=self.task_queue)
         except RPCError as exc:
             if exc.status == RPCStatusCode.ALREADY_EXISTS:
                 raise CheckpointError(f"a run with id '{workflow_id}' already exists in "
                                       f"Temporal ({self.url})", hint="choose another id") from None
             raise
-        return _result(await _settled(handle, 0))
+        # By id alone: the run may continue as new, and this follows its chain.
+        return _result(await _settled(client.get_workflow_handle(workflow_id), 0))
 
     async def aresume(self, run_id: str, answers: Mapping[str, Any]) -> RunResult:
         client = await self._client()
         handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(run_id)
         try:
-            view = await handle.execute_update(ANSWER_UPDATE, dict(answers))
+            view = await _answer(handle, dict(answers))
         except WorkflowUpdateFailedError as exc:
             raise CheckpointError(str(getattr(exc.cause, "message", exc.cause))) from None
         except RPCError as exc:
@@ -154,7 +160,34 @@ class TemporalBackend:
         return _result(await _closed(client.get_workflow_handle(run_id), run_id))
 
 
+async def _answer(handle: WorkflowHandle[Any, Any], answers: dict[str, Any]) -> dict[str, Any]:
+    """Send answers; a run that continues as new meanwhile refuses them (send again)
+    or answers ``continued`` (its next run settles)."""
+    for attempt in range(200):
+        try:
+            view: dict[str, Any] = await handle.execute_update(ANSWER_UPDATE, answers)
+        except WorkflowUpdateFailedError as exc:
+            if getattr(exc.cause, "message", None) != CONTINUING or attempt == 199:
+                raise
+            await asyncio.sleep(0.05)
+            continue
+        if view["status"] == CONTINUED:
+            return await _settled(handle, view["generation"])
+        return view
+    raise AssertionError("unreachable")
+
+
 async def _settled(handle: WorkflowHandle[Any, Any], after: int) -> dict[str, Any]:
+    """The run's view once it has settled more than ``after`` times, following the
+    chain of runs it continues as new in (``handle`` names no run id)."""
+    while True:
+        view = await _settled_once(handle, after)
+        if view.get("status") != CONTINUED:
+            return view
+        await asyncio.sleep(0.02)  # the next run may not have started yet
+
+
+async def _settled_once(handle: WorkflowHandle[Any, Any], after: int) -> dict[str, Any]:
     try:
         view: dict[str, Any] = await handle.execute_update(SETTLE_UPDATE, after)
     except (RPCError, WorkflowUpdateFailedError) as exc:

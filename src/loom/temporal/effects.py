@@ -28,6 +28,7 @@ from loom.runtime.tools import BoundTool
 from loom.serialization import to_dict
 from loom.spec.llms import LlmConfig
 from loom.spec.transports import ClientTransport
+from loom.temporal.continuation import Continuation
 from loom.temporal.names import (
     HTTP_ACTIVITY,
     LLM_ACTIVITY,
@@ -60,6 +61,7 @@ class TemporalEffects(Effects):
         self._errors: dict[str, type[Exception]] = {}
         self._documents: dict[int, tuple[HttpCall, dict[str, Any]]] = {}
         self._transports: dict[int, tuple[ClientTransport, dict[str, Any]]] = {}
+        self.continuation: Continuation | None = None  # holds activities to continue as new
 
     def now(self) -> float:
         return workflow.now().timestamp()
@@ -146,6 +148,19 @@ class TemporalEffects(Effects):
             argument, f"the request of {name}")
         if problem is not None:  # the workflow task would fail on every attempt
             raise ApplicationError(problem, type="PayloadTooLarge", non_retryable=True)
+        continuation = self.continuation
+        if continuation is None:
+            return await self._schedule(name, argument, timeout, retry)
+        await continuation.gate()
+        continuation.in_flight += 1
+        try:
+            return await self._schedule(name, argument, timeout, retry)
+        finally:
+            continuation.in_flight -= 1
+
+    async def _schedule(
+        self, name: str, argument: dict[str, Any], timeout: float, retry: TemporalRetry
+    ) -> Any:
         async with self._in_flight:
             try:
                 return await workflow.execute_activity(

@@ -14,6 +14,7 @@ SETTLE_UPDATE = "loom.settle"
 ANSWER_UPDATE = "loom.answer"
 VIEW_QUERY = "loom.view"
 DEFAULT_TASK_QUEUE = "loom"
+CONTINUING = "the run is continuing as new; send it again"  # an answer's refusal, retried
 PAYLOAD_LIMIT = 2_000_000  # bytes: Temporal refuses a payload over 2 MB, for ever
 
 

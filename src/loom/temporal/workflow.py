@@ -17,12 +17,28 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from loom.errors import LoomError
+    from loom.runs import RunState
     from loom.runtime.host import Runtime
     from loom.runtime.result import RunResult
     from loom.runtime.tools import BoundTool
-    from loom.stores.memory import MemoryStore
+    from loom.temporal.continuation import (
+        CARRIED,
+        CONTINUE_AFTER,
+        CONTINUED,
+        Continuation,
+        LiveStore,
+        carried,
+        restore,
+    )
     from loom.temporal.effects import Settings, TemporalEffects
-    from loom.temporal.names import ANSWER_UPDATE, SETTLE_UPDATE, VIEW_QUERY, WORKFLOW
+    from loom.temporal.names import (
+        ANSWER_UPDATE,
+        CONTINUING,
+        SETTLE_UPDATE,
+        VIEW_QUERY,
+        WORKFLOW,
+        too_large,
+    )
 
 
 class _RemoteTools(dict[str, BoundTool]):
@@ -55,35 +71,63 @@ class LoomRun:
         self.view: dict[str, Any] = {"status": "running"}
         self.generation = 0  # bumped each time the run settles (waits or ends)
         self.answers: list[dict[str, Any]] = []
+        self.continuing = False  # the run goes on in a new workflow run: handlers return
 
     @workflow.run
     async def run(self, start: dict[str, Any]) -> dict[str, Any]:
+        store = LiveStore()
         runtime = Runtime(
-            registry=self.registry, use_env=False, store=MemoryStore(), tool_threads=1,
+            registry=self.registry, use_env=False, store=store, tool_threads=1,
             **{key: start[key] for key in _LIMITS if start.get(key) is not None},
         )
         runtime.services.tools = _RemoteTools()
         settings = Settings(start["task_queue"], start.get("tool_timeout") or 300.0,
                             large_values=bool(start.get("large_values")))
-        runtime.services.effects = TemporalEffects(settings)
+        effects = runtime.services.effects = TemporalEffects(settings)
+        continuation = effects.continuation = Continuation(
+            start.get("continue_after", CONTINUE_AFTER))
         with runtime:
-            await self._walk(runtime, start)
+            state = await self._walk(runtime, start, continuation)
+        if state is not None:  # the journal goes on in a new run, once the handlers return
+            self.continuing = True
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            workflow.continue_as_new({**start, CARRIED: continuation.carried})
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.view
 
-    async def _walk(self, runtime: Runtime, start: dict[str, Any]) -> None:
+    async def _walk(self, runtime: Runtime, start: dict[str, Any],
+                    continuation: Continuation) -> RunState | None:
+        """Run to the end; or return the state to continue as new from."""
         run_id = workflow.info().workflow_id
         try:
             flow = runtime.load(start["flow"])
             runtime.compile(flow)
+            state = runtime.new_state(flow, start.get("inputs") or {}, run_id=run_id)
         except LoomError as exc:  # retrying cannot help: fail the workflow, say why
             raise ApplicationError(exc.describe(), type="LoadError", non_retryable=True) from None
-        result = await runtime.arun(flow, start.get("inputs") or {}, run_id=run_id)
-        while result.status == "waiting":
+        if start.get(CARRIED):
+            restore(state, start[CARRIED])
+            self.generation = start[CARRIED]["generation"]
+            self.answers = start[CARRIED]["queued"]
+        runtime.store.save(state)
+
+        def carry() -> dict[str, Any] | None:
+            data = carried(state, self.generation, self.answers)
+            fits = start.get("large_values") or too_large(data, "the journal") is None
+            return data if fits else None  # else the history grows: no store to put it in
+
+        answers: dict[str, Any] = {}
+        while True:
+            result = await continuation.drive(runtime.aresume(run_id, answers), carry)
+            if result is None:
+                return state
+            if result.status != "waiting":
+                break
             self._settle(result)
             await workflow.wait_condition(lambda: bool(self.answers))
-            result = await runtime.aresume(run_id, self.answers.pop(0))
+            answers = self.answers.pop(0)
         self._settle(result)
+        return None
 
     def _settle(self, result: RunResult) -> None:
         self.view = {**result.to_dict(), "run_id": result.run_id, "branch": result.branch}
@@ -95,20 +139,28 @@ class LoomRun:
 
     @workflow.update(name=SETTLE_UPDATE, unfinished_policy=_ABANDON)
     async def settle(self, after: int) -> dict[str, Any]:
-        """The run's state once it has settled more than ``after`` times."""
-        await workflow.wait_condition(lambda: self.generation > after)
-        return self.current()
+        """The run's state once it has settled more than ``after`` times (or
+        ``continued``: ask the next run of the chain)."""
+        await workflow.wait_condition(lambda: self.generation > after or self.continuing)
+        return self._next(after)
+
+    def _next(self, after: int) -> dict[str, Any]:
+        if self.generation > after:
+            return self.current()
+        return {"status": CONTINUED, "generation": after}
 
     @workflow.update(name=ANSWER_UPDATE, unfinished_policy=_ABANDON)
     async def answer(self, answers: dict[str, Any]) -> dict[str, Any]:
         """Answer pending requests (by id); returns the state the run settles in next."""
         after = self.generation
         self.answers.append(answers)
-        await workflow.wait_condition(lambda: self.generation > after)
-        return self.current()
+        await workflow.wait_condition(lambda: self.generation > after or self.continuing)
+        return self._next(after)
 
     @answer.validator
     def _check(self, answers: dict[str, Any]) -> None:
+        if self.continuing:
+            raise ApplicationError(CONTINUING)
         if self.view["status"] != "waiting" or self.answers:
             raise ApplicationError(f"run '{workflow.info().workflow_id}' is not waiting "
                              f"(it is {self.view['status']}); there is nothing to resume")
