@@ -21,7 +21,7 @@ async def backend(
     kind: str, server: str, task_queue: str, tools: dict[str, Callable[..., Any]],
     llm_url: str | None = None, registry: dict[str, Any] | None = None,
     claim_check: ClaimCheckStore | None = None, continue_after: int | None = None,
-    **options: Any,
+    map_batch: int | None = None, **options: Any,
 ) -> AsyncIterator[loom.Runtime]:
     """A Runtime on ``kind``; on Temporal with one worker, in this loop, for the block
     (large values going to ``claim_check``, for the worker and the client)."""
@@ -37,7 +37,8 @@ async def backend(
         async with make_worker(client, task_queue, activities, registry=registry):
             with loom.Runtime(backend=TemporalBackend(f"temporal://{server}/default",
                                                       task_queue, claim_check=claim_check,
-                                                      continue_after=continue_after),
+                                                      continue_after=continue_after,
+                                                      map_batch=map_batch),
                               **options) as runtime:
                 runtime.activities = activities  # type: ignore[attr-defined]
                 yield runtime

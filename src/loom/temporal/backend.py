@@ -66,6 +66,7 @@ class TemporalBackend:
     def __init__(
         self, url: str, task_queue: str = DEFAULT_TASK_QUEUE, *, tool_timeout: float = 300.0,
         claim_check: str | ClaimCheckStore | None = None, continue_after: int | None = None,
+        map_batch: int | None = None,
     ) -> None:
         self.target, self.namespace = parse_backend(url)
         self.url = url
@@ -76,6 +77,8 @@ class TemporalBackend:
             else claim_check
         # History events after which a run continues as new (None: the workflow's default).
         self.continue_after = continue_after
+        # Items per child workflow of a large map (None: the workflow's default, 500).
+        self.map_batch = map_batch
 
     async def _client(self) -> Client:
         # Connected per call: a blocking Runtime.run runs each call on a loop of its own.
@@ -96,6 +99,8 @@ class TemporalBackend:
             start["large_values"] = True
         if self.continue_after is not None:
             start["continue_after"] = self.continue_after
+        if self.map_batch is not None:
+            start["map_batch"] = self.map_batch
         workflow_id = run_id or uuid.uuid4().hex
         problem = None if self.claim_check is not None else too_large(
             start, "the run (its flow and inputs)")

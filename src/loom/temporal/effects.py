@@ -9,7 +9,7 @@ activities in flight is capped well under Temporal's 2,000 per workflow.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -21,14 +21,17 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from loom import mcp
 from loom.errors import LlmError, StepError
 from loom.llm import LlmEndpoint, LlmResponse, RetryPolicy, ToolCall
-from loom.runtime.context import Run
+from loom.runtime.context import Run, RunContext
 from loom.runtime.effects import Effects, LlmCaller
+from loom.runtime.engine import FlowOutcome
+from loom.runtime.executors.subflows import MapExecutor
 from loom.runtime.http_call import HttpCall
 from loom.runtime.tools import BoundTool
 from loom.serialization import to_dict
 from loom.spec.llms import LlmConfig
 from loom.spec.transports import ClientTransport
-from loom.temporal.continuation import Continuation
+from loom.temporal.continuation import CONTINUE_AFTER, Continuation
+from loom.temporal.large_maps import MAP_BATCH, run_in_children
 from loom.temporal.names import (
     HTTP_ACTIVITY,
     LLM_ACTIVITY,
@@ -49,6 +52,8 @@ class Settings:
     task_queue: str
     tool_timeout: float = 300.0
     large_values: bool = False  # a claim-check store takes payloads over Temporal's limit
+    continue_after: int | None = CONTINUE_AFTER  # history events, then continue as new
+    map_batch: int = MAP_BATCH  # a map of more items runs in child workflows of this many
 
 
 class TemporalEffects(Effects):
@@ -148,15 +153,23 @@ class TemporalEffects(Effects):
             argument, f"the request of {name}")
         if problem is not None:  # the workflow task would fail on every attempt
             raise ApplicationError(problem, type="PayloadTooLarge", non_retryable=True)
+        return await self.gated(lambda: self._schedule(name, argument, timeout, retry))
+
+    async def gated(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """``call()`` (an activity, a child workflow), held while the run continues as new."""
         continuation = self.continuation
         if continuation is None:
-            return await self._schedule(name, argument, timeout, retry)
+            return await call()
         await continuation.gate()
         continuation.in_flight += 1
         try:
-            return await self._schedule(name, argument, timeout, retry)
+            return await call()
         finally:
             continuation.in_flight -= 1
+
+    async def map_items(self, ctx: RunContext, node: MapExecutor,
+                        iterations: list[dict[str, Any]]) -> list[FlowOutcome] | None:
+        return await run_in_children(self, ctx, node, iterations)
 
     async def _schedule(
         self, name: str, argument: dict[str, Any], timeout: float, retry: TemporalRetry

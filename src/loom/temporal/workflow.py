@@ -31,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         restore,
     )
     from loom.temporal.effects import Settings, TemporalEffects
+    from loom.temporal.large_maps import CHILD, MAP_BATCH
     from loom.temporal.names import (
         ANSWER_UPDATE,
         CONTINUING,
@@ -82,10 +83,11 @@ class LoomRun:
         )
         runtime.services.tools = _RemoteTools()
         settings = Settings(start["task_queue"], start.get("tool_timeout") or 300.0,
-                            large_values=bool(start.get("large_values")))
+                            large_values=bool(start.get("large_values")),
+                            continue_after=start.get("continue_after") or CONTINUE_AFTER,
+                            map_batch=start.get("map_batch") or MAP_BATCH)
         effects = runtime.services.effects = TemporalEffects(settings)
-        continuation = effects.continuation = Continuation(
-            start.get("continue_after", CONTINUE_AFTER))
+        continuation = effects.continuation = Continuation(settings.continue_after)
         with runtime:
             state = await self._walk(runtime, start, continuation)
         if state is not None:  # the journal goes on in a new run, once the handlers return
@@ -123,6 +125,11 @@ class LoomRun:
                 return state
             if result.status != "waiting":
                 break
+            if start.get(CHILD):
+                raise ApplicationError(
+                    f"a wait inside a map of more than {start.get('map_batch') or MAP_BATCH:,} items: its "
+                    "items run in child workflows on Temporal, which cannot wait for answers",
+                    type="WaitInChild", non_retryable=True)
             self._settle(result)
             await workflow.wait_condition(lambda: bool(self.answers))
             answers = self.answers.pop(0)

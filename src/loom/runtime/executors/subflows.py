@@ -180,7 +180,10 @@ class MapExecutor(Executor):
     async def run(self, ctx: RunContext, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
         iterations = self._iterations(inputs)
         label = self.plan.name
-        if self.parallel:
+        elsewhere = await ctx.services.effects.map_items(ctx, self, iterations)
+        if elsewhere is not None:  # a backend ran them (Temporal: in child workflows)
+            outcomes = elsewhere
+        elif self.parallel:
             jobs = [(item_name(label, i), self.plan, args) for i, args in enumerate(iterations)]
             outcomes = await run_branches(ctx, jobs, self.limit, self.timeout)
         else:
