@@ -12,7 +12,6 @@ does not start it again), and a child cannot wait for a person.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
@@ -21,7 +20,7 @@ from temporalio.exceptions import ChildWorkflowError
 from loom.errors import StepError
 from loom.runtime.context import RunContext
 from loom.runtime.engine import FlowOutcome
-from loom.runtime.executors.subflows import MapExecutor
+from loom.runtime.executors.subflows import MapExecutor, settle_all
 from loom.serialization import dumps
 from loom.spec import ControlFlowEdge, EndNode, Flow, MapNode, ParallelMapNode, StartNode
 from loom.spec.nodes import NEXT
@@ -76,15 +75,7 @@ async def run_in_children(effects: TemporalEffects, ctx: RunContext, node: MapEx
         return result
 
     tasks = [asyncio.ensure_future(run(k, batch)) for k, batch in enumerate(batches)]
-    try:
-        await effects.first_failure(tasks)
-    except asyncio.CancelledError:
-        await _cancel(tasks)
-        raise
-    failed = next((t for t in tasks if t.done() and t.exception() is not None), None)
-    if failed is not None:
-        await _cancel(tasks)
-        raise failed.exception()  # type: ignore[misc]
+    await settle_all(ctx, tasks)
     outcomes: list[FlowOutcome] = []
     for task, batch in zip(tasks, batches, strict=True):
         result = task.result()
@@ -117,8 +108,3 @@ async def _child(effects: TemporalEffects, ctx: RunContext, k: int, flow: str,
         raise StepError(f"{where}: {error.get('node', '?')}: {error.get('message', '?')}")
     return {"outputs": view["outputs"], "messages": view.get("messages") or []}
 
-
-async def _cancel(tasks: Sequence[asyncio.Future[Any]]) -> None:
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)

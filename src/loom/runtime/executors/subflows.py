@@ -261,20 +261,25 @@ async def run_branches(
 
     size = min(len(jobs), limit or len(jobs), ctx.services.max_concurrency)
     async with ctx.waiting_for_children():
-        workers = [asyncio.ensure_future(worker()) for _ in range(size)]
-        try:
-            await ctx.services.effects.first_failure(workers)
-        except asyncio.CancelledError:
-            await _cancel_all(workers)
-            raise
-        failed = next((w for w in workers if w.done() and w.exception() is not None), None)
-        if failed is not None:
-            await _cancel_all(workers)
-            raise failed.exception()  # type: ignore[misc]
+        await settle_all(ctx, [asyncio.ensure_future(worker()) for _ in range(size)])
     pending = [request for requests in waits if requests for request in requests]
     if pending:
         raise Suspended(pending)
     return results
+
+
+async def settle_all(ctx: RunContext, tasks: Sequence[asyncio.Future[Any]]) -> None:
+    """Wait for every task; at the first failure (or if cancelled) cancel and await
+    the others, then raise it."""
+    try:
+        await ctx.services.effects.first_failure(tasks)
+    except asyncio.CancelledError:
+        await _cancel_all(tasks)
+        raise
+    failed = next((t for t in tasks if t.done() and t.exception() is not None), None)
+    if failed is not None:
+        await _cancel_all(tasks)
+        raise failed.exception()  # type: ignore[misc]
 
 
 async def _cancel_all(tasks: Sequence[asyncio.Future[Any]]) -> None:
