@@ -16,12 +16,11 @@ from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 
 import loom
-from conftest import postgres_dsn
+from loom.errors import CheckpointError
 from loom.temporal import TemporalBackend, connect
 from loom.temporal.claim_check import (
     THRESHOLD,
     ClaimCheckCodec,
-    ClaimCheckMissing,
     ClaimCheckStore,
     DirectoryStore,
     open_claim_check,
@@ -63,7 +62,7 @@ async def largest_payload(server: str, run_id: str) -> tuple[int, int]:
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> ClaimCheckStore:
     if request.param == "directory":
         return open_claim_check((tmp_path / "claims").as_uri())
-    return open_claim_check(postgres_dsn())
+    return open_claim_check(request.getfixturevalue("postgres_url"))
 
 
 def big_flow() -> Any:
@@ -114,11 +113,11 @@ async def test_a_reference_to_a_value_this_process_cannot_read_names_its_key(
         run_id = (await runtime.arun(flow, {})).run_id
         elsewhere = TemporalBackend(f"temporal://{temporal_server}/default", task_queue,
                                     claim_check=(tmp_path / "another").as_uri())
-        with pytest.raises(ClaimCheckMissing, match=r"claim-check value '[0-9a-f]{64}' "
+        with pytest.raises(CheckpointError, match=r"claim-check value '[0-9a-f]{64}' "
                            r"\(3,0\d\d,\d\d\d bytes\) is missing from file://.*another"):
             await elsewhere.aview(run_id)
         storeless = TemporalBackend(f"temporal://{temporal_server}/default", task_queue)
-        with pytest.raises(ClaimCheckMissing, match="in a claim-check store .* but this "
+        with pytest.raises(CheckpointError, match="in a claim-check store .* but this "
                            "process has none") as caught:
             await storeless.aview(run_id)
         assert "--claim-check URL" in str(caught.value)
@@ -138,12 +137,12 @@ async def test_a_value_is_stored_once_and_pruned_by_age(tmp_path: Path) -> None:
     os.utime(files[0], (old, old))
     assert store.prune(older_than=7200) == 0  # read an hour ago: kept
     assert store.prune(older_than=60) == 1
-    with pytest.raises(ClaimCheckMissing, match=files[0].name):
+    with pytest.raises(CheckpointError, match=files[0].name):
         await codec.decode(encoded)
 
 
-def test_postgres_store_keeps_values_once_and_prunes_them() -> None:
-    store = open_claim_check(postgres_dsn())
+def test_postgres_store_keeps_values_once_and_prunes_them(postgres_url: str) -> None:
+    store = open_claim_check(postgres_url)
     key = os.urandom(32).hex()
     store.put(key, b"value")
     store.put(key, b"value")  # a retry: the same row

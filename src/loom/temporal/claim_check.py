@@ -29,17 +29,13 @@ from temporalio.api.common.v1 import Payload
 from temporalio.converter import PayloadCodec
 
 from loom._optional import require
-from loom.errors import LoomError
+from loom.errors import CheckpointError, LoomError
 from loom.stores.base import masked, masked_url
 
 THRESHOLD = 256 * 1024  # bytes: a payload larger than this goes to the store
 ENCODING = b"loom/claim-check"
 ENV = "LOOM_CLAIM_CHECK"  # the store's URL when --claim-check is not given
 _TABLE = "loom_claim_checks"
-
-
-class ClaimCheckMissing(LoomError):
-    """A reference in the history names a value this process cannot read."""
 
 
 class ClaimCheckStore(Protocol):
@@ -204,14 +200,15 @@ class ClaimCheckCodec(PayloadCodec):
         return out
 
     async def _read(self, key: str, size: int) -> Payload:
+        """The payload a reference names (CheckpointError naming the key, if none)."""
         if self.store is None:
-            raise ClaimCheckMissing(
+            raise CheckpointError(
                 f"a value of {size:,} bytes is in a claim-check store (key '{key}'), but this "
                 "process has none", hint=f"give it the store its client and workers use: "
                 f"--claim-check URL, ${ENV} or TemporalBackend(claim_check=...)")
         data = await asyncio.to_thread(self.store.get, key)
         if data is None or hashlib.sha256(data).hexdigest() != key:
-            raise ClaimCheckMissing(
+            raise CheckpointError(
                 f"claim-check value '{key}' ({size:,} bytes) is "
                 f"{'missing from' if data is None else 'corrupt in'} {masked_url(self.store.url)}",
                 hint="it was pruned (loom claims prune), or this process uses another "

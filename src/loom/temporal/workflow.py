@@ -4,7 +4,9 @@ The engine runs as it does locally, its effects going through
 :class:`~loom.temporal.effects.TemporalEffects`, so Temporal's history is the
 run's journal. A run that waits publishes its pending requests and sleeps until
 an ``answer`` update brings answers; it then resumes as a local run does
-(recorded steps replayed from the workflow's memory, never run again).
+(recorded steps replayed from the workflow's memory, never run again). A long
+run continues as new with its journal (:mod:`loom.temporal.continuation`); a
+large map's batches are children of this same type (:mod:`loom.temporal.large_maps`).
 """
 
 from __future__ import annotations
@@ -126,9 +128,10 @@ class LoomRun:
             if result.status != "waiting":
                 break
             if start.get(CHILD):
+                batch = start.get("map_batch") or MAP_BATCH
                 raise ApplicationError(
-                    f"a wait inside a map of more than {start.get('map_batch') or MAP_BATCH:,} items: its "
-                    "items run in child workflows on Temporal, which cannot wait for answers",
+                    f"a wait inside a map of more than {batch:,} items: its items run in "
+                    "child workflows on Temporal, which cannot wait for answers",
                     type="WaitInChild", non_retryable=True)
             self._settle(result)
             await workflow.wait_condition(lambda: bool(self.answers))
