@@ -121,3 +121,25 @@ async def test_a_wait_and_its_answer_across_continued_runs(
     statuses = await chain_of(temporal_server, run_id, store)
     assert len(statuses) >= 4, statuses
 
+
+
+@pytest.mark.parametrize("with_store", [True, False])
+async def test_a_journal_over_the_payload_limit(
+    temporal_server: str, task_queue: str, tmp_path: Any, with_store: bool
+) -> None:
+    """40 results of 100 KB: a 4 MB journal goes on through the claim-check store; with
+    no store it cannot be carried, and the run finishes in one history instead (its
+    outputs left small: without a store they must fit in 2 MB)."""
+    counted = Counted(scale=lambda value: "x" * 100_000 + str(value))
+    store = DirectoryStore(tmp_path) if with_store else None
+    async with backend("temporal", temporal_server, task_queue, counted.tools,
+                       continue_after=THRESHOLD, claim_check=store) as runtime:
+        node = tool_subflow("each_flow", "scale", [prop("value", "integer")],
+                            [prop("scaled")], node_name="each_scale")
+        mapping = MapNode(name="each", subflow=node)
+        flow = linear_flow("main", mapping, inputs=[prop("iterated_value", INTS)])
+        result = await runtime.arun(flow, {"iterated_value": list(range(40))})
+    assert result.status == "finished", result.error
+    assert counted.calls == {"scale": 40}
+    statuses = await chain_of(temporal_server, result.run_id, store)
+    assert statuses == (["CONTINUED_AS_NEW", "COMPLETED"] if with_store else ["COMPLETED"])

@@ -117,7 +117,8 @@ class LoomRun:
 
         def carry() -> dict[str, Any] | None:
             data = carried(state, self.generation, self.answers)
-            fits = start.get("large_values") or too_large(data, "the journal") is None
+            fits = start.get("large_values") or too_large(
+                {**start, CARRIED: data}, "the next run's start") is None
             return data if fits else None  # else the history grows: no store to put it in
 
         answers: dict[str, Any] = {}
