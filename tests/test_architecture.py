@@ -46,6 +46,8 @@ LAZY_ALLOWED = {
         "loom serve needs starlette and uvicorn (loom[server]); `loom --help` must not",
     ("loom.cli.worker", "loom.temporal"):
         "`loom worker` needs temporalio (loom[temporal]), which other commands do not",
+    ("loom.cli.claims", "loom.temporal"):
+        "`loom claims` needs temporalio (loom[temporal]), which other commands do not",
     ("loom.cli.setup", "loom.temporal"):
         "--backend temporal://... needs temporalio (loom[temporal]), the local backend not",
     ("loom.server.app", "loom.server.temporal_runs"):

@@ -37,7 +37,7 @@ EXIT_USAGE = 2
 # Modules of this package that define a subcommand, in the order of `loom --help`.
 SUBCOMMANDS: tuple[str, ...] = (
     "validate", "convert", "run", "resume", "runs", "chat", "graph", "timeline", "serve",
-    "worker",
+    "worker", "claims",
 )
 
 

@@ -143,7 +143,8 @@ def _resumed(args: argparse.Namespace, stdout: TextIO) -> RunResult:
 
 def _resumed_elsewhere(args: argparse.Namespace) -> RunResult:
     """Resume a run that lives in Temporal (``--backend``): the answers go to its workflow."""
-    options = RuntimeOptions(backend=args.backend, task_queue=args.task_queue)
+    options = RuntimeOptions(backend=args.backend, task_queue=args.task_queue,
+                             claim_check=args.claim_check)
     with build_runtime(options, MemoryStore(), tools={}, registry={}) as runtime:
         now: RunResult = run_blocking(runtime.backend.aview(args.run_id))  # type: ignore[union-attr]
         if now.status != "waiting":

@@ -188,7 +188,8 @@ def _cancel(store: CheckpointStore, run_id: str) -> str:
 
 
 def _cancel_elsewhere(args: argparse.Namespace) -> int:
-    backend = temporal_backend(RuntimeOptions(backend=args.backend, task_queue=args.task_queue))
+    backend = temporal_backend(RuntimeOptions(backend=args.backend, task_queue=args.task_queue,
+                             claim_check=args.claim_check))
     status: str = run_blocking(backend.acancel(args.run_id))
     if status == "running":
         raise CheckpointError(f"run '{args.run_id}' was asked to cancel but has not ended yet",

@@ -19,6 +19,7 @@ from typing import Any
 from loom._optional import require
 from loom.cli import EXIT_OK, add_registry_option, err, read_registries, yellow
 from loom.cli.setup import (
+    CLAIM_CHECK_ENV,
     RuntimeOptions,
     add_backend_options,
     add_policy_options,
@@ -85,6 +86,7 @@ def options_of(args: argparse.Namespace) -> dict[str, Any]:
         "drain_seconds": args.drain, "allowed_components": args.allowed_components or [],
         "blocked_components": args.blocked_components or [],
         "backend": args.backend, "task_queue": args.task_queue,
+        "claim_check": args.claim_check or os.environ.get(CLAIM_CHECK_ENV),
     }
 
 
@@ -113,6 +115,7 @@ def app_from_options(options: dict[str, Any]) -> Any:
         allowed_components=options["allowed_components"],
         blocked_components=options["blocked_components"],
         backend=options.get("backend"), task_queue=options.get("task_queue") or "loom",
+        claim_check=options.get("claim_check"),
     )
     return server.create_app(config=config)
 
@@ -133,8 +136,9 @@ def serve_command(args: argparse.Namespace) -> int:
     server.config.check_bind(args.host, _tokens(args.token_file))
     store_opener(args.store)  # a bad URL is refused before anything starts
     if args.backend is not None:  # so is a Temporal server out of reach
-        run_blocking(temporal_backend(RuntimeOptions(backend=args.backend,
-                                                     task_queue=args.task_queue)).areachable())
+        run_blocking(temporal_backend(RuntimeOptions(
+            backend=args.backend, task_queue=args.task_queue, claim_check=args.claim_check,
+        )).areachable())
     options = options_of(args)
     if args.workers > 1:
         if not (args.store or "").startswith(("postgresql://", "postgres://")):

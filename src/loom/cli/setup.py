@@ -8,6 +8,7 @@ import argparse
 import importlib.util
 import json
 import math
+import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from loom.spec.property import Property
 from loom.spec.tools import ServerTool
 from loom.spec.walk import sensitive_values, walk
 from loom.stores import CheckpointStore
+
+CLAIM_CHECK_ENV = "LOOM_CLAIM_CHECK"  # --claim-check's default (loom.temporal.claim_check.ENV)
 
 Checkpoint = Literal["waits", "nodes"]
 
@@ -55,6 +58,7 @@ class RuntimeOptions:
     task_queue: str = "loom"
     tool_timeout: float = 300.0  # seconds per attempt of a ServerTool call on a backend
     tool_attempts: int = 5  # attempts in all (a lost worker, a timed-out attempt)
+    claim_check: str | None = None  # with a backend: where values over 256 KiB go
 
     @property
     def load_policy(self) -> PolicyArgs:
@@ -343,7 +347,8 @@ def temporal_backend(options: RuntimeOptions) -> Any:
     from loom.temporal import TemporalBackend  # loom[temporal]: temporalio is optional
 
     return TemporalBackend(options.backend, options.task_queue,
-                           tool_timeout=options.tool_timeout, tool_attempts=options.tool_attempts)
+                           tool_timeout=options.tool_timeout, tool_attempts=options.tool_attempts,
+                           claim_check=options.claim_check or os.environ.get(CLAIM_CHECK_ENV))
 
 
 def add_backend_options(parser: argparse.ArgumentParser, start: bool = False) -> None:
@@ -362,6 +367,14 @@ def add_backend_options(parser: argparse.ArgumentParser, start: bool = False) ->
                             help="with --backend: attempts a ServerTool call gets in all when "
                             "its worker is lost or an attempt times out (default 5; a tool's "
                             "own exception is never retried)")
+    add_claim_check_option(parser)
+
+
+def add_claim_check_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--claim-check", metavar="URL",
+                        help="where values over 256 KiB go instead of Temporal's history "
+                        "(file:///shared/dir or postgresql://...; the same for the client and "
+                        f"every worker; default: ${CLAIM_CHECK_ENV})")
 
 
 def refuse_backend_only(args: argparse.Namespace) -> None:

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 from typing import Any
 
 from loom.cli import EXIT_OK, EXIT_USAGE, add_registry_option, err, read_registries, report_error
-from loom.cli.setup import load_tools, positive_int, positive_seconds
+from loom.cli.setup import (
+    CLAIM_CHECK_ENV,
+    add_claim_check_option,
+    load_tools,
+    positive_int,
+    positive_seconds,
+)
 from loom.errors import LoomError
 
 
@@ -36,6 +43,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--mcp-idle-timeout", metavar="SECONDS", type=positive_seconds,
                         default=300.0, help="close a kept MCP session unused this long "
                         "(default 300)")
+    add_claim_check_option(parser)
     add_registry_option(parser)
     parser.set_defaults(handler=worker_command)
 
@@ -44,7 +52,10 @@ def worker_command(args: argparse.Namespace) -> int:
     try:
         tools = load_tools(args.tools)
         registry = read_registries(args.registry)
-        from loom.temporal import serve  # loom[temporal]: temporalio is optional
+        from loom.temporal import open_claim_check, serve  # loom[temporal]: optional
+
+        url = args.claim_check or os.environ.get(CLAIM_CHECK_ENV)
+        claim_check = open_claim_check(url) if url else None
 
         def ready() -> None:
             err(f"loom worker: polling task queue {args.task_queue!r} on {args.temporal} "
@@ -53,7 +64,7 @@ def worker_command(args: argparse.Namespace) -> int:
         asyncio.run(serve(args.temporal, args.namespace, args.task_queue, tools,
                           registry=registry, activities_only=args.activities_only,
                           ready=ready, mcp_sessions=args.mcp_sessions,
-                          mcp_idle_timeout=args.mcp_idle_timeout))
+                          mcp_idle_timeout=args.mcp_idle_timeout, claim_check=claim_check))
     except LoomError as exc:
         report_error(exc)
         return EXIT_USAGE

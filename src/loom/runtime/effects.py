@@ -22,7 +22,9 @@ from loom.stores.base import make_owner
 
 if TYPE_CHECKING:
     from loom.llm import LlmEndpoint, LlmResponse
-    from loom.runtime.context import Run
+    from loom.runtime.context import Run, RunContext
+    from loom.runtime.engine import FlowOutcome
+    from loom.runtime.executors.subflows import MapExecutor
     from loom.runtime.http_call import HttpCall
     from loom.runtime.threads import ToolThreads
     from loom.runtime.tools import BoundTool
@@ -107,6 +109,11 @@ class Effects:
         if not tool:
             return await mcp.list_tools(mcp.Sessions.of(run), transport, who, retry)
         return await mcp.call_tool(mcp.Sessions.of(run), transport, tool, arguments, who, retry)
+
+    async def map_items(self, ctx: RunContext, node: MapExecutor,
+                        iterations: list[dict[str, Any]]) -> list[FlowOutcome] | None:
+        """The outcomes of a map's iterations run elsewhere, or None: the engine runs them."""
+        return None
 
     def llm(self, config: LlmConfig, endpoint: Callable[[LlmConfig], LlmEndpoint]) -> LlmCaller:
         """The client a config's requests go through; one per endpoint (it learns

@@ -44,6 +44,7 @@ class ServerConfig:
     # temporal://HOST:PORT/NS: the runs live in Temporal, run by the workers of task_queue.
     backend: str | None = None
     task_queue: str = "loom"
+    claim_check: str | None = None  # with a backend: where values over 256 KiB go
 
 
 def default_server_store() -> str:

@@ -78,7 +78,7 @@ def build_runtime(config: ServerConfig) -> Runtime:
         max_concurrency=config.max_concurrency,
         allowed_components=list(config.allowed_components) or None,
         blocked_components=list(config.blocked_components) or None,
-        backend=TemporalBackend(config.backend, config.task_queue),
+        backend=TemporalBackend(config.backend, config.task_queue, claim_check=config.claim_check),
     )
     runtime.services.tools = _RemoteTools()
     return runtime
@@ -100,7 +100,8 @@ class TemporalRunManager(RunManager):
     async def client(self) -> Client:
         if self._client is None:
             try:
-                self._client = await connect(self.backend.target, self.backend.namespace)
+                self._client = await connect(self.backend.target, self.backend.namespace,
+                                             claim_check=self.backend.claim_check)
             except RuntimeError as exc:
                 raise ApiError(503, "backend_unavailable", f"cannot reach Temporal at "
                                f"{self.backend.target}: {exc}") from None

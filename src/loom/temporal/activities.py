@@ -46,7 +46,7 @@ class Activities:
     def __init__(
         self, tools: Mapping[str, Callable[..., Any]], registry: Mapping[str, Any] | None = None,
         tool_threads: int = 64, llm: Mapping[str, str] | None = None,
-        mcp_sessions: int = 64, mcp_idle_timeout: float = 300.0,
+        mcp_sessions: int = 64, mcp_idle_timeout: float = 300.0, large_values: bool = False,
     ) -> None:
         overrides: dict[str, Any] = dict(overrides_from_env())
         overrides.update(llm or {})  # the worker's --llm-url, or a test's server
@@ -56,6 +56,7 @@ class Activities:
             max_steps=1,
         )
         self.registry = dict(registry or {})
+        self.large_values = large_values  # the worker has a claim-check store: no size limit
         self.calls: dict[str, int] = {}  # tool name -> calls started here (tests count them)
         self.mcp_pool = SessionPool(mcp_sessions, mcp_idle_timeout)
 
@@ -77,7 +78,7 @@ class Activities:
         except Exception as exc:
             raise ApplicationError(str(exc), type=type(exc).__name__,
                                    non_retryable=True) from exc
-        _fits(result, f"the result of tool '{name}'")
+        self._fits(result, f"the result of tool '{name}'")
         return result
 
     @activity.defn(name=LLM_ACTIVITY)
@@ -100,7 +101,7 @@ class Activities:
             "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments}
                            for c in answer.tool_calls],
         }
-        _fits(data, "the LLM answer")
+        self._fits(data, "the LLM answer")
         return data
 
     @activity.defn(name=HTTP_ACTIVITY)
@@ -116,7 +117,7 @@ class Activities:
                                    non_retryable=True) from exc
         except LoomError as exc:
             raise ApplicationError(exc.describe(), type="StepError", non_retryable=True) from exc
-        _fits(outputs, f"the answer of {source.component_type} '{source.name}'")
+        self._fits(outputs, f"the answer of {source.component_type} '{source.name}'")
         return outputs
 
     @activity.defn(name=MCP_ACTIVITY)
@@ -145,7 +146,7 @@ class Activities:
         except LoomError as exc:
             raise ApplicationError(f"{who}: {exc.describe()}", type="McpToolError",
                                    non_retryable=True) from exc
-        _fits(result, f"the answer of {who}")
+        self._fits(result, f"the answer of {who}")
         return result
 
     @contextlib.asynccontextmanager
@@ -173,9 +174,8 @@ class Activities:
         await self.mcp_pool.close()
         self.close()
 
-
-def _fits(value: Any, what: str) -> None:
-    """Refuse, for good, a result Temporal would refuse on every attempt."""
-    problem = too_large(value, what)
-    if problem is not None:
-        raise ApplicationError(problem, type="PayloadTooLarge", non_retryable=True)
+    def _fits(self, value: Any, what: str) -> None:
+        """Refuse, for good, a result Temporal would refuse on every attempt."""
+        problem = None if self.large_values else too_large(value, what)
+        if problem is not None:
+            raise ApplicationError(problem, type="PayloadTooLarge", non_retryable=True)

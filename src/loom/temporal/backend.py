@@ -30,10 +30,13 @@ from loom.runtime.journal import PendingRequest
 from loom.runtime.result import ErrorInfo, RunResult
 from loom.serialization import dumps
 from loom.spec.component import Component
+from loom.temporal.claim_check import ClaimCheckStore, open_claim_check
+from loom.temporal.continuation import CONTINUED
 from loom.temporal.converter import connect
 from loom.temporal.eventfeed import EventFeed, components_of
 from loom.temporal.names import (
     ANSWER_UPDATE,
+    CONTINUING,
     DEFAULT_TASK_QUEUE,
     INFRA_ATTEMPTS,
     SETTLE_UPDATE,
@@ -69,6 +72,8 @@ class TemporalBackend:
     def __init__(
         self, url: str, task_queue: str = DEFAULT_TASK_QUEUE, *, tool_timeout: float = 300.0,
         tool_attempts: int = INFRA_ATTEMPTS,
+        claim_check: str | ClaimCheckStore | None = None, continue_after: int | None = None,
+        map_batch: int | None = None,
     ) -> None:
         self.target, self.namespace = parse_backend(url)
         self.url = url
@@ -79,11 +84,18 @@ class TemporalBackend:
             raise LoomError(f"TemporalBackend: tool_timeout={tool_timeout!r} and "
                             f"tool_attempts={tool_attempts!r}",
                             hint="give a timeout above 0 seconds and at least 1 attempt")
+        # Values over 256 KiB go there (file:///dir or postgresql://...), the workers' store.
+        self.claim_check = open_claim_check(claim_check) if isinstance(claim_check, str) \
+            else claim_check
+        # History events after which a run continues as new (None: the workflow's default).
+        self.continue_after = continue_after
+        # Items per child workflow of a large map (None: the workflow's default, 500).
+        self.map_batch = map_batch
 
     async def _client(self) -> Client:
         # Connected per call: a blocking Runtime.run runs each call on a loop of its own.
         try:
-            return await connect(self.target, self.namespace)
+            return await connect(self.target, self.namespace, claim_check=self.claim_check)
         except RuntimeError as exc:
             raise LoomError(f"cannot reach Temporal at {self.target}: {exc}",
                               hint="start the server, or fix --backend") from None
@@ -114,12 +126,19 @@ class TemporalBackend:
         start = {"flow": dumps(component), "inputs": dict(inputs), "task_queue": self.task_queue,
                  "tool_timeout": self.tool_timeout, "tool_attempts": self.tool_attempts,
                  **limits}
+        if self.claim_check is not None:
+            start["large_values"] = True
+        if self.continue_after is not None:
+            start["continue_after"] = self.continue_after
+        if self.map_batch is not None:
+            start["map_batch"] = self.map_batch
         workflow_id = run_id or uuid.uuid4().hex
-        problem = too_large(start, "the run (its flow and inputs)")
+        problem = None if self.claim_check is not None else too_large(
+            start, "the run (its flow and inputs)")
         if problem is not None:
             raise LoomError(problem)
         try:
-            handle: WorkflowHandle[Any, Any] = await client.start_workflow(
+            await client.start_workflow(
                 WORKFLOW, start, id=workflow_id, task_queue=self.task_queue, memo=memo,
                 id_reuse_policy=REJECT_DUPLICATE if once else ALLOW_DUPLICATE,
             )
@@ -128,7 +147,8 @@ class TemporalBackend:
                 raise
             raise CheckpointError(f"a run with id '{workflow_id}' already exists in "
                                   f"Temporal ({self.url})", hint="choose another id") from None
-        return handle
+        # By id alone: the run may continue as new, and this handle follows its chain.
+        return client.get_workflow_handle(workflow_id)
 
     async def aresume(self, run_id: str, answers: Mapping[str, Any],
                       listeners: Iterable[Listener] = ()) -> RunResult:
@@ -138,7 +158,7 @@ class TemporalBackend:
         handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(run_id)
         listeners = list(listeners)
         try:
-            update = handle.execute_update(ANSWER_UPDATE, dict(answers))
+            update = _answer(handle, dict(answers))
             if listeners:
                 feed = EventFeed(handle, listeners)
                 await feed.latest()
@@ -188,7 +208,34 @@ class TemporalBackend:
         return _result(await _closed(client.get_workflow_handle(run_id), run_id))
 
 
+async def _answer(handle: WorkflowHandle[Any, Any], answers: dict[str, Any]) -> dict[str, Any]:
+    """Send answers; a run that continues as new meanwhile refuses them (send again)
+    or answers ``continued`` (its next run settles)."""
+    for attempt in range(200):
+        try:
+            view: dict[str, Any] = await handle.execute_update(ANSWER_UPDATE, answers)
+        except WorkflowUpdateFailedError as exc:
+            if getattr(exc.cause, "message", None) != CONTINUING or attempt == 199:
+                raise
+            await asyncio.sleep(0.05)
+            continue
+        if view["status"] == CONTINUED:
+            return await _settled(handle, view["generation"])
+        return view
+    raise AssertionError("unreachable")
+
+
 async def _settled(handle: WorkflowHandle[Any, Any], after: int) -> dict[str, Any]:
+    """The run's view once it has settled more than ``after`` times, following the
+    chain of runs it continues as new in (``handle`` names no run id)."""
+    while True:
+        view = await _settled_once(handle, after)
+        if view.get("status") != CONTINUED:
+            return view
+        await asyncio.sleep(0.02)  # the next run may not have started yet
+
+
+async def _settled_once(handle: WorkflowHandle[Any, Any], after: int) -> dict[str, Any]:
     try:
         view: dict[str, Any] = await handle.execute_update(SETTLE_UPDATE, after)
     except (RPCError, WorkflowUpdateFailedError) as exc:

@@ -2,7 +2,8 @@
 
 Temporal's default JSON converter sorts keys, so a run's outputs (and a dict a
 tool returns) would come back reordered; loom's results keep the order the
-flow produced, as they do locally. Client and workers both connect with it.
+flow produced, as they do locally. Client and workers both connect with it, and
+with the claim-check codec (:mod:`loom.temporal.claim_check`) for large values.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from temporalio.converter import (
     DefaultPayloadConverter,
     JSONPlainPayloadConverter,
 )
+
+from loom.temporal.claim_check import THRESHOLD, ClaimCheckCodec, ClaimCheckStore
 
 
 class _OrderedJson(JSONPlainPayloadConverter):
@@ -40,6 +43,16 @@ DATA_CONVERTER = dataclasses.replace(DataConverter.default,
                                      payload_converter_class=LoomPayloadConverter)
 
 
-async def connect(target: str, namespace: str = "default") -> Client:
+def data_converter(claim_check: ClaimCheckStore | None = None,
+                   threshold: int = THRESHOLD) -> DataConverter:
+    """loom's converter, large payloads going to ``claim_check`` (with none, a
+    reference met in a history says which store this process lacks)."""
+    return dataclasses.replace(DATA_CONVERTER,
+                               payload_codec=ClaimCheckCodec(claim_check, threshold))
+
+
+async def connect(target: str, namespace: str = "default", *,
+                  claim_check: ClaimCheckStore | None = None) -> Client:
     """A client for ``HOST:PORT`` that encodes payloads as loom's values are."""
-    return await Client.connect(target, namespace=namespace, data_converter=DATA_CONVERTER)
+    return await Client.connect(target, namespace=namespace,
+                                data_converter=data_converter(claim_check))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -23,13 +23,17 @@ from temporalio.exceptions import TimeoutError as TemporalTimeout
 from loom import mcp
 from loom.errors import LlmError, StepError
 from loom.llm import LlmEndpoint, LlmResponse, RetryPolicy, ToolCall
-from loom.runtime.context import Run
+from loom.runtime.context import Run, RunContext
 from loom.runtime.effects import Effects, LlmCaller
+from loom.runtime.engine import FlowOutcome
+from loom.runtime.executors.subflows import MapExecutor
 from loom.runtime.http_call import HttpCall
 from loom.runtime.tools import BoundTool
 from loom.serialization import to_dict
 from loom.spec.llms import LlmConfig
 from loom.spec.transports import ClientTransport
+from loom.temporal.continuation import CONTINUE_AFTER, Continuation
+from loom.temporal.large_maps import MAP_BATCH, run_in_children
 from loom.temporal.names import (
     HTTP_ACTIVITY,
     INFRA_ATTEMPTS,
@@ -52,13 +56,19 @@ class Settings:
     task_queue: str
     tool_timeout: float = 300.0
     tool_attempts: int = INFRA_ATTEMPTS
+    large_values: bool = False  # a claim-check store takes payloads over Temporal's limit
+    continue_after: int | None = CONTINUE_AFTER  # history events, then continue as new
+    map_batch: int = MAP_BATCH  # a map of more items runs in child workflows of this many
 
     @classmethod
     def of_start(cls, start: Mapping[str, Any]) -> Settings:
         """The settings a run was started with (a run started before a setting existed
         gets its default)."""
         return cls(start["task_queue"], start.get("tool_timeout") or 300.0,
-                   start.get("tool_attempts") or INFRA_ATTEMPTS)
+                   start.get("tool_attempts") or INFRA_ATTEMPTS,
+                   large_values=bool(start.get("large_values")),
+                   continue_after=start.get("continue_after") or CONTINUE_AFTER,
+                   map_batch=start.get("map_batch") or MAP_BATCH)
 
 
 class TemporalEffects(Effects):
@@ -71,6 +81,7 @@ class TemporalEffects(Effects):
         self._errors: dict[str, type[Exception]] = {}
         self._documents: dict[int, tuple[HttpCall, dict[str, Any]]] = {}
         self._transports: dict[int, tuple[ClientTransport, dict[str, Any]]] = {}
+        self.continuation: Continuation | None = None  # holds activities to continue as new
 
     def now(self) -> float:
         return workflow.now().timestamp()
@@ -175,9 +186,31 @@ class TemporalEffects(Effects):
     async def _activity(
         self, name: str, argument: dict[str, Any], timeout: float, retry: TemporalRetry
     ) -> Any:
-        problem = too_large(argument, f"the request of {name}")
+        problem = None if self.settings.large_values else too_large(
+            argument, f"the request of {name}")
         if problem is not None:  # the workflow task would fail on every attempt
             raise ApplicationError(problem, type="PayloadTooLarge", non_retryable=True)
+        return await self.gated(lambda: self._schedule(name, argument, timeout, retry))
+
+    async def gated(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """``call()`` (an activity, a child workflow), held while the run continues as new."""
+        continuation = self.continuation
+        if continuation is None:
+            return await call()
+        await continuation.gate()
+        continuation.in_flight += 1
+        try:
+            return await call()
+        finally:
+            continuation.in_flight -= 1
+
+    async def map_items(self, ctx: RunContext, node: MapExecutor,
+                        iterations: list[dict[str, Any]]) -> list[FlowOutcome] | None:
+        return await run_in_children(self, ctx, node, iterations)
+
+    async def _schedule(
+        self, name: str, argument: dict[str, Any], timeout: float, retry: TemporalRetry
+    ) -> Any:
         async with self._in_flight:
             try:
                 return await workflow.execute_activity(

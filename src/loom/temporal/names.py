@@ -17,6 +17,7 @@ VIEW_QUERY = "loom.view"
 EVENTS_QUERY = "loom.events"
 DEFAULT_TASK_QUEUE = "loom"
 INFRA_ATTEMPTS = 5  # a lost worker or a timed-out attempt; a tool's own error is not retried
+CONTINUING = "the run is continuing as new; send it again"  # an answer's refusal, retried
 PAYLOAD_LIMIT = 2_000_000  # bytes: Temporal refuses a payload over 2 MB, for ever
 
 

@@ -14,6 +14,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from loom.temporal.activities import Activities
+from loom.temporal.claim_check import ClaimCheckStore
 from loom.temporal.converter import connect
 from loom.temporal.workflow import LoomRun
 
@@ -45,13 +46,15 @@ async def serve(
     target: str, namespace: str, task_queue: str, tools: Mapping[str, Callable[..., Any]],
     *, registry: Mapping[str, Any] | None = None, activities_only: bool = False,
     ready: Callable[[], None] | None = None, mcp_sessions: int = 64,
-    mcp_idle_timeout: float = 300.0,
+    mcp_idle_timeout: float = 300.0, claim_check: ClaimCheckStore | None = None,
 ) -> None:
     """Run a worker until SIGINT or SIGTERM; ``mcp_sessions`` and ``mcp_idle_timeout``
-    bound the MCP sessions it keeps for runs."""
-    client = await connect(target, namespace)
+    bound the MCP sessions it keeps for runs; payloads over the threshold go to
+    ``claim_check``, the store the clients use too."""
+    client = await connect(target, namespace, claim_check=claim_check)
     activities = Activities(tools, registry, mcp_sessions=mcp_sessions,
-                            mcp_idle_timeout=mcp_idle_timeout)
+                            mcp_idle_timeout=mcp_idle_timeout,
+                            large_values=claim_check is not None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

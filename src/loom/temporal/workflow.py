@@ -4,7 +4,9 @@ The engine runs as it does locally, its effects going through
 :class:`~loom.temporal.effects.TemporalEffects`, so Temporal's history is the
 run's journal. A run that waits publishes its pending requests and sleeps until
 an ``answer`` update brings answers; it then resumes as a local run does
-(recorded steps replayed from the workflow's memory, never run again).
+(recorded steps replayed from the workflow's memory, never run again). A long
+run continues as new with its journal (:mod:`loom.temporal.continuation`); a
+large map's batches are children of this same type (:mod:`loom.temporal.large_maps`).
 """
 
 from __future__ import annotations
@@ -17,18 +19,29 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from loom.errors import LoomError
+    from loom.runs import RunState
     from loom.runtime.host import Runtime
     from loom.runtime.result import RunResult
     from loom.runtime.tools import BoundTool
-    from loom.stores.memory import MemoryStore
+    from loom.temporal.continuation import (
+        CARRIED,
+        CONTINUED,
+        Continuation,
+        LiveStore,
+        carried,
+        restore,
+    )
     from loom.temporal.effects import Settings, TemporalEffects
     from loom.temporal.eventlog import WorkflowEventLog
+    from loom.temporal.large_maps import CHILD, MAP_BATCH
     from loom.temporal.names import (
         ANSWER_UPDATE,
+        CONTINUING,
         EVENTS_QUERY,
         SETTLE_UPDATE,
         VIEW_QUERY,
         WORKFLOW,
+        too_large,
     )
 
 
@@ -49,6 +62,7 @@ async def _remote(**arguments: Any) -> Any:
 
 # A workflow that fails leaves its updates unanswered: the client reads the failure.
 _ABANDON = workflow.HandlerUnfinishedPolicy.ABANDON
+EVENTS_SEQ = "events_seq"  # carried: the number of the last event of the runs before
 _LIMITS: tuple[str, ...] = ("max_concurrency", "branch_timeout", "max_steps", "max_iterations")
 
 
@@ -63,34 +77,72 @@ class LoomRun:
         self.generation = 0  # bumped each time the run settles (waits or ends)
         self.answers: list[dict[str, Any]] = []
         self.events = WorkflowEventLog()
+        self.continuing = False  # the run goes on in a new workflow run: handlers return
 
     @workflow.run
     async def run(self, start: dict[str, Any]) -> dict[str, Any]:
+        store = LiveStore()
         runtime = Runtime(
-            registry=self.registry, use_env=False, store=MemoryStore(), tool_threads=1,
+            registry=self.registry, use_env=False, store=store, tool_threads=1,
             listeners=[self.events],
             **{key: start[key] for key in _LIMITS if start.get(key) is not None},
         )
         runtime.services.tools = _RemoteTools()
-        runtime.services.effects = TemporalEffects(Settings.of_start(start))
+        settings = Settings.of_start(start)
+        effects = runtime.services.effects = TemporalEffects(settings)
+        continuation = effects.continuation = Continuation(settings.continue_after)
         with runtime:
-            await self._walk(runtime, start)
+            state = await self._walk(runtime, start, continuation)
+        if state is not None:  # the journal goes on in a new run, once the handlers return
+            self.continuing = True
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            # The events go on numbered from here: a client reading them follows the chain.
+            carry = {**(continuation.carried or {}), EVENTS_SEQ: self.events.seq}
+            workflow.continue_as_new({**start, CARRIED: carry})
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.view
 
-    async def _walk(self, runtime: Runtime, start: dict[str, Any]) -> None:
+    async def _walk(self, runtime: Runtime, start: dict[str, Any],
+                    continuation: Continuation) -> RunState | None:
+        """Run to the end; or return the state to continue as new from."""
         run_id = workflow.info().workflow_id
         try:
             flow = runtime.load(start["flow"])
             runtime.compile(flow)
+            state = runtime.new_state(flow, start.get("inputs") or {}, run_id=run_id)
         except LoomError as exc:  # retrying cannot help: fail the workflow, say why
             raise ApplicationError(exc.describe(), type="LoadError", non_retryable=True) from None
-        result = await runtime.arun(flow, start.get("inputs") or {}, run_id=run_id)
-        while result.status == "waiting":
+        if start.get(CARRIED):
+            restore(state, start[CARRIED])
+            self.generation = start[CARRIED]["generation"]
+            self.answers = start[CARRIED]["queued"]
+            self.events.seq = start[CARRIED].get(EVENTS_SEQ, 0)
+        runtime.store.save(state)
+
+        def carry() -> dict[str, Any] | None:
+            data = carried(state, self.generation, self.answers)
+            fits = start.get("large_values") or too_large(
+                {**start, CARRIED: data}, "the next run's start") is None
+            return data if fits else None  # else the history grows: no store to put it in
+
+        answers: dict[str, Any] = {}
+        while True:
+            result = await continuation.drive(runtime.aresume(run_id, answers), carry)
+            if result is None:
+                return state
+            if result.status != "waiting":
+                break
+            if start.get(CHILD):
+                batch = start.get("map_batch") or MAP_BATCH
+                raise ApplicationError(
+                    f"a wait inside a map of more than {batch:,} items: its items run in "
+                    "child workflows on Temporal, which cannot wait for answers",
+                    type="WaitInChild", non_retryable=True)
             self._settle(result)
             await workflow.wait_condition(lambda: bool(self.answers))
-            result = await runtime.aresume(run_id, self.answers.pop(0))
+            answers = self.answers.pop(0)
         self._settle(result)
+        return None
 
     def _settle(self, result: RunResult) -> None:
         self.view = {**result.to_dict(), "run_id": result.run_id, "branch": result.branch}
@@ -107,9 +159,15 @@ class LoomRun:
 
     @workflow.update(name=SETTLE_UPDATE, unfinished_policy=_ABANDON)
     async def settle(self, after: int) -> dict[str, Any]:
-        """The run's state once it has settled more than ``after`` times."""
-        await workflow.wait_condition(lambda: self.generation > after)
-        return self.current()
+        """The run's state once it has settled more than ``after`` times (or
+        ``continued``: ask the next run of the chain)."""
+        await workflow.wait_condition(lambda: self.generation > after or self.continuing)
+        return self._next(after)
+
+    def _next(self, after: int) -> dict[str, Any]:
+        if self.generation > after:
+            return self.current()
+        return {"status": CONTINUED, "generation": after}
 
     @workflow.update(name=ANSWER_UPDATE, unfinished_policy=_ABANDON)
     async def answer(self, answers: dict[str, Any]) -> dict[str, Any]:
@@ -117,11 +175,13 @@ class LoomRun:
         after = self.generation
         self.answers.append(answers)
         self.view = {"status": "running"}  # from now until it settles again
-        await workflow.wait_condition(lambda: self.generation > after)
-        return self.current()
+        await workflow.wait_condition(lambda: self.generation > after or self.continuing)
+        return self._next(after)
 
     @answer.validator
     def _check(self, answers: dict[str, Any]) -> None:
+        if self.continuing:
+            raise ApplicationError(CONTINUING)
         if self.view["status"] != "waiting" or self.answers:
             raise ApplicationError(f"run '{workflow.info().workflow_id}' is not waiting "
                              f"(it is {self.view['status']}); there is nothing to resume")

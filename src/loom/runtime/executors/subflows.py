@@ -180,7 +180,10 @@ class MapExecutor(Executor):
     async def run(self, ctx: RunContext, inputs: dict[str, Any]) -> tuple[dict[str, Any], str]:
         iterations = self._iterations(inputs)
         label = self.plan.name
-        if self.parallel:
+        elsewhere = await ctx.services.effects.map_items(ctx, self, iterations)
+        if elsewhere is not None:  # a backend ran them (Temporal: in child workflows)
+            outcomes = elsewhere
+        elif self.parallel:
             jobs = [(item_name(label, i), self.plan, args) for i, args in enumerate(iterations)]
             outcomes = await run_branches(ctx, jobs, self.limit, self.timeout)
         else:
@@ -258,20 +261,25 @@ async def run_branches(
 
     size = min(len(jobs), limit or len(jobs), ctx.services.max_concurrency)
     async with ctx.waiting_for_children():
-        workers = [asyncio.ensure_future(worker()) for _ in range(size)]
-        try:
-            await ctx.services.effects.first_failure(workers)
-        except asyncio.CancelledError:
-            await _cancel_all(workers)
-            raise
-        failed = next((w for w in workers if w.done() and w.exception() is not None), None)
-        if failed is not None:
-            await _cancel_all(workers)
-            raise failed.exception()  # type: ignore[misc]
+        await settle_all(ctx, [asyncio.ensure_future(worker()) for _ in range(size)])
     pending = [request for requests in waits if requests for request in requests]
     if pending:
         raise Suspended(pending)
     return results
+
+
+async def settle_all(ctx: RunContext, tasks: Sequence[asyncio.Future[Any]]) -> None:
+    """Wait for every task; at the first failure (or if cancelled) cancel and await
+    the others, then raise it."""
+    try:
+        await ctx.services.effects.first_failure(tasks)
+    except asyncio.CancelledError:
+        await _cancel_all(tasks)
+        raise
+    failed = next((t for t in tasks if t.done() and t.exception() is not None), None)
+    if failed is not None:
+        await _cancel_all(tasks)
+        raise failed.exception()  # type: ignore[misc]
 
 
 async def _cancel_all(tasks: Sequence[asyncio.Future[Any]]) -> None:
