@@ -143,3 +143,23 @@ async def test_a_journal_over_the_payload_limit(
     assert counted.calls == {"scale": 40}
     statuses = await chain_of(temporal_server, result.run_id, store)
     assert statuses == (["CONTINUED_AS_NEW", "COMPLETED"] if with_store else ["COMPLETED"])
+
+
+async def test_the_events_of_a_continued_run_reach_its_listeners(
+    temporal_server: str, task_queue: str
+) -> None:
+    """The client's feed follows the chain: the events of the later runs are numbered on
+    from the earlier ones, so none is dropped and the run's end arrives."""
+    events: list[Any] = []
+    counted = Counted(scale=lambda value: value * 3)
+    async with backend("temporal", temporal_server, task_queue, counted.tools,
+                       continue_after=THRESHOLD, listeners=[events.append]) as runtime:
+        result = await runtime.arun(mapped(MapNode), {"iterated_value": list(range(120))})
+    assert result.status == "finished", result.error
+    assert len(await chain_of(temporal_server, result.run_id)) >= 4
+    kinds = [event.type for event in events]
+    assert "events_dropped" not in kinds  # the unread tail of each run went on with it
+    scaled_items = {event.step for event in events
+                    if event.type == "node_end" and event.path[-1] == "each_scale"}
+    assert len(scaled_items) == 120  # every item's end, the later runs' too
+    assert kinds[-1] == "flow_end" and events[-1].path == ("main",)

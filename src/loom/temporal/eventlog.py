@@ -41,6 +41,7 @@ from loom.spec.component import Component
 EVENT_BYTES = 128 * 1024
 KEPT_EVENTS = 20_000
 KEPT_BYTES = 4 * 1024 * 1024
+TAIL_BYTES = 128 * 1024  # the newest events a continued run carries, for late readers
 PAGE_BYTES = 480 * 1024  # under the 512 KiB past which the SDK warns of a large payload
 LEFT_OUT = frozenset({"llm_token"})
 
@@ -71,6 +72,26 @@ class WorkflowEventLog:
         self.size += size
         while len(self.kept) > KEPT_EVENTS or self.size > KEPT_BYTES:
             self.size -= self.kept.popleft()[1]
+
+    def tail(self) -> dict[str, Any]:
+        """What a run that continues as new carries: the last number, and its newest
+        events (up to :data:`TAIL_BYTES`), which a client may not have read yet."""
+        items: list[dict[str, Any]] = []
+        size = 0
+        for _, item_size, item in reversed(self.kept):
+            if size + item_size > TAIL_BYTES:
+                break
+            items.append(item)
+            size += item_size
+        return {"seq": self.seq, "events": items[::-1]}
+
+    def carry_on(self, carried: dict[str, Any]) -> None:
+        """Go on from the run this one continues: its numbering and its last events."""
+        self.seq = int(carried.get("seq", 0))
+        for item in carried.get("events", ()):
+            size = len(json.dumps(item, separators=(",", ":")))
+            self.kept.append((item["seq"], size, item))
+            self.size += size
 
     def page(self, after: int) -> dict[str, Any]:
         """The events numbered after ``after`` (as many as fit a page); ``dropped``

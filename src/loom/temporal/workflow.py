@@ -62,7 +62,7 @@ async def _remote(**arguments: Any) -> Any:
 
 # A workflow that fails leaves its updates unanswered: the client reads the failure.
 _ABANDON = workflow.HandlerUnfinishedPolicy.ABANDON
-EVENTS_SEQ = "events_seq"  # carried: the number of the last event of the runs before
+EVENTS = "events"  # carried: the events' numbering and the newest events, for late readers
 _LIMITS: tuple[str, ...] = ("max_concurrency", "branch_timeout", "max_steps", "max_iterations")
 
 
@@ -96,9 +96,7 @@ class LoomRun:
         if state is not None:  # the journal goes on in a new run, once the handlers return
             self.continuing = True
             await workflow.wait_condition(workflow.all_handlers_finished)
-            # The events go on numbered from here: a client reading them follows the chain.
-            carry = {**(continuation.carried or {}), EVENTS_SEQ: self.events.seq}
-            workflow.continue_as_new({**start, CARRIED: carry})
+            workflow.continue_as_new({**start, CARRIED: continuation.carried})
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.view
 
@@ -116,11 +114,12 @@ class LoomRun:
             restore(state, start[CARRIED])
             self.generation = start[CARRIED]["generation"]
             self.answers = start[CARRIED]["queued"]
-            self.events.seq = start[CARRIED].get(EVENTS_SEQ, 0)
+            self.events.carry_on(start[CARRIED].get(EVENTS, {}))
         runtime.store.save(state)
 
         def carry() -> dict[str, Any] | None:
-            data = carried(state, self.generation, self.answers)
+            # The events go on numbered from here, the unread ones with them.
+            data = {**carried(state, self.generation, self.answers), EVENTS: self.events.tail()}
             fits = start.get("large_values") or too_large(
                 {**start, CARRIED: data}, "the next run's start") is None
             return data if fits else None  # else the history grows: no store to put it in
