@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from shared_folder import ABSENT_MARK, SHARED_DIR, in_ci, require
+from xdist_groups import xdist_group_of
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -14,26 +15,13 @@ def pytest_configure(config: pytest.Config) -> None:
                             "parametrized test reads are absent (skip, or fail under CI=true)")
 
 
-# Under pytest-xdist (./scripts/test runs `-n 2 --dist loadgroup`) a worker runs whole
-# groups: one per file, so module fixtures (servers) start once, and one per directory below
-# whose session fixtures start a slow server (the Temporal dev server, llama.cpp's). A
-# scheduler of ours: xdist's `xdist_group` marks rename node ids, which pytest 9.2 ignores.
-SESSION_SERVER_DIRS = ("local", "temporal")
-
-
-def xdist_group_of(nodeid: str) -> str:
-    """The group of a node id (``tests/DIR/test_x.py::test_y[...]``)."""
-    path = nodeid.split("::", 1)[0]
-    parts = path.split("/")
-    return parts[1] if len(parts) > 2 and parts[1] in SESSION_SERVER_DIRS else path
-
-
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist loadgroup` runs the groups of tests/xdist_groups.py on one worker each."""
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
+    class GroupScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             return xdist_group_of(nodeid)
 
