@@ -7,11 +7,25 @@ from pathlib import Path
 import pytest
 
 from shared_folder import ABSENT_MARK, SHARED_DIR, in_ci, require
+from xdist_groups import xdist_group_of
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{ABSENT_MARK}(path): the ../shared files this "
                             "parametrized test reads are absent (skip, or fail under CI=true)")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist loadgroup` runs the groups of tests/xdist_groups.py on one worker each."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return xdist_group_of(nodeid)
+
+    return GroupScheduling(config, log)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
