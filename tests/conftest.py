@@ -15,6 +15,7 @@ def pytest_configure(config: pytest.Config) -> None:
                             "parametrized test reads are absent (skip, or fail under CI=true)")
 
 
+@pytest.hookimpl(optionalhook=True)  # plain pytest, without xdist, runs the suite serially
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     """`--dist loadgroup` runs the groups of tests/xdist_groups.py on one worker each."""
     if config.getvalue("dist") != "loadgroup":

@@ -21,17 +21,25 @@ from temporal.workers import worker_processes
 pytestmark = pytest.mark.timeout(120)
 
 ITEMS = 12
-TOOLS = '''
+
+
+def fault_tools(seconds: float) -> str:
+    """A tools file whose ``step`` logs its start and end (value, pid) under $FAULT_DIR
+    and takes ``seconds``: the calls a killed worker leaves are counted from it."""
+    return f'''
 import os, time
 
 def step(value: int) -> int:
     with open(os.environ["FAULT_DIR"] + "/started", "a") as log:
-        log.write(f"{value} {os.getpid()}\\n")
-    time.sleep(0.4)
+        log.write(f"{{value}} {{os.getpid()}}\\n")
+    time.sleep({seconds})
     with open(os.environ["FAULT_DIR"] + "/finished", "a") as log:
-        log.write(f"{value} {os.getpid()}\\n")
+        log.write(f"{{value}} {{os.getpid()}}\\n")
     return value * 2
 '''
+
+
+TOOLS = fault_tools(0.4)
 
 
 def lines(path: Path) -> list[tuple[int, int]]:

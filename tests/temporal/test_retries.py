@@ -23,23 +23,13 @@ from loom.temporal import TemporalBackend
 from loom.testing import FakeLlmServer
 from runtime.conftest import linear_flow, llm_config, prop, tool_node
 from temporal.backends import BACKENDS
-from temporal.test_faults import lines
+from temporal.test_faults import fault_tools, lines
 from temporal.test_scenarios import Counted, same_on_both
 from temporal.workers import LOOM, worker_processes
 
 pytestmark = pytest.mark.timeout(150)
 
-TOOLS = '''
-import os, time
-
-def step(value: int) -> int:
-    with open(os.environ["FAULT_DIR"] + "/started", "a") as log:
-        log.write(f"{value} {os.getpid()}\\n")
-    time.sleep(1.0)
-    with open(os.environ["FAULT_DIR"] + "/finished", "a") as log:
-        log.write(f"{value} {os.getpid()}\\n")
-    return value * 2
-'''
+TOOLS = fault_tools(1.0)
 
 
 async def first_call_started(directory: Path, going: Callable[[], bool]) -> int:
